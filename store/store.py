@@ -1,0 +1,290 @@
+"""Store: the DuckDB file, its sources, and the ONE ingest path.
+
+Live frames, backlog bodies, ``logship ingest FILE`` and reparsing all call
+``Store.ingest`` (or its two halves, ``uncovered`` + ``commit_parsed``, when parsing runs
+in worker processes). Records, the merged committed ranges, the session aggregate, the
+source's parse context and an ``ingests`` row are written in one DuckDB transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from shipper.fingerprint import HEAD_BYTES, heads_match, source_id as make_source_id
+from shipper.protocol import DEFAULT_LIMITS
+from store.batches import concat, insert_batch
+from store.errors import StoreError, UnknownSource
+from store.parsing import ParsedPiece, ParseSpec, detect, make_parser, parse_piece, truncated_piece
+from store.ranges import Range, covered_end, merge, subtract
+from store.schema import SCHEMA_VERSION, migrate, schema_version
+from store.sessions import merge_sessions
+
+__all__ = ["Store", "SourceInfo", "IngestResult", "INGEST_KINDS"]
+
+INGEST_KINDS = ("live", "backlog", "file", "reparse")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A source as stored: identity, how to parse it, and what is committed."""
+
+    source_id: str
+    client_id: str
+    log_format: str | None
+    tz: str
+    mtime: float | None
+    context: dict | None
+    ranges: list[Range] = field(default_factory=list)
+    path: str | None = None
+    format_hit_rate: float | None = None
+    head: bytes = b""
+
+    def spec(self) -> ParseSpec:
+        return ParseSpec(log_format=self.log_format or "client", tz=self.tz, mtime=self.mtime, context=self.context)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one ingest committed. ``committed_end``: how far from the received start the
+    source is committed without a gap (the collector acks this)."""
+
+    committed_end: int
+    lines: int
+    records: int
+    rejects: int
+    ranges: list[Range]
+    entries: int = 0
+    skipped_bytes: int = 0
+
+
+class Store:
+    """One DuckDB file. Not thread-safe: the collector calls it from its single writer."""
+
+    def __init__(self, path: str | Path, memory_limit: str = DEFAULT_LIMITS.memory_limit,
+                 read_only: bool = False, max_line_bytes: int = DEFAULT_LIMITS.max_line_bytes) -> None:
+        self.path = Path(path)
+        self.max_line_bytes = max_line_bytes
+        if read_only and not self.path.exists():
+            raise StoreError(f"no database at {self.path} (ingest something first)")
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only, config={"memory_limit": memory_limit})
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {_one_line(exc)}") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        if read_only:
+            found = schema_version(self.con)
+            if found != SCHEMA_VERSION:
+                self.con.close()
+                raise StoreError(f"database {self.path} has schema version {found}, expected {SCHEMA_VERSION}")
+        else:
+            migrate(self.con)
+        self._tx_depth = 0
+        self._sources: dict[str, SourceInfo] = {}
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One DuckDB transaction; nested uses join the outer one (``ingest --replace``)."""
+        if self._tx_depth:
+            self._tx_depth += 1
+            try:
+                yield
+            finally:
+                self._tx_depth -= 1
+            return
+        self.con.begin()
+        self._tx_depth = 1
+        try:
+            yield
+        except BaseException:
+            self._tx_depth = 0
+            self.con.rollback()
+            self._sources.clear()  # cached ranges/context may describe rolled-back work
+            raise
+        self._tx_depth = 0
+        self.con.commit()
+
+    # --- sources ----------------------------------------------------------------------
+
+    def resolve_source(self, client_id: str, head: bytes, path: str | None = None, log_format: str | None = None,
+                       tz: str = "UTC", mtime: float | None = None,
+                       format_hit_rate: float | None = None) -> SourceInfo:
+        """The source this head belongs to, created when first seen.
+
+        A stored head that is a prefix of this one (or the other way round) of the same
+        client is the same source (a short file that grew); its head is extended.
+        """
+        head = bytes(head[:HEAD_BYTES])
+        if not head:
+            raise StoreError(f"source {path or '?'} has no bytes yet: no identity to resolve")
+        sid = make_source_id(client_id, head)
+        rows = self.con.execute(
+            "SELECT source_id, head FROM sources WHERE client_id = $c "
+            "AND (source_id = $s OR octet_length(head) < $n OR $len < $n)",
+            {"c": client_id, "s": sid, "n": HEAD_BYTES, "len": len(head)},
+        ).fetchall()
+        match = next((r for r in rows if r[0] == sid), None)
+        if match is None:
+            candidates = [r for r in rows if heads_match(bytes(r[1]), head)]
+            match = max(candidates, key=lambda r: len(r[1]), default=None)
+        with self.transaction():
+            if match is None:
+                self.con.execute(
+                    "INSERT INTO sources VALUES ($s, $c, $h, $p, $f, $tz, to_timestamp($m), now(), now(), NULL, $r)",
+                    {"s": sid, "c": client_id, "h": head, "p": path, "f": log_format, "tz": tz,
+                     "m": mtime, "r": format_hit_rate},
+                )
+            else:
+                sid = match[0]
+                self.con.execute(
+                    """UPDATE sources SET
+                        head = CASE WHEN octet_length($h) > octet_length(head) THEN $h ELSE head END,
+                        path = coalesce($p, path),
+                        log_format = coalesce(log_format, $f),
+                        format_hit_rate = CASE WHEN log_format IS NULL THEN $r ELSE format_hit_rate END,
+                        mtime = greatest(mtime, to_timestamp($m)),
+                        last_seen = now()
+                    WHERE source_id = $s""",
+                    {"s": sid, "h": head, "p": path, "f": log_format, "m": mtime, "r": format_hit_rate},
+                )
+        self._sources.pop(sid, None)
+        return self.source(sid)
+
+    def source(self, source_id: str) -> SourceInfo:
+        """The stored source (cached; the cache is dropped on rollback)."""
+        cached = self._sources.get(source_id)
+        if cached is not None:
+            return cached
+        row = self.con.execute(
+            "SELECT client_id, log_format, tz, epoch_us(mtime), context, path, format_hit_rate, head "
+            "FROM sources WHERE source_id = ?",
+            [source_id],
+        ).fetchone()
+        if row is None:
+            raise UnknownSource(f"unknown source {source_id}")
+        info = SourceInfo(
+            source_id=source_id, client_id=row[0], log_format=row[1], tz=row[2] or "UTC",
+            mtime=None if row[3] is None else row[3] / 1e6,
+            context=json.loads(row[4]) if row[4] else None,
+            ranges=self.committed_ranges(source_id), path=row[5], format_hit_rate=row[6],
+            head=bytes(row[7] or b""),
+        )
+        self._sources[source_id] = info
+        return info
+
+    def committed_ranges(self, source_id: str) -> list[Range]:
+        rows = self.con.execute(
+            "SELECT start_offset, end_offset FROM source_ranges WHERE source_id = ? ORDER BY start_offset",
+            [source_id],
+        ).fetchall()
+        return merge((int(s), int(e)) for s, e in rows)
+
+    def set_format(self, source_id: str, log_format: str, hit_rate: float | None) -> SourceInfo:
+        """Fix a source's log format (detection on first data, or --replace with --log-format)."""
+        with self.transaction():
+            self.con.execute(
+                "UPDATE sources SET log_format = ?, format_hit_rate = ? WHERE source_id = ?",
+                [log_format, hit_rate, source_id],
+            )
+        self._sources.pop(source_id, None)
+        return self.source(source_id)
+
+    # --- the ingest path --------------------------------------------------------------
+
+    def ingest(self, source_id: str, start_offset: int, data: bytes, final: bool = False,
+               kind: str = "live", span: int | None = None) -> IngestResult:
+        """Commit what of ``[start_offset, start_offset + len(data))`` is not yet committed.
+
+        ``data`` starts at a line boundary and holds complete lines (the last may lack its
+        newline when ``final``). ``span`` > len(data) marks ONE line cut at max_line_bytes
+        (a TRUNCATED frame): it becomes a ``line_too_long`` reject covering the whole span.
+        """
+        src = self.source(source_id)
+        if src.log_format is None:
+            name, rate = detect(data)
+            src = self.set_format(source_id, name, rate)
+        end = start_offset + (span if span is not None else len(data))
+        pieces = self.uncovered(source_id, start_offset, end)
+        parsed: list[ParsedPiece] = []
+        if span is not None and span > len(data):
+            if pieces:
+                parsed.append(truncated_piece(start_offset, data, span, self.max_line_bytes))
+        elif pieces:
+            parser = make_parser(src.spec())
+            for p_start, p_end in pieces:
+                chunk = data[p_start - start_offset:p_end - start_offset]
+                parsed.append(parse_piece(parser, chunk, p_start, final if p_end == end else True))
+        return self.commit_parsed(source_id, parsed, kind=kind, received=(start_offset, end))
+
+    def uncovered(self, source_id: str, start: int, end: int) -> list[Range]:
+        """The parts of ``[start, end)`` not committed yet (what must be parsed)."""
+        return subtract(start, end, self.source(source_id).ranges)
+
+    def commit_parsed(self, source_id: str, pieces: list[ParsedPiece], kind: str,
+                      received: Range) -> IngestResult:
+        """Insert parsed pieces, merge ranges and sessions, log the ingest: one transaction."""
+        if kind not in INGEST_KINDS:
+            raise StoreError(f"unknown ingest kind {kind!r} (one of {', '.join(INGEST_KINDS)})")
+        src = self.source(source_id)
+        done = [p for p in pieces if p.end > p.start]
+        batch = concat([p.batch for p in done])
+        lines = sum(p.lines for p in done)
+        entries = sum(p.entries for p in done)
+        ranges = merge(src.ranges + [(p.start, p.end) for p in done])
+        context = next((p.context for p in reversed(done) if p.context is not None), src.context)
+        skipped = (received[1] - received[0]) - sum(e - s for s, e in subtract(*received, src.ranges))
+        if done:
+            with self.transaction():
+                insert_batch(self.con, src.client_id, source_id, batch)
+                merge_sessions(self.con, src.client_id, batch)
+                self.con.execute("DELETE FROM source_ranges WHERE source_id = ?", [source_id])
+                self.con.executemany(
+                    "INSERT INTO source_ranges VALUES (?, ?, ?)", [[source_id, s, e] for s, e in ranges]
+                )
+                self.con.execute(
+                    "UPDATE sources SET last_seen = now(), context = ? WHERE source_id = ?",
+                    [json.dumps(context) if context is not None else None, source_id],
+                )
+                self.con.execute(
+                    "INSERT INTO ingests (\"at\", kind, source_id, start_offset, end_offset, lines, records, rejects) "
+                    "VALUES (now(), ?, ?, ?, ?, ?, ?, ?)",
+                    [kind, source_id, done[0].start, done[-1].end, lines, batch.records, batch.n_rejects],
+                )
+            self._sources[source_id] = replace(src, ranges=ranges, context=context)
+        end = min(covered_end(received[0], ranges), received[1])
+        return IngestResult(
+            committed_end=max(end, received[0]), lines=lines, records=batch.records, rejects=batch.n_rejects,
+            ranges=ranges, entries=entries, skipped_bytes=skipped,
+        )
+
+    # --- replacing a source's records (ingest --replace) ------------------------------
+
+    def clear_source(self, source_id: str) -> None:
+        """Delete a source's records, rejects and ranges (inside ``transaction()``)."""
+        if not self._tx_depth:
+            raise StoreError("clear_source must run inside a transaction (it is half of a replace)")
+        for table in ("metrics", "events", "rejects", "source_ranges"):
+            self.con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
+        self.con.execute("UPDATE sources SET context = NULL WHERE source_id = ?", [source_id])
+        self._sources[source_id] = replace(self.source(source_id), ranges=[], context=None)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
