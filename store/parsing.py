@@ -6,6 +6,9 @@ same code as the single-process path.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +16,10 @@ import pyarrow as pa
 
 from store.batches import EMPTY, ArrowBatch, to_arrow
 
-__all__ = ["ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "truncated_piece", "detect", "DETECT_LINES"]
+__all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "truncated_piece", "detect", "DETECT_LINES"]
 
 DETECT_LINES = 200
+FALLBACK_FORMAT = "client"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class ParseSpec:
     tz: str
     mtime: float | None
     context: dict | None
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,22 @@ class ParsedPiece:
     batch: ArrowBatch
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a batch of small objects is built (PERF-NOTES: 1.25-2.6x)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def make_parser(spec: ParseSpec) -> Any:
     from parser import EntryParser
 
-    return EntryParser(log_format=spec.log_format, tz=spec.tz, mtime=spec.mtime, context=spec.context)
+    return EntryParser(spec.log_format, tz=spec.tz, mtime=spec.mtime, context=spec.context, path=spec.path)
 
 
 def parse_piece(parser: Any, data: bytes, start: int, final: bool) -> ParsedPiece:
@@ -74,12 +91,17 @@ def truncated_piece(start: int, head: bytes, span: int, max_line_bytes: int) -> 
                        batch=ArrowBatch(EMPTY.metrics, EMPTY.events, rejects))
 
 
-def detect(data: bytes) -> tuple[str, float]:
-    """(format name, hit rate) by trial-parsing the first DETECT_LINES lines (parser seam)."""
+def detect(data: bytes, tz: str | None = None, mtime: float | None = None) -> tuple[str, float]:
+    """(format name, hit rate) by trial-parsing the first DETECT_LINES lines (parser seam).
+
+    When no format parses any line, the source is stored as FALLBACK_FORMAT with a hit
+    rate of 0: its lines become rejects, and `ingest --replace --log-format` or
+    `reparse` can bring them in later.
+    """
     from parser import detect_format
 
     lines = data.split(b"\n", DETECT_LINES)[:DETECT_LINES]
-    found = detect_format(lines)
-    if isinstance(found, tuple):
-        return str(found[0]), float(found[1])
-    return str(found.name), float(getattr(found, "hit_rate", 0.0))
+    name, rate = detect_format(lines, tz=tz, mtime=mtime)
+    if name is None:
+        return FALLBACK_FORMAT, 0.0
+    return str(name), float(rate)

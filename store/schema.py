@@ -65,10 +65,11 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     """The version recorded in the file (0 for a fresh file)."""
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return 0
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    # fetchall, never fetchone: DuckDB 2.0 keeps a half-fetched result pending on the connection
+    row = con.execute("SELECT max(version) FROM schema_version").fetchall()[0]
     return int(row[0] or 0)
 
 

@@ -21,7 +21,7 @@ from shipper.fingerprint import HEAD_BYTES, heads_match, source_id as make_sourc
 from shipper.protocol import DEFAULT_LIMITS
 from store.batches import concat, insert_batch
 from store.errors import StoreError, UnknownSource
-from store.parsing import ParsedPiece, ParseSpec, detect, make_parser, parse_piece, truncated_piece
+from store.parsing import FALLBACK_FORMAT, ParsedPiece, ParseSpec, detect, make_parser, parse_piece, truncated_piece
 from store.ranges import Range, covered_end, merge, subtract
 from store.schema import SCHEMA_VERSION, migrate, schema_version
 from store.sessions import merge_sessions
@@ -47,7 +47,8 @@ class SourceInfo:
     head: bytes = b""
 
     def spec(self) -> ParseSpec:
-        return ParseSpec(log_format=self.log_format or "client", tz=self.tz, mtime=self.mtime, context=self.context)
+        return ParseSpec(log_format=self.log_format or FALLBACK_FORMAT, tz=self.tz, mtime=self.mtime,
+                         context=self.context, path=self.path)
 
 
 @dataclass(frozen=True)
@@ -172,13 +173,14 @@ class Store:
         cached = self._sources.get(source_id)
         if cached is not None:
             return cached
-        row = self.con.execute(
+        rows = self.con.execute(
             "SELECT client_id, log_format, tz, epoch_us(mtime), context, path, format_hit_rate, head "
             "FROM sources WHERE source_id = ?",
             [source_id],
-        ).fetchone()
-        if row is None:
+        ).fetchall()  # never fetchone: DuckDB 2.0 would keep the result pending
+        if not rows:
             raise UnknownSource(f"unknown source {source_id}")
+        row = rows[0]
         info = SourceInfo(
             source_id=source_id, client_id=row[0], log_format=row[1], tz=row[2] or "UTC",
             mtime=None if row[3] is None else row[3] / 1e6,
@@ -218,7 +220,7 @@ class Store:
         """
         src = self.source(source_id)
         if src.log_format is None:
-            name, rate = detect(data)
+            name, rate = detect(data, tz=src.tz, mtime=src.mtime)
             src = self.set_format(source_id, name, rate)
         end = start_offset + (span if span is not None else len(data))
         pieces = self.uncovered(source_id, start_offset, end)

@@ -1,0 +1,269 @@
+"""`logship ingest PATH...`: stream files through the ONE ingest path.
+
+Each file is read in segments of about max_batch_bytes that end at entry boundaries
+(store/segments.py), so memory stays flat whatever the file size. Each segment goes
+through ``Store.uncovered`` (what is not committed yet) and ``Store.commit_parsed``
+(one transaction). For context-free formats and large inputs, segments are parsed in a
+pool of worker processes while this process inserts, and commits happen in file order.
+"""
+
+from __future__ import annotations
+
+import time
+import zoneinfo
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from shipper.protocol import DEFAULT_LIMITS, Limits
+from store.errors import InputError
+from store.inputs import InputFile, OpenedInput, client_id_for, expand_inputs, open_input
+from store.parsing import ParsedPiece, detect, gc_paused, truncated_piece
+from store.pool import ParsePool
+from store.progress import IngestProgress, NullProgress
+from store.segments import ReadFailure, Segment, iter_segments
+from store.sessions import rebuild_sessions
+from store.store import IngestResult, SourceInfo, Store
+
+__all__ = ["IngestOptions", "FileReport", "IngestSummary", "ingest_paths", "local_zone"]
+
+
+def local_zone() -> str:
+    """The IANA name of this machine's zone (tzlocal), the default for --tz."""
+    import tzlocal
+
+    return tzlocal.get_localzone_name() or "UTC"
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    client_id: str = "local"
+    client_id_from_dir: bool = False
+    tz: str | None = None  # None: local_zone()
+    log_format: str | None = None  # None: the stored format, else detected
+    replace: bool = False
+    grammar_dirs: tuple[Path, ...] = ()
+    limits: Limits = DEFAULT_LIMITS
+    workers: int = 2
+    # Segments parsed in workers (smaller than max_batch_bytes keeps both cores busy
+    # to the end of a file); one commit per segment, so never above max_batch_bytes.
+    parse_chunk_bytes: int = 2 << 20
+    # A file smaller than this is parsed in-process (a pool costs ~0.5 s to start).
+    parallel_min_bytes: int = 16 << 20
+
+
+@dataclass
+class FileReport:
+    name: str
+    source_id: str | None = None
+    client_id: str | None = None
+    log_format: str | None = None
+    bytes_read: int = 0
+    lines: int = 0
+    entries: int = 0
+    records: int = 0
+    rejects: int = 0
+    skipped_bytes: int = 0
+    error: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileReport] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of `logship ingest`."""
+        lines = self.total("lines")
+        rate = lines / self.elapsed if self.elapsed > 0 else 0.0
+        return (
+            f"ingested {len([f for f in self.files if f.source_id])} files: {lines:,} lines, "
+            f"{self.total('records'):,} records, {self.total('rejects'):,} rejects, "
+            f"{self.total('skipped_bytes'):,} bytes skipped as already stored, "
+            f"{self.elapsed:.1f} s, {rate:,.0f} lines/s"
+            + (f", {len(self.errors)} errors" if self.errors else "")
+        )
+
+
+def _check_zone(tz: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"--tz {tz!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)") from None
+    return tz
+
+
+def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOptions = IngestOptions(),
+                 progress: IngestProgress | None = None, stdin: BinaryIO | None = None) -> IngestSummary:
+    """Ingest files, directories, globs, .gz and ``-`` (stdin); the CLI's one call.
+
+    Errors of single inputs (missing, unreadable, bad gzip) are collected in
+    ``summary.errors`` (one line each) while the others go on.
+    """
+    started = time.perf_counter()
+    tz = _check_zone(options.tz or local_zone())
+    if options.grammar_dirs:
+        from parser import load_user_grammars
+
+        load_user_grammars([str(d) for d in options.grammar_dirs])
+    if options.log_format is not None:
+        from parser import get_format
+
+        get_format(options.log_format)  # an unknown name fails before anything is read
+    inputs, errors = expand_inputs(paths)
+    summary = IngestSummary(errors=list(errors))
+    progress = progress or NullProgress()
+    own_store = not isinstance(store, Store)
+    st = Store(store, memory_limit=options.limits.memory_limit, max_line_bytes=options.limits.max_line_bytes) \
+        if own_store else store
+    runner = _Runner(st, options, tz, progress)
+    try:
+        if options.replace:
+            with st.transaction():
+                for inp in inputs:
+                    summary.files.append(runner.run(inp, stdin))
+                rebuild_sessions(st.con, [f.client_id for f in summary.files if f.client_id])
+        else:
+            for inp in inputs:
+                summary.files.append(runner.run(inp, stdin))
+    finally:
+        runner.close()
+        progress.close()
+        if own_store:
+            st.close()
+    summary.errors += [f.error for f in summary.files if f.error]
+    summary.elapsed = time.perf_counter() - started
+    return summary
+
+
+class _Runner:
+    """Ingests one input after another; owns the worker pool (started when first needed)."""
+
+    def __init__(self, st: Store, options: IngestOptions, tz: str, progress: IngestProgress) -> None:
+        self.st = st
+        self.options = options
+        self.tz = tz
+        self.progress = progress
+        self.pool: ParsePool | None = None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+    def run(self, inp: InputFile, stdin: BinaryIO | None) -> FileReport:
+        report = FileReport(name=inp.name)
+        self.progress.start_file(inp.name, inp.size)
+        try:
+            opened = open_input(inp, stdin=stdin)
+        except (OSError, EOFError) as exc:
+            report.error = f"{inp.name}: cannot read: {_reason(exc)}"
+            return report
+        failure = ReadFailure()
+        try:
+            if not opened.head:
+                return report  # an empty file: no lines, no identity
+            src = self._resolve(inp, opened)
+            report.source_id, report.client_id, report.log_format = src.source_id, src.client_id, src.log_format
+            limits = self.options.limits
+            from parser import get_format
+
+            fmt = get_format(src.log_format)
+            parallel = fmt.context_free and self.options.workers > 1 and (
+                inp.size is None or inp.size >= self.options.parallel_min_bytes)
+            chunk = min(self.options.parse_chunk_bytes, limits.max_batch_bytes) if parallel \
+                else limits.max_batch_bytes
+            segments = iter_segments(opened.stream, chunk, limits.max_line_bytes,
+                                     indent=fmt.continuation == "indent", failure=failure)
+            if parallel:
+                self._run_parallel(src, segments, report)
+            else:
+                self._run_serial(src, segments, report)
+        finally:
+            opened.stream.close()
+        if failure.error is not None:
+            report.error = (f"{inp.name}: stopped after {report.bytes_read:,} intact bytes: "
+                            f"{_reason(failure.error)}")
+        return report
+
+    def _resolve(self, inp: InputFile, opened: OpenedInput) -> SourceInfo:
+        client_id = client_id_for(inp, self.options.client_id, self.options.client_id_from_dir)
+        forced = self.options.log_format
+        src = self.st.resolve_source(client_id, opened.head, path=inp.name, log_format=forced, tz=self.tz,
+                                     mtime=opened.mtime)
+        if self.options.replace:
+            self.st.clear_source(src.source_id)
+        if src.log_format is None or (self.options.replace and forced and forced != src.log_format):
+            name, rate = (forced, None) if forced else detect(opened.peek, tz=self.tz, mtime=opened.mtime)
+            src = self.st.set_format(src.source_id, name, rate)
+        return self.st.source(src.source_id)
+
+    def _account(self, report: FileReport, seg: Segment, res: IngestResult) -> None:
+        report.bytes_read += seg.end - seg.start
+        report.lines += res.lines
+        report.entries += res.entries
+        report.records += res.records
+        report.rejects += res.rejects
+        report.skipped_bytes += res.skipped_bytes
+        self.progress.advance(seg.end - seg.start, res.lines, res.rejects)
+
+    def _kind(self) -> str:
+        return "reparse" if self.options.replace else "file"
+
+    def _run_serial(self, src: SourceInfo, segments, report: FileReport) -> None:
+        for seg in segments:
+            with gc_paused():
+                res = self.st.ingest(src.source_id, seg.start, seg.data, final=seg.final, kind=self._kind(),
+                                     span=seg.span)
+            self._account(report, seg, res)
+
+    def _run_parallel(self, src: SourceInfo, segments, report: FileReport) -> None:
+        if self.pool is None:
+            self.pool = ParsePool(self.options.workers, self.options.grammar_dirs)
+        spec = self.st.source(src.source_id).spec()
+        inflight: deque[tuple[Segment, list[Future | ParsedPiece]]] = deque()
+        max_inflight = self.options.workers * 2
+
+        def commit_oldest() -> None:
+            seg, parts = inflight.popleft()
+            pieces = [p if isinstance(p, ParsedPiece) else p.result() for p in parts]
+            res = self.st.commit_parsed(src.source_id, pieces, kind=self._kind(), received=(seg.start, seg.end))
+            self._account(report, seg, res)
+
+        try:
+            for seg in segments:
+                parts: list[Future | ParsedPiece] = []
+                todo = self.st.uncovered(src.source_id, seg.start, seg.end)
+                if seg.span is not None and seg.span > len(seg.data):
+                    if todo:
+                        parts.append(truncated_piece(seg.start, seg.data, seg.span, self.st.max_line_bytes))
+                else:
+                    for p_start, p_end in todo:
+                        data = seg.data[p_start - seg.start:p_end - seg.start]
+                        final = seg.final if p_end == seg.end else True
+                        parts.append(self.pool.submit(spec, data, p_start, final))
+                inflight.append((seg, parts))
+                while len(inflight) > max_inflight:
+                    commit_oldest()
+            while inflight:
+                commit_oldest()
+        finally:
+            for _, parts in inflight:
+                for p in parts:
+                    if isinstance(p, Future):
+                        p.cancel()
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

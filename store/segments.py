@@ -1,0 +1,135 @@
+"""Cutting a byte stream into ingest segments without holding it whole.
+
+A segment starts at a line boundary and ends at an entry boundary (a line that is not a
+continuation line starts after it), so each can be parsed on its own, in any process.
+A line longer than max_line_bytes is never buffered whole: its first max_line_bytes are
+kept, the rest is skipped up to its newline, and it becomes a segment of its own with
+``span`` (its full length) so that it turns into one ``line_too_long`` reject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+__all__ = ["Segment", "iter_segments", "ReadFailure"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """``data`` covers ``[start, start + (span or len(data)))`` of the decompressed stream.
+
+    final: the last entry in ``data`` is complete (the next line starts an entry, or the
+    stream ended: then the last line may lack its newline). Pass it to the parser.
+    Only a stream cut short by a read error ends with ``final=False``.
+    span: set for one over-long line whose ``data`` holds only its first bytes.
+    """
+
+    start: int
+    data: bytes
+    final: bool = True
+    span: int | None = None
+
+    @property
+    def end(self) -> int:
+        return self.start + (self.span if self.span is not None else len(self.data))
+
+
+class ReadFailure:
+    """Holds the error that ended a stream early (bad or truncated gzip, I/O error)."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+
+
+# First bytes of a line that (may) continue the entry above, as the parser seam splits
+# entries: a space or tab, or an empty line. (A line starting with CR is treated as one
+# too: cutting earlier than needed is always safe.)
+_CONTINUES = (0x20, 0x09, 0x0A, 0x0D)
+
+
+def _last_entry_start(buf: bytearray | bytes, indent: bool) -> int:
+    """Offset of the last line start in ``buf`` that begins an entry, or -1.
+
+    Only line starts whose first byte is already in ``buf`` count (we must see it to
+    know it is not a continuation).
+    """
+    pos = len(buf) - 1
+    while True:
+        nl = buf.rfind(b"\n", 0, pos)
+        if nl < 0:
+            return -1
+        if not indent or buf[nl + 1] not in _CONTINUES:
+            return nl + 1
+        pos = nl
+
+
+def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, indent: bool = True,
+                  failure: ReadFailure | None = None, start: int = 0) -> Iterator[Segment]:
+    """Yield segments of about ``chunk_bytes`` (more only when one entry is longer).
+
+    ``indent``: lines starting with a space or tab continue the entry above, so a cut
+    never falls before one. A read error ends the stream: what was read before it is
+    yielded with ``final=False`` (its unfinished last entry is not committed) and the
+    error is left in ``failure``.
+    """
+    block_size = max(1, min(chunk_bytes, max_line_bytes))
+    buf = bytearray()
+    buf_start = start
+    long_start = -1  # >= 0 while skipping the rest of an over-long line
+    long_head = b""
+    long_len = 0
+    while True:
+        try:
+            block = stream.read(block_size)
+        except (OSError, EOFError, ValueError) as exc:  # gzip/zlib errors are OSError/EOFError
+            if failure is None:
+                raise
+            failure.error = exc
+            if buf:
+                yield Segment(buf_start, bytes(buf), final=False)
+            return
+        if not block:
+            break
+        if long_start >= 0:
+            nl = block.find(b"\n")
+            if nl < 0:
+                long_len += len(block)
+                continue
+            long_len += nl + 1
+            yield Segment(long_start, long_head, span=long_len)
+            buf_start = long_start + long_len
+            long_start = -1
+            block = block[nl + 1:]
+        # The only line that can exceed max_line_bytes is the one crossing into this block
+        # (blocks are at most max_line_bytes long).
+        tail_from = buf.rfind(b"\n") + 1
+        nl = block.find(b"\n")
+        line_len = (len(buf) - tail_from) + (nl + 1 if nl >= 0 else len(block))
+        if line_len > max_line_bytes + (1 if nl >= 0 else 0):
+            if tail_from:
+                yield Segment(buf_start, bytes(buf[:tail_from]))
+            long_start = buf_start + tail_from
+            long_head = bytes((buf[tail_from:] + block[: max_line_bytes + 1])[:max_line_bytes])
+            if nl >= 0:
+                yield Segment(long_start, long_head, span=line_len)
+                buf = bytearray(block[nl + 1:])
+                buf_start = long_start + line_len
+                long_start = -1
+            else:
+                long_len = line_len
+                buf = bytearray()
+            continue
+        buf += block
+        if len(buf) >= chunk_bytes:
+            cut = _last_entry_start(buf, indent)
+            if cut > 0:
+                yield Segment(buf_start, bytes(buf[:cut]))
+                del buf[:cut]
+                buf_start += cut
+    if long_start >= 0:  # the stream ended inside an over-long line
+        yield Segment(long_start, long_head, span=long_len)
+        return
+    if buf:
+        yield Segment(buf_start, bytes(buf))
