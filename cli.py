@@ -115,7 +115,125 @@ def simulate_cmd(
 
 # [collector: collect]
 
+
+@command("collect")
+def collect(
+    db: Path = DbOption,
+    listen: Optional[str] = typer.Option(None, "--listen", help="HOST:PORT to serve on (port 0: a free one)."),
+    token_file: Optional[Path] = typer.Option(None, "--token-file", help="`client_id token` lines."),
+    admin_token_file: Optional[Path] = typer.Option(None, "--admin-token-file", help="Tokens for /v1/query."),
+    config: Optional[Path] = typer.Option(None, "--config", help="collector.toml (unknown keys are an error)."),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS/WSS."),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="PEM private key for --tls-cert."),
+) -> None:
+    """Run the collector: receive lines from shippers and HTTP clients into the database.
+
+    Prints its URL as the first line, writes <db>.collector.json while it runs, and on
+    SIGINT/SIGTERM commits and acks what it has before it exits.
+
+    Example: logship collect --db fleet.duckdb --listen 127.0.0.1:8787 --token-file tokens.txt
+    """
+    from shipper.collector.config import load_config, parse_listen
+    from shipper.collector.server import run
+
+    host, port = parse_listen(listen) if listen else (None, None)
+    cfg = load_config(config, db=db if (config is None or db != DEFAULT_DB) else None, host=host, port=port,
+                      token_file=token_file, admin_token_file=admin_token_file, tls_cert=tls_cert, tls_key=tls_key)
+    run(cfg, on_ready=lambda url: print(url, flush=True))
+
+
 # [shipper: ship, backlog]
+
+backlog_app = typer.Typer(help="Backlog waiting for consent (shipper side).", no_args_is_help=False,
+                          invoke_without_command=True)
+app.add_typer(backlog_app, name="backlog")
+StateDirOption = typer.Option(Path("logship-state"), "--state-dir", help="The shipper's state directory.")
+
+
+@command("ship")
+def ship_cmd(
+    paths: Optional[list[str]] = typer.Argument(None, help="Files or globs to ship (quote globs)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Shipper TOML config (docs/shipper.md)."),
+    collector: Optional[str] = typer.Option(None, "--collector", help="Collector base URL, e.g. http://host:8787."),
+    client_id: Optional[str] = typer.Option(None, "--client-id", help="This machine's client id (the token's)."),
+    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="State directory (checkpoints, status)."),
+    token_file: Optional[Path] = typer.Option(None, "--token-file", help="File holding the bearer token "
+                                              "(else LOGSHIP_TOKEN)."),
+    backlog: Optional[str] = typer.Option(None, "--backlog", help="Backlog policy: ask, always or never."),
+    log_format: Optional[str] = typer.Option(None, "--log-format", help="Declare the files' log format."),
+    check: bool = typer.Option(False, "--check", help="Validate the config, try the connection, exit."),
+    status: bool = typer.Option(False, "--status", help="Print the running shipper's status file and exit."),
+) -> None:
+    """Tail log files and stream their lines to a collector (runs until stopped).
+
+    Rotation-safe (rename, copytruncate, symlinks, .gz archives), exactly-once with the
+    collector's acked ranges; old data waits for consent (see `logship backlog`).
+
+    Example: logship ship --collector http://127.0.0.1:8787 --client-id desk-42 --token-file token --state-dir st 'logs/*.log*'
+    """
+    import logging
+
+    from shipper import config as shipper_config
+    from shipper.status import format_status, read_status
+
+    if status and config is None and not collector:
+        typer.echo(format_status(read_status(state_dir or Path("logship-state"))))
+        return
+    cfg = shipper_config.load_config(config, collector=collector, client_id=client_id, state_dir=state_dir,
+                                     token_file=token_file, backlog=backlog, log_format=log_format,
+                                     paths=paths or None)
+    if status:
+        typer.echo(format_status(read_status(cfg.state_dir)))
+        return
+    token = shipper_config.read_token(cfg)
+    from shipper import daemon
+
+    if check:
+        import asyncio
+
+        try:
+            typer.echo(asyncio.run(daemon.check_connection(cfg, token)))
+        except daemon.ConnectionLost as exc:
+            raise shipper_config.ConfigError(f"config ok, but the collector is not reachable: {exc}") from None
+        return
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    daemon.run_shipper(cfg, token)
+
+
+@backlog_app.callback()
+def backlog_cmd(ctx: typer.Context, state_dir: Path = StateDirOption) -> None:
+    """List the backlog that waits for consent: files, bytes, oldest time.
+
+    Example: logship backlog --state-dir st
+    """
+    from shipper.status import format_backlog, read_status
+
+    ctx.obj = state_dir
+    if ctx.invoked_subcommand is None:
+        typer.echo(format_backlog(one_line_errors(read_status)(state_dir)))
+
+
+@command("approve", parent=backlog_app)
+def backlog_approve_cmd(
+    ctx: typer.Context,
+    seg_id: Optional[str] = typer.Argument(None, help="The backlog id to approve (from `logship backlog`)."),
+    all_: bool = typer.Option(False, "--all", help="Approve everything pending now."),
+    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="The shipper's state directory."),
+) -> None:
+    """Consent to sending backlog: one id, or --all that is pending now.
+
+    Example: logship backlog approve --all --state-dir st
+    """
+    from shipper.backlog import approve
+    from shipper.status import read_status
+
+    sd = state_dir or ctx.obj or Path("logship-state")
+    pending = None
+    if not all_:
+        segs = read_status(sd).get("backlog", {}).get("segments", [])
+        pending = {s["id"] for s in segs if s.get("status") == "pending"}
+    approve(sd, seg_id, all_=all_, pending_ids=pending)
+    typer.echo(f"approved {'all pending backlog' if all_ else seg_id} in {sd}")
 
 
 def main() -> None:

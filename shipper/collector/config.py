@@ -1,0 +1,130 @@
+"""The collector's configuration: one frozen value class, loaded from TOML or options.
+
+Unknown keys are an error (DESIGN.md, CLI conventions): a typo in a limit must not
+silently fall back to its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from shipper.protocol import DEFAULT_LIMITS, Limits
+
+from .errors import ConfigError
+
+__all__ = ["CollectorConfig", "load_config", "parse_listen"]
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """Everything `logship collect` needs. Limits are the named limits of DESIGN.md."""
+
+    db: Path = Path("logship.duckdb")
+    host: str = "127.0.0.1"
+    port: int = 8787
+    token_file: Path | None = None
+    hmac_secret_file: Path | None = None
+    admin_token_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    limits: Limits = DEFAULT_LIMITS
+    # smallest credit window granted to a connection when the budget is shared by many
+    min_credit: int = 64 << 10
+    # WebSocket ping interval; a peer that misses a pong for this long is closed
+    heartbeat_s: float = 20.0
+    # /v1/query limits
+    query_row_limit: int = 10_000
+    query_time_limit_s: float = 10.0
+    # bytes read from an HTTP body before handing a chunk to the writer
+    body_chunk_bytes: int = 1 << 20
+    # test hook: sleep this long before every commit (simulates a slow store)
+    commit_delay_s: float = 0.0
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+
+_LIMIT_NAMES = {f.name for f in fields(Limits)}
+_TOP_NAMES = {f.name for f in fields(CollectorConfig)} - {"limits"}
+_PATH_KEYS = {"db", "token_file", "hmac_secret_file", "admin_token_file", "tls_cert", "tls_key"}
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`HOST:PORT` (port 0 picks a free one); `[::1]:PORT` for IPv6."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8787")
+    return host.strip("[]"), int(port)
+
+
+def _coerce(name: str, value: Any, expected: Any) -> Any:
+    if name in _PATH_KEYS:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {name!r}: expected a path string, got {value!r}")
+        return Path(value)
+    if isinstance(expected, bool) or isinstance(value, bool):
+        if type(value) is not type(expected):
+            raise ConfigError(f"config key {name!r}: expected {type(expected).__name__}, got {value!r}")
+        return value
+    if isinstance(expected, float) and isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(expected, int) and isinstance(value, int):
+        if value < 0:
+            raise ConfigError(f"config key {name!r}: must not be negative, got {value}")
+        return value
+    if isinstance(expected, str) and isinstance(value, str):
+        return value
+    raise ConfigError(f"config key {name!r}: expected {type(expected).__name__}, got {value!r}")
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
+    """Read a TOML file (top-level keys plus a `[limits]` table), then apply overrides.
+
+    Overrides whose value is None are ignored (unset CLI options). `listen = "H:P"` is
+    accepted as a shorthand for host and port.
+    """
+    cfg = CollectorConfig()
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    limits_raw = raw.pop("limits", {})
+    if not isinstance(limits_raw, dict):
+        raise ConfigError(f"{path}: [limits] must be a table")
+    if "listen" in raw:
+        raw["host"], raw["port"] = parse_listen(str(raw.pop("listen")))
+    unknown = set(raw) - _TOP_NAMES
+    unknown_limits = set(limits_raw) - _LIMIT_NAMES
+    if unknown or unknown_limits:
+        names = sorted(unknown) + [f"limits.{n}" for n in sorted(unknown_limits)]
+        raise ConfigError(f"{path}: unknown config key(s): {', '.join(names)}")
+    defaults = {f.name: getattr(cfg, f.name) for f in fields(CollectorConfig)}
+    top = {k: _coerce(k, v, defaults[k]) for k, v in raw.items()}
+    lim_defaults = dataclasses.asdict(DEFAULT_LIMITS)
+    lims = {k: _coerce(k, v, lim_defaults[k]) for k, v in limits_raw.items()}
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k in _LIMIT_NAMES:
+            lims[k] = v
+        elif k in _TOP_NAMES:
+            top[k] = Path(v) if k in _PATH_KEYS else v
+        else:
+            raise ConfigError(f"unknown collector option {k!r}")
+    cfg = replace(cfg, limits=replace(DEFAULT_LIMITS, **lims), **top)
+    if (cfg.tls_cert is None) != (cfg.tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if cfg.token_file is None and cfg.hmac_secret_file is None:
+        raise ConfigError("the collector needs --token-file (or hmac_secret_file in its config)")
+    return cfg
+
+

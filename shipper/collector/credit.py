@@ -1,0 +1,113 @@
+"""Credit-based flow control: a global in-flight budget shared by all stream connections.
+
+A connection may send only the bytes it has been granted. Granted bytes count against
+`inflight_budget` from the grant until the writer has committed them; then they return
+to the budget and are granted again (in the `ack`, or a `credit` message for a
+connection that was starved). When the writer queue is over `queue_bytes`, or the
+budget is spent, nobody gets new credit: shippers stop sending, while the collector
+keeps reading their sockets (heartbeats, control messages), so memory stays bounded.
+
+Fair share: each connection's window aims at budget / connections, between
+`min_credit` (so that none starves when thousands share the budget) and
+`initial_credit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .metrics import Metrics
+
+__all__ = ["Account", "CreditBank"]
+
+
+class Account:
+    """One connection's credit: granted-unused `window`, received-uncommitted `unacked`."""
+
+    __slots__ = ("window", "unacked", "open", "send_credit")
+
+    def __init__(self, send_credit: Callable[[int], None]) -> None:
+        self.window = 0
+        self.unacked = 0
+        self.open = True
+        self.send_credit = send_credit
+
+    @property
+    def held(self) -> int:
+        return self.window + self.unacked
+
+
+class CreditBank:
+    def __init__(self, inflight_budget: int, initial_credit: int, min_credit: int,
+                 metrics: Metrics, writer_full: Callable[[], bool]) -> None:
+        self.budget = inflight_budget
+        self.initial = initial_credit
+        self.min_credit = min(min_credit, initial_credit)
+        self.metrics = metrics
+        self.writer_full = writer_full
+        self.accounts: set[Account] = set()
+        self.inflight = 0
+
+    def target(self) -> int:
+        share = self.budget // max(1, len(self.accounts))
+        return max(self.min_credit, min(self.initial, share))
+
+    def open(self, send_credit: Callable[[int], None]) -> tuple[Account, int]:
+        acc = Account(send_credit)
+        self.accounts.add(acc)
+        return acc, self.grant(acc)
+
+    def close(self, acc: Account) -> None:
+        """The connection is gone: its unused window returns now, unacked bytes when committed."""
+        if acc.open:
+            acc.open = False
+            self.accounts.discard(acc)
+            self._add(-acc.window)
+            acc.window = 0
+
+    def consume(self, acc: Account, n: int) -> bool:
+        """A frame of n payload bytes arrived; False when it exceeds the connection's credit."""
+        if n > acc.window:
+            return False
+        acc.window -= n
+        acc.unacked += n
+        return True
+
+    def returned(self, acc: Account, n: int) -> int:
+        """n bytes of this connection were committed; returns the new grant for its ack."""
+        n = min(n, acc.unacked)
+        acc.unacked -= n
+        self._add(-n)
+        return self.grant(acc) if acc.open else 0
+
+    def grant(self, acc: Account, min_grant: int = 1) -> int:
+        if not acc.open or self.writer_full():
+            return 0
+        deficit = self.target() - acc.held
+        if deficit < min_grant:
+            return 0
+        free = self.budget - self.inflight
+        if acc.held == 0:
+            # never starve: a connection with nothing in flight always gets min_credit
+            free = max(free, self.min_credit)
+        g = max(0, min(deficit, free))
+        if g:
+            acc.window += g
+            self._add(g)
+            self.metrics.credit_granted += g
+        return g
+
+    def replenish(self) -> None:
+        """After the writer freed space: top up connections that are well below their target."""
+        if self.writer_full():
+            return
+        half = self.target() // 2
+        for acc in list(self.accounts):
+            if acc.held <= half:
+                g = self.grant(acc, min_grant=max(1, half))
+                if g:
+                    acc.send_credit(g)
+
+    def _add(self, n: int) -> None:
+        self.inflight += n
+        self.metrics.inflight_bytes = self.inflight

@@ -1,0 +1,89 @@
+"""The collector's counters, rendered in the Prometheus text exposition format (0.0.4).
+
+Plain attributes updated from the event loop and the writer thread (int updates under
+the GIL); one `render()` for GET /metrics. No client library needed for a dozen series.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from dataclasses import dataclass, field
+
+__all__ = ["Metrics", "COMMIT_BUCKETS"]
+
+COMMIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class Metrics:
+    connections: int = 0
+    connections_total: int = 0
+    frames_received: int = 0
+    lines_received: int = 0
+    bytes_received: int = 0
+    lines_stored: int = 0
+    records_stored: int = 0
+    rejects: int = 0
+    queue_bytes: int = 0
+    inflight_bytes: int = 0
+    credit_granted: int = 0
+    acks: int = 0
+    commits: int = 0
+    commit_seconds_sum: float = 0.0
+    commit_buckets: list[int] = field(default_factory=lambda: [0] * len(COMMIT_BUCKETS))
+    errors: Counter[str] = field(default_factory=Counter)
+    http_requests: Counter[str] = field(default_factory=Counter)
+
+    def observe_commit(self, seconds: float) -> None:
+        self.commits += 1
+        self.commit_seconds_sum += seconds
+        i = bisect.bisect_left(COMMIT_BUCKETS, seconds)
+        if i < len(self.commit_buckets):
+            self.commit_buckets[i] += 1
+
+    def error(self, code: str) -> None:
+        self.errors[code] += 1
+
+    def render(self) -> str:
+        out: list[str] = []
+
+        def series(name: str, kind: str, help_: str, value: float | int) -> None:
+            out.append(f"# HELP logship_{name} {help_}")
+            out.append(f"# TYPE logship_{name} {kind}")
+            out.append(f"logship_{name} {value}")
+
+        series("connections", "gauge", "Open /v1/stream WebSocket connections.", self.connections)
+        series("connections_total", "counter", "WebSocket connections accepted.", self.connections_total)
+        series("frames_received_total", "counter", "Binary data frames received.", self.frames_received)
+        series("lines_received_total", "counter", "Lines received (streams, backlog, /v1/lines).",
+               self.lines_received)
+        series("bytes_received_total", "counter", "Payload bytes received.", self.bytes_received)
+        series("lines_stored_total", "counter", "Lines committed to the store.", self.lines_stored)
+        series("records_stored_total", "counter", "Records (events, metric samples) committed.",
+               self.records_stored)
+        series("rejects_total", "counter", "Entries stored as rejects.", self.rejects)
+        series("queue_bytes", "gauge", "Bytes waiting in the writer queue.", self.queue_bytes)
+        series("inflight_bytes", "gauge", "Credit granted and not yet returned, all connections.",
+               self.inflight_bytes)
+        series("credit_granted_bytes_total", "counter", "Credit granted to shippers.", self.credit_granted)
+        series("acks_total", "counter", "Acks after commit (stream acks and HTTP answers).", self.acks)
+        out.append("# HELP logship_commit_seconds Time of one group commit (parse + insert + commit).")
+        out.append("# TYPE logship_commit_seconds histogram")
+        cum = 0
+        for le, n in zip(COMMIT_BUCKETS, self.commit_buckets):
+            cum += n
+            out.append(f'logship_commit_seconds_bucket{{le="{le}"}} {cum}')
+        out.append(f'logship_commit_seconds_bucket{{le="+Inf"}} {self.commits}')
+        out.append(f"logship_commit_seconds_sum {self.commit_seconds_sum:.6f}")
+        out.append(f"logship_commit_seconds_count {self.commits}")
+        out.append("# HELP logship_errors_total Protocol errors sent, by code.")
+        out.append("# TYPE logship_errors_total counter")
+        for code, n in sorted(self.errors.items()):
+            out.append(f'logship_errors_total{{code="{code}"}} {n}')
+        out.append("# HELP logship_http_requests_total HTTP requests by endpoint and status.")
+        out.append("# TYPE logship_http_requests_total counter")
+        for key, n in sorted(self.http_requests.items()):
+            path, _, status = key.partition(" ")
+            out.append(f'logship_http_requests_total{{path="{path}",status="{status}"}} {n}')
+        return "\n".join(out) + "\n"

@@ -1,0 +1,131 @@
+"""POST /v1/query: ad-hoc SQL while collecting, safely.
+
+- One statement, and it must be a SELECT (DuckDB's own parser says which:
+  `extract_statements`), so no INSERT/UPDATE/DELETE, COPY, ATTACH, SET, PRAGMA, CALL.
+- External access is disabled for the database (`SET enable_external_access=false` is
+  global in DuckDB 2.0 and cannot be turned back on while it runs): no read_csv,
+  read_text, parquet or file globbing, no ATTACH. The store inserts through registered
+  Arrow tables, which this setting allows.
+- A row limit (fetchmany(limit + 1) says whether there was more) and a time limit
+  (`interrupt()` on the query's own cursor).
+Queries run on their own cursor in their own threads, concurrently with the writer
+(DuckDB MVCC: a query sees the last committed state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import decimal
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import duckdb
+from aiohttp import web
+
+from .errors import QueryRefused
+from .state import CollectorState
+
+__all__ = ["QueryRunner", "handle_query", "disable_external_access"]
+
+
+def disable_external_access(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET enable_external_access = false")
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (dt.datetime, dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(v)).decode()
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return str(v)
+
+
+class QueryRunner:
+    def __init__(self, con: duckdb.DuckDBPyConnection, row_limit: int, time_limit_s: float) -> None:
+        self.con = con
+        self.row_limit = row_limit
+        self.time_limit_s = time_limit_s
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="logship-query")
+
+    def check(self, sql: str) -> None:
+        try:
+            stmts = self.con.cursor().extract_statements(sql)
+        except duckdb.Error as exc:
+            raise QueryRefused(f"syntax: {' '.join(str(exc).split())}") from None
+        if len(stmts) != 1:
+            raise QueryRefused(f"one statement per query, got {len(stmts)}")
+        if stmts[0].type != duckdb.StatementType.SELECT:
+            raise QueryRefused(f"only SELECT is allowed, got {stmts[0].type.name}")
+
+    def _run(self, cur: duckdb.DuckDBPyConnection, sql: str, limit: int) -> dict[str, Any]:
+        t0 = time.monotonic()
+        try:
+            cur.execute("SET TimeZone = 'UTC'")
+            cur.execute(sql)
+            columns = [d[0] for d in (cur.description or [])]
+            types = [str(d[1]) for d in (cur.description or [])]
+            rows = cur.fetchmany(limit + 1)
+        except duckdb.InterruptException:
+            raise QueryRefused(f"query stopped after its time limit of {self.time_limit_s:g} s") from None
+        except duckdb.Error as exc:
+            raise QueryRefused(" ".join(str(exc).split())) from None
+        finally:
+            cur.close()
+        return {"columns": columns, "types": types, "rows": [[_jsonable(v) for v in r] for r in rows[:limit]],
+                "truncated": len(rows) > limit, "elapsed_s": round(time.monotonic() - t0, 6)}
+
+    async def run(self, sql: str, limit: int | None = None) -> dict[str, Any]:
+        self.check(sql)
+        limit = min(limit or self.row_limit, self.row_limit)
+        cur = self.con.cursor()
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(self.time_limit_s, cur.interrupt)
+        try:
+            return await loop.run_in_executor(self.pool, self._run, cur, sql, limit)
+        finally:
+            timer.cancel()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def handle_query(request: web.Request) -> web.Response:
+    """POST /v1/query {"sql": "...", "limit": N?} with an admin token."""
+    state: CollectorState = request.app["state"]
+    state.require_admin(request)
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
+        raise web.HTTPBadRequest(text=json.dumps({"error": {"code": "bad_request",
+                                 "message": 'expected a JSON body {"sql": "SELECT ..."}'}}),
+                                 content_type="application/json")
+    limit = body.get("limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        limit = None
+    runner: QueryRunner = request.app["query"]
+    try:
+        out = await runner.run(body["sql"], limit)
+    except QueryRefused as exc:
+        state.metrics.http_requests["/v1/query 400"] += 1
+        return web.json_response({"error": {"code": "query_refused", "message": str(exc)}}, status=400)
+    state.metrics.http_requests["/v1/query 200"] += 1
+    return web.json_response(out)

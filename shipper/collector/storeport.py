@@ -1,0 +1,90 @@
+"""The collector's only door into store/: the calls the writer thread makes.
+
+Everything goes through store.Store (the one ingest path). This module only shapes
+the calls the way the writer batches them; it holds no storage logic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["IngestCall", "StorePort", "open_store"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestCall:
+    source_id: str
+    start: int
+    data: bytes
+    final: bool
+    kind: str
+    span: int | None = None  # a TRUNCATED line: data is its start, span its full length
+
+
+class StorePort(Protocol):
+    def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any: ...
+    def ingest_many(self, calls: list[IngestCall]) -> list[Any]:
+        """All calls in ONE transaction (a group commit); results in call order.
+
+        Store.ingest joins an outer transaction. If any call fails, the group is rolled
+        back and the calls are retried one transaction each, so one bad source cannot
+        keep the others from committing; its result is the exception.
+        """
+        if len(calls) > 1:
+            try:
+                with self.store.transaction():
+                    return [self._one(c) for c in calls]
+            except Exception:  # noqa: BLE001 - isolate the failing call below
+                pass
+        out: list[Any] = []
+        for c in calls:
+            try:
+                out.append(self._one(c))
+            except Exception as exc:  # noqa: BLE001 - one source's failure is reported, others go on
+                out.append(exc)
+        return out
+
+    def _one(self, c: IngestCall) -> Any:
+        return self.store.ingest(c.source_id, c.start, c.data, final=c.final, kind=c.kind, span=c.span)
+
+    def source(self, source_id: str) -> Any:
+        return self.store.source(source_id)
+
+    def close(self) -> None: ...
+
+
+class StoreAdapter:
+    """Wraps a store.Store; prefers its multi-source batch call when it has one."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any:
+        return self.store.resolve_source(client_id, head, **kw)
+
+    def ingest_many(self, calls: list[IngestCall]) -> list[Any]:
+        batch = getattr(self.store, "ingest_many", None)
+        if batch is not None:
+            return list(batch([(c.source_id, c.start, c.data, c.final, c.kind) for c in calls]))
+        out: list[Any] = []
+        for c in calls:
+            try:
+                out.append(self.store.ingest(c.source_id, c.start, c.data, final=c.final, kind=c.kind))
+            except Exception as exc:  # noqa: BLE001 - one source's failure is reported, others go on
+                out.append(exc)
+        return out
+
+    def reject_span(self, source_id: str, start: int, end: int, raw: bytes, code: str,
+                    error: str, kind: str) -> Any:
+        return self.store.reject_span(source_id, start, end, raw, code, error, kind=kind)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_store(path: Path, memory_limit: str, max_line_bytes: int) -> StoreAdapter:
+    from store import Store  # heavy (duckdb, pyarrow): only the collector process imports it
+
+    return StoreAdapter(Store(path, memory_limit=memory_limit, max_line_bytes=max_line_bytes))

@@ -1,0 +1,367 @@
+"""The one writer: a byte-bounded queue in front of the only DuckDB connection.
+
+Connections never touch the database. They hand `Work` (raw bytes of one source at an
+offset) to `Writer.submit*`; the writer coroutine takes as much as fits in
+max_batch_bytes, runs the batch in its own thread (parsing and DuckDB inserts release
+the GIL, so the event loop keeps reading sockets), and reports a `Done` per work item
+after the commit, which is when acks may be sent.
+
+Multi-line entries and partial lines: the store commits only up to the start of an
+unfinished entry (IngestResult.committed_end). What lies beyond stays here, in a
+pending segment per source, until more bytes of that source arrive, the source ends
+(FINAL), or multiline_flush_s passes without new bytes. Pending bytes are never acked,
+so a collector that dies loses nothing: the shipper resends from its last ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipper.protocol import Limits
+
+from .metrics import Metrics
+from .storeport import IngestCall, StorePort
+
+__all__ = ["Work", "Done", "Writer"]
+
+log = logging.getLogger("logship.collector.writer")
+
+
+@dataclass(slots=True)
+class Done:
+    """What happened to one work item (or a flush of a pending tail): sent back on the loop."""
+
+    source_id: str
+    start: int
+    end: int                # end of the work's byte span
+    acked_end: int          # bytes of the span before this offset are committed
+    nbytes: int             # payload bytes the work held (credit to return)
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    lines: int = 0
+    records: int = 0
+    rejects: int = 0
+    error: str | None = None
+
+
+DoneCallback = Callable[[Done], None]
+
+
+@dataclass(slots=True)
+class Work:
+    """Raw bytes of one source at an offset, from a stream frame or an HTTP body chunk.
+
+    `span` is set for a TRUNCATED line: the payload holds its start, the line covers
+    `span` bytes of the source (it becomes one `line_too_long` reject).
+    """
+
+    source_id: str
+    start: int
+    data: bytes
+    kind: str = "live"
+    final: bool = False
+    span: int | None = None
+    on_done: DoneCallback | None = None
+    # called later when a pending tail of this source is flushed on its own
+    on_flush: DoneCallback | None = None
+    # stream frames keep an unfinished tail pending here; HTTP bodies carry their own
+    keep_tail: bool = True
+
+    @property
+    def end(self) -> int:
+        return self.start + (self.span if self.span is not None else len(self.data))
+
+
+@dataclass(slots=True)
+class _Segment:
+    """Uncommitted bytes of a source: contiguous, starting at a line boundary."""
+
+    start: int
+    data: bytearray
+    final: bool
+    touched: float
+    kind: str
+    on_flush: DoneCallback | None
+    keep_tail: bool = True
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.data)
+
+
+class Writer:
+    """Owns the queue, the pending tails and the thread that owns the store."""
+
+    def __init__(self, store: StorePort, limits: Limits, metrics: Metrics,
+                 commit_delay_s: float = 0.0) -> None:
+        self.store = store
+        self.limits = limits
+        self.metrics = metrics
+        self.commit_delay_s = commit_delay_s
+        self._queue: deque[Work] = deque()
+        self.queued_bytes = 0
+        self._pending: dict[str, list[_Segment]] = {}
+        self._wakeup = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._closing = False
+        self._exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="logship-writer")
+        self._task: asyncio.Task[None] | None = None
+        self.space_listeners: list[Callable[[], None]] = []
+
+    # --- producers (event loop) -------------------------------------------------
+
+    @property
+    def full(self) -> bool:
+        return self.queued_bytes >= self.limits.queue_bytes
+
+    def submit_nowait(self, work: Work) -> None:
+        """Queue a stream frame. Never waits: credit already bounds what streams send."""
+        if self._closing:
+            raise RuntimeError("writer is shutting down")
+        n = len(work.data)
+        self._queue.append(work)
+        self.queued_bytes += n
+        self.metrics.queue_bytes = self.queued_bytes
+        if self.full:
+            self._space.clear()
+        self._wakeup.set()
+
+    async def submit(self, work: Work) -> None:
+        """Queue an HTTP body chunk, waiting while the queue is full (TCP pushes back)."""
+        while self.full and self._queue:
+            self._space.clear()
+            await self._space.wait()
+        self.submit_nowait(work)
+
+    async def submit_wait(self, work: Work) -> Done:
+        """Queue and wait for the commit."""
+        fut: asyncio.Future[Done] = asyncio.get_running_loop().create_future()
+        work.on_done = lambda d: fut.done() or fut.set_result(d)
+        await self.submit(work)
+        return await fut
+
+    def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+        """Run fn on the writer's thread, between batches (for remote ingest helpers)."""
+        return asyncio.get_running_loop().run_in_executor(self._exec, fn, *args)
+
+    # --- the writer loop -------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="logship-writer")
+
+    @property
+    def closed(self) -> bool:
+        return self._closing and (self._task is None or self._task.done())
+
+    async def close(self) -> None:
+        """Commit what is queued (and deliver its acks), then stop the thread."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None and not self._task.done():
+            await self._task
+        self._exec.shutdown(wait=True)
+
+    def _next_deadline(self) -> float | None:
+        touched = [seg.touched for segs in self._pending.values() for seg in segs]
+        return min(touched) + self.limits.multiline_flush_s if touched else None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    break
+                deadline = self._next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                self._wakeup.clear()
+                if timeout is None or timeout > 0:
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), timeout)
+                    except TimeoutError:
+                        pass
+            batch = self._take_batch()
+            if not batch and not self._due_segments(time.monotonic()):
+                continue
+            dones = await loop.run_in_executor(self._exec, self._commit, batch)
+            self._deliver(batch, dones)
+        # shutdown: everything queued is committed and acked; unfinished entries stay
+        # pending and unacked (the shipper resends them to the next collector)
+
+    def _take_batch(self) -> list[Work]:
+        batch: list[Work] = []
+        size = 0
+        while self._queue:
+            n = len(self._queue[0].data)
+            if batch and size + n > self.limits.max_batch_bytes:
+                break
+            batch.append(self._queue.popleft())
+            size += n
+        self.queued_bytes -= size
+        self.metrics.queue_bytes = self.queued_bytes
+        if not self.full:
+            self._space.set()
+        return batch
+
+    def _due_segments(self, now: float) -> bool:
+        deadline = self._next_deadline()
+        return deadline is not None and deadline <= now
+
+    def _deliver(self, batch: list[Work], dones: list[tuple[DoneCallback | None, Done]]) -> None:
+        for cb, done in dones:
+            self.metrics.acks += 1 if cb is not None else 0
+            if cb is None:
+                continue
+            try:
+                cb(done)
+            except Exception:  # a callback of a closed connection must not stop the writer
+                log.exception("done callback for source %s failed", done.source_id)
+        for listener in list(self.space_listeners):
+            listener()
+
+    # --- inside the writer thread ------------------------------------------------
+
+    def _commit(self, batch: list[Work]) -> list[tuple[DoneCallback | None, Done]]:
+        """Merge the batch into pending segments, ingest what can be (one group commit),
+        and say for every work how far its bytes are committed."""
+        t0 = time.monotonic()
+        if self.commit_delay_s:
+            time.sleep(self.commit_delay_s)
+        now = time.monotonic()
+        touched: dict[int, tuple[str, _Segment]] = {}
+        work_seg: list[_Segment | None] = []
+        truncated: list[Work] = []
+        for work in batch:
+            if work.span is not None:
+                # a line too long ends whatever entry was before it
+                for seg in self._pending.get(work.source_id, []):
+                    if seg.end == work.start:
+                        seg.final = True
+                        touched[id(seg)] = (work.source_id, seg)
+                work_seg.append(None)
+                truncated.append(work)
+                continue
+            seg = self._merge(work, now)
+            touched[id(seg)] = (work.source_id, seg)
+            work_seg.append(seg)
+        for src, segs in self._pending.items():
+            for seg in segs:
+                if now - seg.touched >= self.limits.multiline_flush_s:
+                    seg.final = True  # no new lines for a while: the entry is complete
+                    touched.setdefault(id(seg), (src, seg))
+
+        calls: list[IngestCall] = []
+        units: list[tuple[str, _Segment | None]] = []
+        for src, seg in touched.values():
+            data = bytes(seg.data)
+            if not seg.final:
+                if len(data) > self.limits.max_batch_bytes + self.limits.max_line_bytes:
+                    seg.final = True  # an entry that never ends: commit it rather than hold it forever
+                else:
+                    data = data[:data.rfind(b"\n") + 1]  # partial last line waits for its rest
+            if data:
+                calls.append(IngestCall(src, seg.start, data, seg.final, seg.kind))
+                units.append((src, seg))
+        for work in truncated:
+            calls.append(IngestCall(work.source_id, work.start, work.data, True, work.kind, span=work.span))
+            units.append((work.source_id, None))
+        results = self.store.ingest_many(calls) if calls else []
+
+        errors: dict[str, str] = {}
+        ranges: dict[str, list[tuple[int, int]]] = {}
+        frontier: dict[int, int] = {}
+        stats: dict[int, Any] = {}
+        for (src, seg), res in zip(units, results):
+            if isinstance(res, BaseException):
+                errors[src] = f"{type(res).__name__}: {res}"
+                log.error("ingest of source %s failed: %s", src, errors[src])
+                if seg is not None:
+                    frontier[id(seg)] = seg.start
+                    self._drop(src, seg)  # unacked: the sender resends it
+                continue
+            ranges[src] = list(res.ranges)
+            self.metrics.lines_stored += res.lines
+            self.metrics.records_stored += res.records
+            self.metrics.rejects += res.rejects
+            if seg is None:
+                continue
+            stats[id(seg)] = res
+            committed_to = seg.end if seg.final else max(seg.start, min(res.committed_end, seg.end))
+            del seg.data[:committed_to - seg.start]
+            seg.start = committed_to
+            frontier[id(seg)] = seg.start
+            if seg.final or not seg.data or not seg.keep_tail:
+                self._drop(src, seg)
+        self.metrics.observe_commit(time.monotonic() - t0)
+
+        dones: list[tuple[DoneCallback | None, Done]] = []
+        last_of_seg = {id(seg): i for i, seg in enumerate(work_seg) if seg is not None}
+        for i, (work, seg) in enumerate(zip(batch, work_seg)):
+            err = errors.get(work.source_id)
+            if seg is None:
+                acked = work.start if err else work.end
+            else:
+                acked = min(work.end, frontier.get(id(seg), seg.start))
+            done = Done(work.source_id, work.start, work.end, acked, len(work.data),
+                        ranges.get(work.source_id, []), error=err)
+            res = stats.get(id(seg)) if seg is not None and last_of_seg.get(id(seg)) == i else None
+            if seg is None and not err:
+                done.lines, done.rejects = 1, 1
+            if res is not None:
+                done.lines, done.records, done.rejects = res.lines, res.records, res.rejects
+            dones.append((work.on_done, done))
+        # a pending tail flushed on its own: tell the last sender of that source
+        in_batch = {id(seg) for seg in work_seg if seg is not None}
+        for src, seg in touched.values():
+            if id(seg) not in in_batch and seg.on_flush is not None:
+                end = frontier.get(id(seg), seg.start)
+                dones.append((seg.on_flush, Done(src, end, end, end, 0, ranges.get(src, []),
+                                                 error=errors.get(src))))
+        return dones
+
+    def _drop(self, src: str, seg: _Segment) -> None:
+        segs = self._pending.get(src)
+        if segs and seg in segs:
+            segs.remove(seg)
+            if not segs:
+                del self._pending[src]
+
+    def _merge(self, work: Work, now: float) -> _Segment:
+        """Join the work to the pending segment it touches or overlaps (same bytes: same offsets)."""
+        segs = self._pending.setdefault(work.source_id, [])
+        ws, we, data = work.start, work.end, work.data
+        hit = [s for s in segs if s.start <= we and ws <= s.end]
+        if not hit:
+            seg = _Segment(ws, bytearray(data), work.final, now, work.kind, work.on_flush, work.keep_tail)
+            segs.append(seg)
+            segs.sort(key=lambda s: s.start)
+            return seg
+        seg = hit[0]
+        for other in hit[1:]:
+            self._union(seg, other.start, bytes(other.data))
+            seg.final |= other.final
+            segs.remove(other)
+        self._union(seg, ws, data)
+        seg.final |= work.final
+        seg.touched = now
+        seg.kind = work.kind
+        seg.keep_tail = work.keep_tail
+        if work.on_flush is not None:
+            seg.on_flush = work.on_flush
+        return seg
+
+    @staticmethod
+    def _union(seg: _Segment, ws: int, data: bytes) -> None:
+        s, e, we = seg.start, seg.end, ws + len(data)
+        if ws <= s:
+            tail = seg.data[we - s:] if e > we else b""
+            seg.data = bytearray(data) + tail
+            seg.start = ws
+        elif we > e:
+            seg.data += data[e - ws:]
