@@ -77,6 +77,9 @@ def simulate_cmd(
     rotate_bytes: int = typer.Option(256 << 10, "--rotate-bytes", help="Rotate app.log past this size (0: never)."),
     archive_copies: bool = typer.Option(True, "--archive-copies/--no-archive-copies",
                                         help="Add gzipped copies of some rotated files (ingest must add nothing)."),
+    manifest: Optional[Path] = typer.Option(
+        None, "--manifest", help="Where the known answers go (default DIR/manifest.json; put it outside DIR "
+        "when DIR is ingested as a whole)."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier simulation in --out."),
 ) -> None:
     """Write realistic client logs for a fleet, with a manifest of the known answers.
@@ -103,13 +106,13 @@ def simulate_cmd(
     cfg = SimConfig(clients=clients, duration_s=parse_duration(duration), seed=seed, start=t0,
                     corrupt_rate=corrupt_rate, rate=rate, rotate_bytes=rotate_bytes, archive_copies=archive_copies)
     began = time.perf_counter()
-    manifest = simulate(out, cfg, force=force)
-    t = manifest["totals"]
+    manifest_file = manifest or out / "manifest.json"
+    t = simulate(out, cfg, force=force, manifest_path=manifest_file)["totals"]
     reasons = ", ".join(f"{n} {k}" for k, n in t["end_reasons"].items())
     typer.echo(
         f"simulated {cfg.clients} clients, {t['sessions']} sessions ({reasons}), {t['lines']:,} lines "
         f"({t['bytes'] / 2**20:.1f} MiB, {t['corrupt_lines']} corrupt) in {time.perf_counter() - began:.1f} s "
-        f"-> {out}/ (known answers: {out}/manifest.json)"
+        f"-> {out}/ (known answers: {manifest_file})"
     )
 
 
@@ -144,7 +147,7 @@ def collect(
 
 # [shipper: ship, backlog]
 
-backlog_app = typer.Typer(help="Backlog waiting for consent (shipper side).", no_args_is_help=False,
+backlog_app = typer.Typer(no_args_is_help=False,
                           invoke_without_command=True)
 app.add_typer(backlog_app, name="backlog")
 StateDirOption = typer.Option(Path("logship-state"), "--state-dir", help="The shipper's state directory.")
