@@ -420,34 +420,46 @@ class _Client:
                 })
 
 
-def _prepare_out(out: Path, force: bool) -> None:
+_CLIENT_DIR = re.compile(r"client-\d{3,}")
+
+
+def _is_our_manifest(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text("utf-8")).get("generator") == MANIFEST_GENERATOR
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+def _prepare_out(out: Path, manifest: Path, force: bool) -> None:
+    """Refuse a non-empty `out` unless --force and it holds only an earlier simulation:
+    client-NNN folders and our manifest (which may live outside `out`)."""
     if out.exists() and not out.is_dir():
         raise SimulateError(f"{out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
-        manifest = out / MANIFEST_NAME
-        ours = False
-        if manifest.is_file():
-            try:
-                ours = json.loads(manifest.read_text("utf-8")).get("generator") == MANIFEST_GENERATOR
-            except (ValueError, OSError, AttributeError):
-                ours = False
         if not force:
             raise SimulateError(f"{out} is not empty (use --force to replace an earlier simulation)")
+        ours = _is_our_manifest(manifest) and all(
+            (p.is_dir() and _CLIENT_DIR.fullmatch(p.name)) or p.resolve() == manifest.resolve()
+            for p in out.iterdir()
+        )
         if not ours:
-            raise SimulateError(f"{out} is not empty and holds no {MANIFEST_NAME} of ours; not deleting it")
+            raise SimulateError(f"{out} holds more than an earlier simulation (and its {manifest.name}); not deleting it")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
 
 
-def simulate(out: str | Path, cfg: SimConfig = SimConfig(), force: bool = False) -> dict[str, Any]:
-    """Write the fleet's logs under `out` and `out/manifest.json`; return the manifest.
+def simulate(out: str | Path, cfg: SimConfig = SimConfig(), force: bool = False,
+             manifest_path: str | Path | None = None) -> dict[str, Any]:
+    """Write the fleet's logs under `out` and the manifest; return the manifest.
 
-    With `force`, an earlier simulation in `out` (recognised by its manifest) is removed
-    first; any other non-empty directory is refused.
+    The manifest goes to `manifest_path` (default `out/manifest.json`; put it outside
+    `out` when `out` is to be ingested as a whole). With `force`, an earlier simulation in
+    `out` is removed first; any other non-empty directory is refused.
     """
     cfg.check()
     out = Path(out)
-    _prepare_out(out, force)
+    manifest_file = Path(manifest_path) if manifest_path is not None else out / MANIFEST_NAME
+    _prepare_out(out, manifest_file, force)
     clients: dict[str, Any] = {}
     totals = {"sessions": 0, "lines": 0, "entries": 0, "metric_samples": 0, "metric_entries": 0,
               "events": 0, "session_marks": 0, "corrupt_lines": 0, "bytes": 0}
@@ -509,5 +521,6 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), force: bool = False)
         "totals": {**totals, "end_reasons": reasons},
         "clients": clients,
     }
-    (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    manifest_file.parent.mkdir(parents=True, exist_ok=True)
+    manifest_file.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", "utf-8")
     return manifest

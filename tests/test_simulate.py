@@ -155,6 +155,16 @@ def test_refuses_a_foreign_directory_and_replaces_its_own(tmp_path: Path):
     second = simulate(own, SimConfig(clients=1, duration_s=30, seed=1), force=True)
     assert sorted(p.name for p in own.iterdir()) == ["client-001", "manifest.json"]
     assert second["clients"]["client-001"] == first["clients"]["client-001"]
+    # the manifest may live outside the tree (so the tree can be ingested as a whole)
+    logs, answers = tmp_path / "demo" / "logs", tmp_path / "demo" / "manifest.json"
+    simulate(logs, SimConfig(clients=2, duration_s=30, seed=1), manifest_path=answers)
+    assert sorted(p.name for p in logs.iterdir()) == ["client-001", "client-002"]
+    simulate(logs, SimConfig(clients=1, duration_s=30, seed=1), manifest_path=answers, force=True)
+    assert sorted(p.name for p in logs.iterdir()) == ["client-001"]
+    assert json.loads(answers.read_text())["config"]["clients"] == 1
+    (logs / "notes.txt").write_text("mine")
+    with pytest.raises(SimulateError, match="not deleting"):
+        simulate(logs, SimConfig(clients=1, duration_s=30), manifest_path=answers, force=True)
 
 
 @pytest.mark.parametrize(
