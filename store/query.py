@@ -1,0 +1,86 @@
+"""Ad-hoc SQL and the named canned queries (`logship query`, `sessions`, `rejects`, `summary`).
+
+Each entry point is one function taking the database path, so the collector can wrap
+it (and run it over HTTP when the file is held by a running collector).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from store.errors import QueryError
+from store.store import Store
+
+__all__ = ["run_query", "sessions_query", "rejects_query", "SUMMARY_QUERIES", "summary"]
+
+
+def run_query(db: str | Path, sql: str, params: list | dict | None = None) -> pa.Table:
+    """Run one SQL statement on a read-only connection and return its rows as Arrow.
+
+    A statement DuckDB rejects becomes QueryError with DuckDB's message on one line.
+    """
+    with Store(db, read_only=True) as st:
+        try:
+            rel = st.con.sql(sql, params=params)
+        except duckdb.Error as exc:
+            raise QueryError(f"SQL error: {' '.join(str(exc).split())}") from None
+        if rel is None:  # a statement without a result (SET, PRAGMA ...)
+            return pa.table({})
+        try:
+            return rel.to_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(f"SQL error: {' '.join(str(exc).split())}") from None
+
+
+def sessions_query(db: str | Path, client_id: str | None = None, end_reason: str | None = None,
+                   limit: int = 1000) -> pa.Table:
+    """Sessions, newest first, optionally of one client or one end reason."""
+    return run_query(
+        db,
+        "SELECT client_id, session_id, started_at, ended_at, end_reason, last_seen, exit_code, signal "
+        "FROM sessions WHERE ($c IS NULL OR client_id = $c) AND ($r IS NULL OR end_reason = $r) "
+        "ORDER BY coalesce(started_at, last_seen) DESC NULLS LAST, client_id, session_id LIMIT $n",
+        {"c": client_id, "r": end_reason, "n": limit},
+    )
+
+
+def rejects_query(db: str | Path, error_code: str | None = None, limit: int = 100) -> pa.Table:
+    """Rejects in source order, with where they came from."""
+    return run_query(
+        db,
+        "SELECT r.received_at, s.path, r.byte_offset, r.error_code, r.error, r.raw, r.source_id "
+        "FROM rejects r LEFT JOIN sources s USING (source_id) "
+        "WHERE ($e IS NULL OR r.error_code = $e) ORDER BY s.path, r.byte_offset LIMIT $n",
+        {"e": error_code, "n": limit},
+    )
+
+
+# The demo's summary: (title, SQL). Plain SQL so that users can copy them.
+SUMMARY_QUERIES: list[tuple[str, str]] = [
+    ("Sessions per client and how they ended", """
+        SELECT client_id, count(*) AS sessions,
+            count(*) FILTER (WHERE end_reason = 'clean') AS clean,
+            count(*) FILTER (WHERE end_reason = 'crashed') AS crashed,
+            count(*) FILTER (WHERE end_reason = 'lost') AS lost,
+            count(*) FILTER (WHERE end_reason = 'open') AS open
+        FROM sessions GROUP BY client_id ORDER BY client_id"""),
+    ("CPU p95 per session (metric proc.cpu, percent; top 10)", """
+        SELECT client_id, session_id, round(quantile_cont(value, 0.95), 1) AS cpu_p95,
+            count(*) AS samples
+        FROM metrics WHERE name = 'proc.cpu'
+        GROUP BY client_id, session_id ORDER BY cpu_p95 DESC, client_id, session_id LIMIT 10"""),
+    ("Top events", """
+        SELECT name, level, count(*) AS n
+        FROM events WHERE name NOT IN ('session.start', 'session.end')
+        GROUP BY name, level ORDER BY n DESC, name, level LIMIT 10"""),
+    ("Rejects by error", """
+        SELECT error_code, count(*) AS n FROM rejects GROUP BY error_code ORDER BY n DESC, error_code"""),
+]
+
+
+def summary(db: str | Path) -> list[tuple[str, pa.Table]]:
+    """Every canned summary query with its title."""
+    return [(title, run_query(db, sql)) for title, sql in SUMMARY_QUERIES]
