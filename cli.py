@@ -60,6 +60,153 @@ def command(*dargs, parent: typer.Typer = app, **dkwargs):
 
 # [ingest slice: ingest, query, sessions, rejects, reparse, export, summary]
 
+from enum import Enum  # noqa: E402  (imports of this section only)
+from typing import Annotated  # noqa: E402
+
+
+class OutputFormat(str, Enum):
+    """The OUTPUT format of commands that print rows (the input format is --log-format)."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+# Shared output options (STYLE.md: define once, reuse in every command that prints rows).
+FormatOpt = Annotated[Optional[OutputFormat], typer.Option(
+    "--format", help="Output format: table (default on a terminal), csv (default when piped), json, parquet.")]
+OutputOpt = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Write the rows to this file (needed for parquet).")]
+GrammarDirOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--grammar-dir", help="A directory of user .lark formats (repeatable).")]
+
+
+def print_rows(table, fmt: Optional[OutputFormat], output: Optional[Path], title: Optional[str] = None) -> None:
+    """The one row printer behind --format/--output."""
+    from store.output import write_rows
+
+    write_rows(table, fmt.value if fmt else None, output, title=title)
+
+
+@command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive), globs, .gz files, or - for stdin.")],
+    db: Path = DbOption,
+    client_id: Annotated[str, typer.Option("--client-id", help="Client id of these logs.")] = "local",
+    client_id_from_dir: Annotated[bool, typer.Option(
+        "--client-id-from-dir", help="Use the first folder below each directory argument as the client id.")] = False,
+    tz: Annotated[Optional[str], typer.Option(
+        "--tz", help="IANA zone of timestamps without an offset (default: this machine's zone).")] = None,
+    log_format: Annotated[Optional[str], typer.Option(
+        "--log-format", help="Input log format (default: detected on each file's first 200 lines).")] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace these sources' records with a fresh parse, in one transaction.")] = False,
+    grammar_dir: GrammarDirOpt = None,
+) -> None:
+    """Ingest log files into the database; what is already stored is skipped.
+
+    Example: logship ingest --client-id-from-dir demo-data/ --db logship.duckdb
+    """
+    from store.fileingest import IngestOptions, ingest_paths
+    from store.progress import progress_for
+
+    options = IngestOptions(client_id=client_id, client_id_from_dir=client_id_from_dir, tz=tz,
+                            log_format=log_format, replace=replace, grammar_dirs=tuple(grammar_dir or ()))
+    summary = ingest_paths(db, paths, options, progress=progress_for(None))
+    for err in summary.errors:
+        typer.echo(f"error: {err}", err=True)
+    typer.echo(summary.line(), err=True)
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+@command()
+def query(sql: Annotated[str, typer.Argument(help="One SQL statement.")], db: Path = DbOption,
+          format: FormatOpt = None, output: OutputOpt = None) -> None:
+    """Run SQL on the database (read-only) and print the rows.
+
+    Tables: metrics, events, rejects, sources, source_ranges, ingests, and the view sessions.
+
+    Example: logship query "SELECT name, count(*) FROM events GROUP BY name" --format csv
+    """
+    from store.query import run_query
+
+    print_rows(run_query(db, sql), format, output)
+
+
+@command()
+def sessions(db: Path = DbOption,
+             client_id: Annotated[Optional[str], typer.Option("--client-id", help="Only this client.")] = None,
+             end_reason: Annotated[Optional[str], typer.Option(
+                 "--end-reason", help="Only clean, crashed, lost or open sessions.")] = None,
+             limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 1000,
+             format: FormatOpt = None, output: OutputOpt = None) -> None:
+    """List sessions with how they ended (clean, crashed, lost, open), newest first.
+
+    Example: logship sessions --end-reason crashed
+    """
+    from store.query import sessions_query
+
+    print_rows(sessions_query(db, client_id, end_reason, limit), format, output)
+
+
+@command()
+def rejects(db: Path = DbOption,
+            error_code: Annotated[Optional[str], typer.Option("--error-code", help="Only this error code.")] = None,
+            limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 100,
+            format: FormatOpt = None, output: OutputOpt = None) -> None:
+    """List entries that did not parse, with the parse error and their raw bytes.
+
+    Example: logship rejects --error-code syntax --limit 20
+    """
+    from store.query import rejects_query
+
+    print_rows(rejects_query(db, error_code, limit), format, output)
+
+
+@command()
+def reparse(db: Path = DbOption, grammar_dir: GrammarDirOpt = None) -> None:
+    """Run the current grammars over stored rejects; what now parses moves into the tables.
+
+    Example: logship reparse --grammar-dir my-grammars/
+    """
+    from store.reparse import reparse_rejects
+
+    typer.echo(reparse_rejects(db, tuple(grammar_dir or ())).line(), err=True)
+
+
+@command()
+def export(out: Annotated[Path, typer.Option("--out", help="Directory to write the Parquet data set into.")],
+           db: Path = DbOption) -> None:
+    """Export metrics, events and sessions as hive-partitioned Parquet (client_id=/date=).
+
+    Example: logship export --out export/
+    """
+    from store.export import export_parquet
+
+    counts = export_parquet(db, out)
+    typer.echo(", ".join(f"{n:,} {t}" for t, n in counts.items()) + f" written to {out}", err=True)
+
+
+@command()
+def summary(db: Path = DbOption, format: FormatOpt = None) -> None:
+    """Print the fleet summary: sessions per client and how they ended, CPU p95 per session,
+    top events, rejects by error.
+
+    Example: logship summary --db logship.duckdb
+    """
+    from store.output import default_format
+    from store.query import summary as summary_tables
+
+    fmt = format or OutputFormat(default_format())
+    if fmt == OutputFormat.parquet:
+        raise typer.BadParameter("summary prints several tables: use table, csv or json", param_hint="--format")
+    for title, table in summary_tables(db):
+        if fmt != OutputFormat.table:
+            typer.echo(f"# {title}")
+        print_rows(table, fmt, None, title=title)
+
 # [formats toolkit: formats, check, grammar check]
 
 # [simulate]
