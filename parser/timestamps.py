@@ -1,0 +1,220 @@
+"""Timestamp reconstruction: every timestamp becomes UTC epoch microseconds (an int).
+
+The zone belongs to the source (`tz`), not to the machine that parses it:
+- ISO 8601 with an offset is exact; without one, the source's zone applies (an
+  ambiguous wall time in a DST fold takes its first occurrence, fold=0).
+- RFC 3164 syslog (`Nov 27 21:09:05`, no year): `SyslogClock` takes the year from the
+  file's mtime, rolls it over when the month jumps backwards (Dec -> Jan) inside the
+  file, and never yields a time later than mtime + 1 day.
+- time of day only (`21:09:05.123`): `TimeOfDayClock` takes the date from an earlier
+  line, the file name or (last resort) the mtime, and rolls over at midnight when the
+  time goes backwards by more than a tolerance.
+- epoch seconds, milliseconds or microseconds: told apart by magnitude.
+The clocks keep their state in a small JSON-serialisable dict (ParseResult.context).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = [
+    "TimestampError",
+    "zone",
+    "iso_to_us",
+    "epoch_to_us",
+    "clf_to_us",
+    "wall_to_us",
+    "SyslogClock",
+    "TimeOfDayClock",
+    "date_from_name",
+    "MONTHS",
+]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+DAY_US = 86_400_000_000
+
+
+class TimestampError(ValueError):
+    """A timestamp that matched the grammar but is not a real instant (month 13...)."""
+
+
+@lru_cache(maxsize=64)
+def zone(name: str | None) -> tzinfo:
+    """The tzinfo for an IANA name ('UTC' and None -> UTC). Raises TimestampError."""
+    if name is None or name.upper() in ("UTC", "Z", "ETC/UTC"):
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise TimestampError(f"unknown time zone {name!r}") from exc
+
+
+def _to_us(dt: datetime) -> int:
+    return (dt - EPOCH) // _US
+
+
+def iso_to_us(text: str, tz: tzinfo) -> int:
+    """ISO 8601 (any offset; none -> `tz`) -> UTC epoch microseconds."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise TimestampError(f"bad ISO timestamp {str(text)!r}: {exc}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return _to_us(dt)
+
+
+def wall_to_us(y: int, mo: int, d: int, h: int, mi: int, s: int, us: int, tz: tzinfo) -> int:
+    """A wall-clock time in `tz` -> UTC epoch microseconds (fold=0 in a DST overlap)."""
+    try:
+        return _to_us(datetime(y, mo, d, h, mi, s, us, tzinfo=tz))
+    except ValueError as exc:
+        raise TimestampError(f"bad date/time {y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}: {exc}") from None
+
+
+def epoch_to_us(text: str) -> int:
+    """Epoch seconds, milliseconds or microseconds (by magnitude of the integer part).
+
+    < 1e11 is seconds (until the year 5138), < 1e14 milliseconds, else microseconds.
+    Exact: the fraction is read as decimal digits, not through a float.
+    """
+    whole, _, frac = text.partition(".")
+    n = int(whole)
+    if n < 100_000_000_000:
+        scale = 1_000_000
+    elif n < 100_000_000_000_000:
+        scale = 1_000
+    else:
+        scale = 1
+    us = n * scale
+    if frac and scale > 1:
+        digits = len(str(scale)) - 1
+        us += int((frac + "0" * digits)[:digits])
+    return us
+
+
+_CLF = re.compile(r"\[?(\d\d)/(\w{3})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)\]?")
+
+
+def clf_to_us(text: str) -> int:
+    """Apache/nginx `[27/Nov/2026:21:09:05 +0100]` -> UTC epoch microseconds."""
+    m = _CLF.fullmatch(text)
+    if m is None or m.group(2) not in MONTHS:
+        raise TimestampError(f"bad access-log timestamp {text!r}")
+    d, mon, y, h, mi, s, sign, oh, om = m.groups()
+    offset = timedelta(hours=int(oh), minutes=int(om))
+    tz = timezone(offset if sign == "+" else -offset)
+    return wall_to_us(int(y), MONTHS[mon], int(d), int(h), int(mi), int(s), 0, tz)
+
+
+def _fraction_us(frac: str) -> int:
+    return int((frac + "000000")[:6]) if frac else 0
+
+
+class SyslogClock:
+    """Years for RFC 3164 timestamps (`Nov 27 21:09:05`), which have none.
+
+    The first line takes the year of the file's mtime, minus one if that would put the
+    line later than mtime + 1 day. Later lines keep the year, plus one when the month
+    jumps back by six or more (Dec -> Jan), minus one for a line that jumps forward by
+    six or more (an out-of-order Dec line after Jan) without moving the clock.
+    Context: {"year": int, "month": int}.
+    """
+
+    def __init__(self, tz: tzinfo, mtime: float | None, context: dict[str, Any] | None) -> None:
+        self.tz = tz
+        ref = mtime if mtime is not None else datetime.now(timezone.utc).timestamp()
+        self.limit_us = int(ref * 1_000_000) + DAY_US
+        self.ref_year = datetime.fromtimestamp(ref, tz).year
+        ctx = context or {}
+        self.year: int | None = ctx.get("year")
+        self.month: int | None = ctx.get("month")
+
+    def context(self) -> dict[str, Any]:
+        return {} if self.year is None else {"year": self.year, "month": self.month}
+
+    def to_us(self, text: str) -> int:
+        mon = MONTHS[text[:3]]
+        day = int(text[4:6])
+        h, mi, s = int(text[7:9]), int(text[10:12]), int(text[13:15])
+        if self.year is None:
+            year = self.ref_year
+            us = wall_to_us(year, mon, day, h, mi, s, 0, self.tz) if not (mon == 2 and day == 29) else None
+            if us is None or us > self.limit_us:
+                year -= 1
+            self.year, self.month = year, mon
+        elif mon <= self.month - 6:  # Dec -> Jan: a new year inside the file
+            self.year += 1
+            self.month = mon
+        elif mon >= self.month + 6:  # an out-of-order line from before the New Year
+            return wall_to_us(self.year - 1, mon, day, h, mi, s, 0, self.tz)
+        else:
+            self.month = max(self.month, mon)
+        return wall_to_us(self.year, mon, day, h, mi, s, 0, self.tz)
+
+
+_NAME_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d\d)-?(\d\d)(?!\d)")
+
+
+def date_from_name(name: str | None) -> str | None:
+    """The first plausible `YYYY-MM-DD` / `YYYYMMDD` in a file name, as ISO text."""
+    if not name:
+        return None
+    for m in _NAME_DATE.finditer(name.replace("\\", "/").rsplit("/", 1)[-1]):
+        try:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+class TimeOfDayClock:
+    """Dates for time-of-day-only timestamps (`21:09:05.123`).
+
+    The date comes from an earlier line (`set_date`), else the file name, else the
+    file's mtime (in the source's zone). When the time goes backwards by more than
+    `tolerance_s` the day rolls over (midnight); smaller steps back are out-of-order
+    lines of the same day. Context: {"date": "YYYY-MM-DD", "last_s": seconds of day}.
+    """
+
+    def __init__(self, tz: tzinfo, mtime: float | None, context: dict[str, Any] | None,
+                 path: str | None = None, tolerance_s: float = 3600.0) -> None:
+        self.tz = tz
+        self.tolerance_s = tolerance_s
+        ctx = context or {}
+        start = ctx.get("date") or date_from_name(path)
+        if start is None:
+            ref = mtime if mtime is not None else datetime.now(timezone.utc).timestamp()
+            start = datetime.fromtimestamp(ref, tz).date().isoformat()
+        self.day = date.fromisoformat(start)
+        self.last_s: float | None = ctx.get("last_s")
+
+    def context(self) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"date": self.day.isoformat()}
+        if self.last_s is not None:
+            ctx["last_s"] = self.last_s
+        return ctx
+
+    def set_date(self, iso_date: str) -> None:
+        """A line that carries a date (a header, a rotation banner) sets the day."""
+        self.day = date.fromisoformat(iso_date[:10])
+        self.last_s = None
+
+    def to_us(self, text: str) -> int:
+        h, mi, s = int(text[0:2]), int(text[3:5]), int(text[6:8])
+        frac = text[9:] if len(text) > 8 else ""
+        secs = h * 3600 + mi * 60 + s + (int(frac) / 10 ** len(frac) if frac else 0.0)
+        if self.last_s is not None and secs < self.last_s - self.tolerance_s:
+            self.day += timedelta(days=1)
+            self.last_s = secs
+        elif self.last_s is None or secs > self.last_s:
+            self.last_s = secs
+        d = self.day
+        return wall_to_us(d.year, d.month, d.day, h, mi, s, _fraction_us(frac), self.tz)
