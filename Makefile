@@ -12,8 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The demo rebuilds demo-data/ each time: a simulated fleet (logs + known answers), its db.
+DEMO := demo-data
 demo: $(STAMP)
-	$(BIN)/python -m bench.demo
+	rm -rf $(DEMO)
+	$(BIN)/logship simulate --out $(DEMO)/logs --manifest $(DEMO)/manifest.json --clients 10 --duration 10m --seed 42
+	$(BIN)/logship ingest $(DEMO)/logs --client-id-from-dir --tz UTC --db $(DEMO)/demo.duckdb
+	$(BIN)/logship summary --db $(DEMO)/demo.duckdb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,112 @@
+"""Sessions and crash detection on simulated logs with known answers.
+
+A small fleet is simulated (rotated and gzipped files, duplicate archives, corrupt
+lines, clients in several UTC offsets), ingested with the real `logship ingest`, and
+the database must agree exactly with the simulator's manifest: every session's end
+reason and times, and the metric, event and reject counts per client.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from shipper.simulate import SimConfig, simulate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _logship(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=240)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("fleet")
+    manifest = simulate(
+        root / "logs",
+        SimConfig(clients=4, duration_s=200, seed=5, corrupt_rate=0.01, rotate_bytes=32_000),
+        manifest_path=root / "manifest.json",
+    )
+    return root, manifest
+
+
+def _ingest(root: Path, db: Path) -> subprocess.CompletedProcess:
+    r = _logship("ingest", str(root / "logs"), "--client-id-from-dir", "--tz", "UTC", "--db", str(db))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def _query(db: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_sessions_and_counts_match_the_manifest(fleet, tmp_path: Path):
+    root, manifest = fleet
+    db = tmp_path / "fleet.duckdb"
+    _ingest(root, db)
+
+    reasons = manifest["totals"]["end_reasons"]
+    assert all(n > 0 for n in reasons.values()), reasons  # the fleet exercises every end reason
+
+    want = sorted(
+        (cid, s["session_id"], s["end_reason"], _dt(s["started_at"]), _dt(s["ended_at"]), _dt(s["last_seen"]))
+        for cid, c in manifest["clients"].items() for s in c["sessions"]
+    )
+    got = sorted(_query(db, "SELECT client_id, session_id, end_reason, started_at, ended_at, last_seen FROM sessions"))
+    assert got == want
+
+    exits = {(s["session_id"]): (s["exit"], s["signal"]) for c in manifest["clients"].values() for s in c["sessions"]}
+    for sid, exit_code, signal in _query(db, "SELECT session_id, exit_code, signal FROM sessions"):
+        assert (exit_code, signal) == exits[sid]
+
+    metrics = dict(_query(db, "SELECT client_id, count(*) FROM metrics GROUP BY ALL"))
+    events = dict(_query(db, "SELECT client_id, count(*) FROM events GROUP BY ALL"))
+    rejects = dict(_query(db, "SELECT s.client_id, count(*) FROM rejects r JOIN sources s USING (source_id) GROUP BY ALL"))
+    for cid, c in manifest["clients"].items():
+        t = c["totals"]
+        assert metrics[cid] == t["metric_samples"], cid
+        assert events[cid] == t["events"] + t["session_marks"], cid
+        assert rejects.get(cid, 0) == t["corrupt_lines"], cid
+    assert set(metrics) == set(manifest["clients"])
+    assert set(rejects) <= set(manifest["clients"])
+
+    per_session = {
+        (sid, n) for sid, n in _query(
+            db, "SELECT session_id, count(*) FROM events WHERE name NOT IN ('session.start', 'session.end') GROUP BY ALL")
+    }
+    assert per_session == {(s["session_id"], s["events"]) for c in manifest["clients"].values()
+                           for s in c["sessions"] if s["events"]}
+    errors = _query(db, "SELECT count(*) FROM events WHERE level = 'ERROR' AND name NOT LIKE 'session.%'")[0][0]
+    assert errors == sum(s["error_events"] for c in manifest["clients"].values() for s in c["sessions"])
+    tracebacks = _query(db, "SELECT count(*) FROM events WHERE message LIKE '%\n%Traceback (most recent call last):%'")
+    assert tracebacks[0][0] == errors
+
+
+def test_ingesting_the_fleet_again_adds_nothing(fleet, tmp_path: Path):
+    root, manifest = fleet
+    db = tmp_path / "again.duckdb"
+    _ingest(root, db)
+    sql = ("SELECT (SELECT count(*) FROM metrics), (SELECT count(*) FROM events), "
+           "(SELECT count(*) FROM rejects), (SELECT count(*) FROM sessions)")
+    first = _query(db, sql)
+    _ingest(root, db)
+    assert _query(db, sql) == first
+    t = manifest["totals"]
+    assert first == [(t["metric_samples"], t["events"] + t["session_marks"], t["corrupt_lines"], t["sessions"])]
