@@ -20,6 +20,7 @@ import math
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -345,6 +346,7 @@ class ClientLogWriter:
         self.rotations = 0
         self._file: IO[bytes] | None = None
         self._size = 0
+        self._lock = threading.Lock()  # the watchdog may write from several threads
         self._open()
 
     def _open(self) -> None:
@@ -360,43 +362,52 @@ class ClientLogWriter:
     def write(self, entry: str | bytes) -> None:
         """Append one rendered entry (text is encoded as UTF-8; bytes go as they are)."""
         data = entry.encode("utf-8") if isinstance(entry, str) else entry
-        if self._file is None:
-            raise ValueError(f"{self.path}: the writer is closed")
-        if self.max_bytes and self._size and self._size + len(data) > self.max_bytes:
-            self.rotate()
-        assert self._file is not None
-        self._file.write(data)
-        self._size += len(data)
-        if self.flush_each:
-            self._file.flush()
+        with self._lock:
+            if self._file is None:
+                raise ValueError(f"{self.path}: the writer is closed")
+            if self.max_bytes and self._size and self._size + len(data) > self.max_bytes:
+                self._rotate()
+            assert self._file is not None
+            self._file.write(data)
+            self._size += len(data)
+            if self.flush_each:
+                self._file.flush()
 
     def write_entry(self, *args, **kwargs) -> None:
         """`write(render_entry(...))`."""
         self.write(render_entry(*args, **kwargs))
 
-    def _existing(self, index: int) -> Path | None:
-        for gz in (True, False):
-            p = rotated_name(self.path, index, gz)
-            if p.exists():
-                return p
-        return None
+    def _rotated_files(self) -> dict[int, Path]:
+        """The rotated files there are now, by index (one directory listing)."""
+        pattern = re.compile(re.escape(self.path.name) + r"\.([1-9][0-9]*)(\.gz)?")
+        found: dict[int, Path] = {}
+        with os.scandir(self.path.parent) as entries:
+            for entry in entries:
+                m = pattern.fullmatch(entry.name)
+                if m and entry.is_file():
+                    i = int(m.group(1))
+                    if i not in found or m.group(2):  # both .N and .N.gz: the gzip wins
+                        found[i] = Path(entry.path)
+        return found
 
     def rotate(self) -> None:
         """Rename the current file to `.1` (shifting older ones) and start a new one."""
+        with self._lock:
+            self._rotate()
+
+    def _rotate(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
         if self.backups == 0:
             self.path.unlink(missing_ok=True)
         else:
-            oldest = self._existing(self.backups)
-            if oldest is not None:
-                oldest.unlink()
-            for i in range(self.backups - 1, 0, -1):
-                src = self._existing(i)
-                if src is None:
-                    continue
-                if src.suffix == ".gz" or not self.gzip_rotated:
+            existing = self._rotated_files()
+            for i in sorted(existing, reverse=True):
+                src = existing[i]
+                if i >= self.backups:
+                    src.unlink()
+                elif src.suffix == ".gz" or not self.gzip_rotated:
                     os.replace(src, rotated_name(self.path, i + 1, src.suffix == ".gz"))
                 else:
                     self._gzip_to(src, rotated_name(self.path, i + 1, True))
@@ -417,13 +428,15 @@ class ClientLogWriter:
         src.unlink()
 
     def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     def __enter__(self) -> "ClientLogWriter":
         return self

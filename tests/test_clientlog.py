@@ -277,3 +277,30 @@ def test_clientlog_is_light():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+# ---- properties (stdlib readers only: the grammar round trip is tests of the parser) ----
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+_BARE_OK = __import__("re").compile(r"[A-Za-z_][A-Za-z0-9_./:@+-]*")
+
+
+@given(st.text())
+def test_any_string_renders_bare_or_as_json_quoted(s: str):
+    import json
+
+    text = render_string(s)
+    if text.startswith('"'):
+        assert json.loads(text) == s
+        assert "\n" not in text and "\r" not in text
+    else:
+        assert text == s and _BARE_OK.fullmatch(s) and s.lower() not in ("true", "false")
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False) | st.integers())
+def test_numbers_round_trip_without_exponent(x):
+    text = render_number(x)
+    assert "e" not in text.lower()
+    assert (float(text) if isinstance(x, float) else int(text)) == x
+    assert ("." in text) == isinstance(x, float)
