@@ -1,10 +1,10 @@
 """The client format's transformer (grammars/client.lark names it: `transformer: client`).
 
-The client format needs more than the generic convention: its KIND decides whether an
-entry is an event, a session mark or a group of metric samples. Lark calls the three
-rule callbacks below while it parses (LALR with `transformer=`: no tree is built); they
-only hand back the flat token list, and `ClientHandler.handle` appends the record to
-the batch's column lists directly.
+The client format needs more than the generic convention: its KIND (the rule that
+matched: session, metric or event) decides whether an entry is an event, a session
+mark or a group of metric samples. The line is parsed flat (parser/lalr.py: Lark's
+LALR tables, no tree) and `ClientHandler.handle` appends the record to the batch's
+column lists directly.
 """
 
 from __future__ import annotations
@@ -13,41 +13,29 @@ import json
 from datetime import tzinfo
 from typing import Any
 
-from lark import Lark, Token, Transformer
+from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
 
 from .batch import ParsedBatch
 from .diagnose import describe
 from .grammar import GrammarSpec
+from .lalr import FastLALR, FlatTransformer
 from .timestamps import TimestampError, iso_to_us
 from .values import convert_pair
 
-__all__ = ["ClientTransformer", "ClientHandler"]
+__all__ = ["ClientHandler"]
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-
-
-class ClientTransformer(Transformer):
-    """Rule name -> (kind, children). Runs inside the LALR parser, once per line."""
-
-    def session(self, children: list[Token]) -> tuple[str, list[Token]]:
-        return "session", children
-
-    def metric(self, children: list[Token]) -> tuple[str, list[Token]]:
-        return "metric", children
-
-    def event(self, children: list[Token]) -> tuple[str, list[Token]]:
-        return "event", children
 
 
 class ClientHandler:
     """Turns one client-format entry (head line + continuation lines) into records."""
 
-    transformer_class = ClientTransformer
+    transformer_class = FlatTransformer
 
     def __init__(self, spec: GrammarSpec, lark: Lark, tz: tzinfo, mtime: float | None,
                  context: dict[str, Any] | None, path: str | None = None) -> None:
-        self._parse = lark.parse
+        self._parse = FastLALR(lark).parse
         self._lark = lark
         self._tz = tz
 
@@ -58,16 +46,17 @@ class ClientHandler:
                offset: int) -> tuple[str, str] | None:
         """Append the entry's records to `batch`; return (error_code, error) instead."""
         try:
-            kind, ch = self._parse(head)
+            ch = self._parse(head)
         except UnexpectedInput as exc:
             return describe(exc, head, self._lark)
+        kind = ch[0].value
         try:
-            ts = iso_to_us(ch[0], self._tz)
+            ts = iso_to_us(ch[1], self._tz)
         except TimestampError as exc:
             return "bad_timestamp", f"line 1, column 1, field timestamp: {exc}"
-        level = ch[1].value
-        session = ch[2].value[5:]
-        name = ch[3].value
+        level = ch[2].value
+        session = ch[3].value[5:]
+        name = ch[4].value
         n = len(ch)
         message = None
         last = ch[-1]
@@ -84,7 +73,7 @@ class ClientHandler:
                         f"({len(cont)} found)")
             return self._metric(ch, n, ts, session, name, message, batch, offset)
         attrs: dict[str, Any] = {}
-        for i in range(4, n):
+        for i in range(5, n):
             tok = ch[i]
             try:
                 key, value, _, _ = convert_pair(tok.type, tok.value)
@@ -105,7 +94,7 @@ class ClientHandler:
                 message: str | None, batch: ParsedBatch, offset: int) -> tuple[str, str] | None:
         samples: list[tuple[str, Any, str | None]] = []
         labels: dict[str, Any] = {}
-        for i in range(4, n):
+        for i in range(5, n):
             tok = ch[i]
             try:
                 key, value, unit, numeric = convert_pair(tok.type, tok.value)

@@ -1,0 +1,152 @@
+"""Flat LALR parsing: Lark's tables and lexers, no tree, one flat token list per line.
+
+The grammar convention (grammars/README.md) gives meaning to terminals, not to rule
+shapes: rules only group. So a line's parse result is flat: the named terminals in
+order, plus a `RULE` marker token for each named rule that was reduced (how the client
+format tells `metric` from `event`). Two drivers give the same result:
+
+- `FlatTransformer`, Lark's own inline transformer (`Lark(..., transformer=...)`): the
+  reference, used for error reporting (Lark's UnexpectedInput) and in tests;
+- `FastLALR`, a tighter loop over the SAME parse table, the SAME per-state contextual
+  lexers (compiled regexes, ignore sets, keyword callbacks) and the same token
+  filtering, without Lark's per-token bookkeeping and per-rule Tree objects: about
+  1.5-2x faster. Anything it does not accept goes to Lark, so errors are Lark's own.
+tests/test_parser_lalr.py compares the two on valid, mutated and random lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree
+from lark.lexer import ContextualLexer
+from lark.parsers.lalr_analysis import Shift
+
+__all__ = ["FastLALR", "FlatTransformer", "RULE"]
+
+RULE = "RULE"  # type of the marker token for a reduced named rule
+
+
+class _Fail(Exception):
+    """Internal: the fast loop met something it leaves to Lark (an error)."""
+
+
+def _marker_name(rule: Any) -> str | None:
+    name = str(rule.alias or rule.origin.name)
+    if name.startswith("_") or rule.options.expand1 or name == "start":
+        return None
+    return name
+
+
+class FlatTransformer(Transformer):
+    """Every rule -> the flat list of its tokens, led by a RULE marker for named rules."""
+
+    def __default__(self, data: Any, children: list[Any], meta: Any) -> Any:
+        out: list[Any] = []
+        name = str(data)
+        if not name.startswith("_") and name != "start":
+            out.append(Token(RULE, name))
+        for c in children:
+            if type(c) is list:
+                out.extend(c)
+            else:
+                out.append(c)
+        if name.startswith("_"):  # Lark splices an inlined rule's .children into its parent
+            return Tree(name, out)
+        return out
+
+
+def flat(result: Any) -> list[Any]:
+    """A parse result as a flat list (a one-token line gives back a bare token)."""
+    return result if type(result) is list else [result]
+
+
+class FastLALR:
+    """`parse(text)` == `flat(lark.parse(text))` for a Lark LALR parser built with
+    FlatTransformer and the contextual lexer; errors are raised by Lark itself."""
+
+    def __init__(self, lark: Lark) -> None:
+        if lark.options.parser != "lalr" or lark.options.postlex is not None:
+            raise ValueError("FastLALR needs a LALR parser without a postlexer")
+        frontend = lark.parser
+        lexer = frontend.lexer
+        if not isinstance(lexer, ContextualLexer):
+            raise ValueError("FastLALR needs the contextual lexer")
+        table = frontend.parser.parser.parse_table
+        start = lark.options.start[0] if isinstance(lark.options.start, list) else lark.options.start
+        self._lark = lark
+        self._start_state = table.start_states[start]
+        self._end_state = table.end_states[start]
+        self._states = table.states
+        # Terminals Lark leaves out of the children (anonymous strings, _NAMES).
+        self._filtered = frozenset(
+            sym.name for r in lark.rules for sym in r.expansion if sym.is_term and sym.filter_out)
+        self._rules = {r: (len(r.expansion), _marker_name(r)) for r in lark.rules}
+        self._lexers: dict[Any, tuple[list[Any], frozenset[str], dict[str, Any]]] = {}
+        for state, basic in lexer.lexers.items():
+            scanner = basic.scanner  # built lazily by Lark: build it now, once
+            self._lexers[state] = (scanner._mres, frozenset(basic.ignore_types), dict(basic.callback))
+
+    def parse(self, text: str) -> list[Any]:
+        try:
+            return self._parse(text)
+        except (_Fail, KeyError):
+            return flat(self._lark.parse(text))  # raises Lark's own UnexpectedInput
+
+    def _parse(self, text: str) -> list[Any]:
+        states = self._states
+        rules = self._rules
+        lexers = self._lexers
+        filtered = self._filtered
+        end_state = self._end_state
+        state_stack = [self._start_state]
+        value_stack: list[Any] = []
+        pos = 0
+        end = len(text)
+        while True:
+            # -- lex one token with the lexer of the current parser state
+            mres, ignore, lex_callbacks = lexers[state_stack[-1]]
+            token = None
+            while pos < end:
+                for mre in mres:
+                    m = mre.match(text, pos)
+                    if m is not None:
+                        break
+                else:
+                    raise _Fail
+                type_ = m.lastgroup
+                if type_ in ignore and type_ not in lex_callbacks:
+                    pos = m.end()
+                    continue
+                token = Token(type_, m.group(0), pos, 1, pos + 1)
+                if type_ in lex_callbacks:
+                    token = lex_callbacks[type_](token)
+                pos = m.end()
+                if type_ in ignore:
+                    continue
+                break
+            is_end = token is None
+            ttype = "$END" if is_end else token.type
+            # -- feed it (Lark's feed_token, with flattening instead of callbacks)
+            while True:
+                action, arg = states[state_stack[-1]][ttype]
+                if action is Shift:
+                    if is_end:
+                        raise _Fail
+                    state_stack.append(arg)
+                    value_stack.append([] if ttype in filtered else token)
+                    break
+                size, marker = rules[arg]
+                out: list[Any] = [Token(RULE, marker)] if marker else []
+                if size:
+                    for v in value_stack[-size:]:
+                        if type(v) is list:
+                            out.extend(v)
+                        else:
+                            out.append(v)
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                state_stack.append(states[state_stack[-1]][arg.origin.name][1])
+                value_stack.append(out)
+                if is_end and state_stack[-1] == end_state:
+                    return out
