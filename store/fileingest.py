@@ -124,10 +124,14 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
     summary = IngestSummary(errors=list(errors))
     progress = progress or NullProgress()
     own_store = not isinstance(store, Store)
-    st = Store(store, memory_limit=options.limits.memory_limit, max_line_bytes=options.limits.max_line_bytes) \
-        if own_store else store
-    runner = _Runner(st, options, tz, progress)
+    runner = _Runner(options, tz, progress)
+    st: Store | None = None
     try:
+        if options.workers > 1 and any(i.size is None or i.size >= options.parallel_min_bytes for i in inputs):
+            runner.pool = ParsePool(options.workers, options.grammar_dirs)  # fork before DuckDB starts threads
+        st = Store(store, memory_limit=options.limits.memory_limit,
+                   max_line_bytes=options.limits.max_line_bytes) if own_store else store  # type: ignore[arg-type]
+        runner.st = st
         if options.replace:
             with st.transaction():
                 for inp in inputs:
@@ -139,7 +143,7 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
     finally:
         runner.close()
         progress.close()
-        if own_store:
+        if own_store and st is not None:
             st.close()
     summary.errors += [f.error for f in summary.files if f.error]
     summary.elapsed = time.perf_counter() - started
@@ -149,8 +153,8 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
 class _Runner:
     """Ingests one input after another; owns the worker pool (started when first needed)."""
 
-    def __init__(self, st: Store, options: IngestOptions, tz: str, progress: IngestProgress) -> None:
-        self.st = st
+    def __init__(self, options: IngestOptions, tz: str, progress: IngestProgress) -> None:
+        self.st: Store = None  # type: ignore[assignment]  # set once the database is open
         self.options = options
         self.tz = tz
         self.progress = progress

@@ -1,6 +1,8 @@
 """Parsing in worker processes (context-free formats only), for both cores.
 
-Workers get (ParseSpec, bytes, start, final) and return a ParsedPiece of Arrow tables,
+Workers are forked (no re-import, no resource-tracker or forkserver process left
+behind) and started at once, before the caller opens DuckDB, so no DuckDB thread exists
+at fork time. Workers get (ParseSpec, bytes, start, final) and return a ParsedPiece of Arrow tables,
 which pickle as buffers; the writer process only inserts and commits, in order.
 Workers freeze the start-up heap and pause the cyclic GC while parsing (PERF-NOTES:
 the GC dominates when many small objects stay alive).
@@ -29,6 +31,10 @@ def _init_worker(grammar_dirs: list[str]) -> None:
     gc.freeze()
 
 
+def _ready() -> int:
+    return 0
+
+
 def parse_in_worker(spec: ParseSpec, data: bytes, start: int, final: bool) -> ParsedPiece:
     """Parse one segment of a context-free source (one parser per spec, reused)."""
     key = (spec.log_format, spec.tz, spec.mtime)
@@ -46,10 +52,13 @@ class ParsePool:
     def __init__(self, workers: int = 2, grammar_dirs: list[Path] | tuple[Path, ...] = ()) -> None:
         self.executor = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),  # no fork of a process holding DuckDB threads
+            mp_context=multiprocessing.get_context("fork"),
             initializer=_init_worker,
             initargs=([str(d) for d in grammar_dirs],),
         )
+        # A fork pool starts all its workers on the first submit: do it now, while the
+        # caller has not opened DuckDB yet (store/fileingest.py creates the pool first).
+        self.executor.submit(_ready).result()
 
     def submit(self, spec: ParseSpec, data: bytes, start: int, final: bool):
         return self.executor.submit(parse_in_worker, spec, data, start, final)
