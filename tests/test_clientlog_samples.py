@@ -126,3 +126,33 @@ def test_client_crash_log_sessions_and_offsets():
     ]
     # 2026-11-28T09:14:02.005+01:00 is 08:14:02.005 UTC
     assert b.events.ts_us[0] == 1795853642005000
+
+
+def test_rotated_sample_and_current_file_make_two_sessions(tmp_path: Path):
+    """client.log.1.gz is the file rotated before client.log: its session never ended and a
+    later one exists, so it is lost; ingesting the current file first changes nothing."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    db = tmp_path / "s.duckdb"
+    for name in ("client.log", "client.log.1.gz"):
+        r = subprocess.run([sys.executable, "-m", "cli", "ingest", str(SAMPLES / name), "--client-id", "kim-laptop",
+                            "--tz", "UTC", "--db", str(db)], capture_output=True, text=True, cwd=SAMPLES.parent)
+        assert r.returncode == 0, r.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        rows = con.execute("SELECT session_id, end_reason, strftime(started_at, '%H:%M:%S.%g'), "
+                           "strftime(ended_at, '%H:%M:%S.%g'), strftime(last_seen, '%H:%M:%S.%g') "
+                           "FROM sessions ORDER BY started_at").fetchall()
+        counts = con.execute("SELECT (SELECT count(*) FROM metrics), (SELECT count(*) FROM events), "
+                             "(SELECT count(*) FROM rejects)").fetchall()
+    finally:
+        con.close()
+    assert rows == [
+        ("9d41c07e2a6b5f38", "lost", "20:41:17.640", None, "20:41:19.738"),
+        ("3f2a9c1e5b7d9e01", "clean", "21:09:05.123", "21:19:07.000", "21:19:07.000"),
+    ]
+    assert counts == [(24 + 21, 12 + 3, 1)]
