@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/logship simulate --out $(DEMO)/logs --manifest $(DEMO)/manifest.json --clients 10 --duration 10m --seed 42
 	$(BIN)/logship ingest $(DEMO)/logs --client-id-from-dir --tz UTC --db $(DEMO)/demo.duckdb
 	$(BIN)/logship summary --db $(DEMO)/demo.duckdb
+	$(BIN)/python -m bench.demo_check --manifest $(DEMO)/manifest.json --db $(DEMO)/demo.duckdb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -98,6 +98,12 @@ def test_sessions_and_counts_match_the_manifest(fleet, tmp_path: Path):
     tracebacks = _query(db, "SELECT count(*) FROM events WHERE message LIKE '%\n%Traceback (most recent call last):%'")
     assert tracebacks[0][0] == errors
 
+    # the demo's last step agrees
+    from bench.demo_check import check
+
+    line, diffs = check(root / "manifest.json", db)
+    assert diffs == [] and " match " in line
+
 
 def test_ingesting_the_fleet_again_adds_nothing(fleet, tmp_path: Path):
     root, manifest = fleet
