@@ -234,7 +234,7 @@ def simulate_cmd(
     Sessions (clean, crashed, lost, still open), ~10 metric lines a second per client,
     events, tracebacks, rotated and gzipped files and a small share of corrupt lines.
 
-    Example: logship simulate --out demo-data --clients 10 --duration 10m --seed 42
+    Example: logship simulate --out fleet/logs --manifest fleet/manifest.json --clients 10 --seed 42
     """
     import time
     from datetime import datetime, timezone
