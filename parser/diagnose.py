@@ -25,7 +25,7 @@ VALUE_TERMINALS = frozenset({"SIZE", "DURATION", "PERCENT", "FLOAT", "INT", "BOO
 FIELD_OF_TERMINAL: dict[str, str] = {
     "ISO_TIMESTAMP": "timestamp", "SYSLOG_TIMESTAMP": "timestamp", "CLF_TIMESTAMP": "timestamp",
     "TIME_OF_DAY": "timestamp", "EPOCH": "timestamp", "ISO_DATE": "date",
-    "LEVEL": "level", "SESSION_ID": "session", "SESSION_MARK": "session_mark",
+    "LEVEL": "level", "PRI": "priority", "SESSION_ID": "session", "SESSION_MARK": "session_mark",
     "NAME": "name", "EVENT": "name", "KEY": "key",
     "MESSAGE_TAIL": "message", "MESSAGE": "message", "REST": "message",
     **{t: "value" for t in VALUE_TERMINALS},
@@ -48,6 +48,8 @@ def field_of(terminal: str) -> str:
     terminal = base_type(terminal)
     if terminal in FIELD_OF_TERMINAL:
         return FIELD_OF_TERMINAL[terminal]
+    if terminal.startswith("PAIR_"):
+        return "pair"
     for prefix in ("ATTR_", "METRIC_", "NUM_"):
         if terminal.startswith(prefix):
             return terminal[len(prefix):].lower()
@@ -108,9 +110,18 @@ def describe(exc: UnexpectedInput, text: str, lark: Lark | None = None,
         code, field = "bad_value", at.group(1)
     elif keywords and all(k and k[0].isalpha() for k in keywords):
         code, field = "bad_kind", "kind"
-    elif keywords and all(keywords):  # punctuation, like the `=` of key=value
-        w = _WORD_BEFORE.search(text, 0, pos)
-        code, field = "bad_field", (w.group(1) if w else "line")
+    elif keywords and all(keywords):  # punctuation after a field: that field ran on
+        prev = (getattr(exc, "token_history", None) or [None])[-1]
+        if prev is not None and not _keyword(lark, prev.type):
+            field = fld(prev.type)
+            code = "bad_value" if field == "pair" else f"bad_{field}"
+            if field == "pair":
+                field = str(prev).partition("=")[0]
+        else:
+            w = _WORD_BEFORE.search(text, 0, pos)
+            code, field = "bad_field", (w.group(1) if w else "line")
+    elif pos == 0 and "timestamp" in expected_fields:  # the line does not start right
+        code, field = "bad_timestamp", "timestamp"
     elif len(expected_fields) == 1:
         field = expected_fields.pop()
         code = f"bad_{field}"

@@ -35,6 +35,8 @@ DIRECTIVES: dict[str, tuple[str, bool]] = {
     "detect_priority": ("higher is tried first in detection (more specific formats)", False),
     "event": ("the event name when a line has no NAME/EVENT terminal", False),
     "metric_prefix": ("prefix of metric names from METRIC_ terminals (default: the event name)", False),
+    "level": ("the level of lines that carry none (e.g. INFO for access logs)", False),
+    "unit NAME": ("the unit of METRIC_NAME values given as bare numbers (seconds, bytes, percent)", False),
     "level_map": ("`from=TO ...` level translations (e.g. syslog severities)", False),
     "key timestamp": ("JSON lines: keys holding the timestamp, first found wins", False),
     "key level": ("JSON lines: keys holding the level", False),
@@ -82,8 +84,11 @@ def read_spec(path: Path) -> GrammarSpec | None:
         if m is None:
             continue
         key, value = m.group(1), m.group(2)
-        if key not in DIRECTIVES:
-            if " " not in key:  # `// note that: ...` is ordinary comment text
+        if key.startswith("unit "):
+            if value.strip() not in ("seconds", "bytes", "percent"):
+                unknown.append((lineno, f"{key} (unit must be seconds, bytes or percent)"))
+        elif key not in DIRECTIVES:
+            if " " not in key or key.startswith("key "):  # `// note that: ...` is a comment
                 unknown.append((lineno, key))
             continue
         if key == "sample":

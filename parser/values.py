@@ -20,6 +20,7 @@ __all__ = [
     "convert_pair",
     "base_type",
     "unquote",
+    "loose_unquote",
     "UNIT_BYTES",
     "UNIT_SECONDS",
     "UNIT_PERCENT",
@@ -90,6 +91,28 @@ def unquote(text: str) -> str:
     return value
 
 
+_ESC = re.compile(r'\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|.)', re.S)
+_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "]": "]", "/": "/"}
+
+
+def loose_unquote(text: str) -> str:
+    """A quoted field as web servers and syslog write it -> its text: `\\x22` (nginx),
+    `\\"`, `\\\\`, `\\]` (RFC 5424), `\\n`, `\\t`, `\\uXXXX`. Unknown escapes stay as written."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1]
+    if "\\" not in text:
+        return text
+
+    def sub(m: re.Match[str]) -> str:
+        e = m.group(1)
+        if e[0] in "xu" and len(e) > 1:
+            return chr(int(e[1:], 16))
+        return _SIMPLE.get(e, "\\" + e)
+
+    return _ESC.sub(sub, text)
+
+
+
 _CONVERTERS: dict[str, Callable[[str], tuple[Any, str | None]]] = {
     "SIZE": _size,
     "DURATION": _duration,
@@ -99,6 +122,7 @@ _CONVERTERS: dict[str, Callable[[str], tuple[Any, str | None]]] = {
     "BOOL": lambda t: (t == "true", None),
     "QUOTED": lambda t: (unquote(t), None),
     "BARE": lambda t: (t, None),
+    "SD": lambda t: (loose_unquote(t), None),  # RFC 5424 param values: \" \\ \]
 }
 
 # Terminal types whose values are numbers (metric samples in a metric entry).

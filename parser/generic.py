@@ -1,0 +1,300 @@
+"""The generic transformer: a format grammar's terminal NAMES say what each token is
+(grammars/README.md), so a user writes one .lark file and no Python.
+
+A line is parsed flat (parser/lalr.py) and its tokens are read left to right:
+timestamps (ISO_TIMESTAMP, SYSLOG_TIMESTAMP, CLF_TIMESTAMP, TIME_OF_DAY, EPOCH,
+ISO_DATE), LEVEL and PRI, SESSION_ID, NAME/EVENT, MESSAGE/MESSAGE_TAIL/REST, PAIR_*
+key=value pairs (typed), FLAG, SCOPE, SYSLOG_TAG, HTTP_REQUEST, ATTR_x / NUM_x /
+METRIC_x fields. Each entry yields one event (name from NAME/EVENT or the `event`
+directive) plus one metric sample per METRIC_x field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from lark import Lark
+from lark.exceptions import UnexpectedInput
+
+from .batch import ParsedBatch
+from .diagnose import describe
+from .grammar import GrammarSpec
+from .lalr import RULE, FastLALR, FlatTransformer
+from .levels import normalize_level, syslog_severity_level
+from .timestamps import (SyslogClock, TimeOfDayClock, TimestampError, clf_to_us, epoch_to_us,
+                         iso_to_us)
+from .values import DURATION_FACTORS, SIZE_FACTORS, base_type, convert, convert_pair, loose_unquote
+
+__all__ = ["GenericHandler", "FieldReader", "take_keyed", "timestamp_from_value"]
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_TAG = re.compile(r"(?P<app>.*?)(?:\[(?P<pid>\d+)\])?:?")
+_REQUEST = re.compile(r"(?P<method>\S+) (?P<path>.*?)(?: (?P<protocol>[A-Z]+/[0-9.]+))?")
+_NUMBER_UNIT = re.compile(r"(-?\d+(?:\.\d+)?)([A-Za-z%]*)")
+
+
+def timestamp_from_value(value: Any, tz: tzinfo) -> int:
+    """A timestamp held in a key=value or JSON field: ISO text, or epoch s/ms/us (number
+    or digits). Raises TimestampError."""
+    if isinstance(value, bool) or value is None:
+        raise TimestampError(f"{value!r} is not a timestamp")
+    if isinstance(value, (int, float)):
+        try:
+            text = format(Decimal(repr(value)), "f")
+        except InvalidOperation:
+            raise TimestampError(f"{value!r} is not a timestamp") from None
+        if text.startswith("-"):
+            raise TimestampError(f"negative epoch {value!r}")
+        return epoch_to_us(text)
+    if not isinstance(value, str):
+        raise TimestampError(f"{type(value).__name__} is not a timestamp")
+    s = value.strip()
+    if re.fullmatch(r"\d{9,16}(?:\.\d+)?", s):
+        return epoch_to_us(s)
+    return iso_to_us(s, tz)
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+class FieldReader:
+    """The conversions of the convention, shared by the generic and JSON handlers: the
+    parse context (syslog years, time-of-day dates) and the `key`/`unit` directives."""
+
+    def __init__(self, spec: GrammarSpec, tz: tzinfo, mtime: float | None,
+                 context: dict[str, Any] | None, path: str | None) -> None:
+        opts = spec.options
+        self.tz = tz
+        self.mtime = mtime
+        self.path = path
+        self._context = dict(context or {})
+        self._syslog: SyslogClock | None = None
+        self._tod: TimeOfDayClock | None = None
+        self.event_name = opts.get("event") or spec.name
+        self.metric_prefix = opts.get("metric_prefix") or self.event_name
+        self.default_level = normalize_level(opts.get("level")) if opts.get("level") else None
+        self.level_map = dict(p.split("=", 1) for p in opts.get("level_map", "").split() if "=" in p)
+        self.level_map = {k.upper(): v.upper() for k, v in self.level_map.items()}
+        self.keys = {f: opts[f"key {f}"].split() for f in ("timestamp", "level", "message", "name", "session")
+                     if f"key {f}" in opts}
+        self.units = {k[5:]: v for k, v in opts.items() if k.startswith("unit ")}
+
+    # -- clocks ----------------------------------------------------------------------
+    @property
+    def syslog(self) -> SyslogClock:
+        if self._syslog is None:
+            self._syslog = SyslogClock(self.tz, self.mtime, self._context)
+        return self._syslog
+
+    @property
+    def tod(self) -> TimeOfDayClock:
+        if self._tod is None:
+            self._tod = TimeOfDayClock(self.tz, self.mtime, self._context, self.path)
+        return self._tod
+
+    def context(self) -> dict[str, Any]:
+        ctx = dict(self._context)
+        if self._syslog is not None:
+            ctx.update(self._syslog.context())
+        if self._tod is not None:
+            ctx.update(self._tod.context())
+        return ctx
+
+    def timestamp(self, kind: str, text: str) -> int:
+        if kind == "ISO_TIMESTAMP":
+            return iso_to_us(text, self.tz)
+        if kind == "SYSLOG_TIMESTAMP":
+            return self.syslog.to_us(text)
+        if kind == "CLF_TIMESTAMP":
+            return clf_to_us(text)
+        if kind == "TIME_OF_DAY":
+            return self.tod.to_us(text)
+        if kind == "EPOCH":
+            return epoch_to_us(text)
+        raise TimestampError(f"unknown timestamp terminal {kind}")
+
+    def level(self, word: str | None) -> str | None:
+        return normalize_level(word, self.level_map)
+
+    def metric_value(self, name: str, text: str) -> tuple[float, str | None]:
+        """A METRIC_x field: a typed value (`1.5s`, `12MiB`, `80%`) or a number whose unit
+        comes from the `unit x: seconds` directive."""
+        m = _NUMBER_UNIT.fullmatch(text)
+        if m is None:
+            raise ValueError(f"{text!r} is not a number")
+        num, suffix = m.groups()
+        if not suffix:
+            return float(num), self.units.get(name)
+        if suffix in SIZE_FACTORS:
+            v, unit = convert("SIZE", text)
+        elif suffix in DURATION_FACTORS:
+            v, unit = convert("DURATION", text)
+        elif suffix == "%":
+            v, unit = convert("PERCENT", text)
+        else:
+            raise ValueError(f"{text!r} has an unknown unit {suffix!r}")
+        return float(v), unit
+
+
+class GenericHandler:
+    """One entry of a convention-driven grammar -> one event (+ METRIC_ samples)."""
+
+    transformer_class = FlatTransformer
+
+    def __init__(self, spec: GrammarSpec, lark: Lark, tz: tzinfo, mtime: float | None,
+                 context: dict[str, Any] | None, path: str | None = None) -> None:
+        self._parse = FastLALR(lark).parse
+        self._lark = lark
+        self.fields = FieldReader(spec, tz, mtime, context, path)
+
+    def context(self) -> dict[str, Any]:
+        return self.fields.context()
+
+    def handle(self, head: str, cont: list[str] | None, batch: ParsedBatch,
+               offset: int) -> tuple[str, str] | None:
+        try:
+            toks = self._parse(head)
+        except UnexpectedInput as exc:
+            return describe(exc, head, self._lark)
+        f = self.fields
+        ts: int | None = None
+        level = f.default_level
+        name = f.event_name
+        message: str | None = None
+        session: str | None = None
+        attrs: dict[str, Any] = {}
+        samples: list[tuple[str, float, str | None]] = []
+        scope = ""
+        for tok in toks:
+            t = base_type(tok.type)
+            v = tok.value
+            try:
+                if t.startswith("PAIR_"):
+                    key, value, _, _ = convert_pair(t, v)
+                    attrs[scope + key] = value
+                elif t in _TIMESTAMPS:
+                    ts = f.timestamp(t, v)
+                elif t == "ISO_DATE":
+                    f.tod.set_date(v)
+                elif t == "LEVEL":
+                    level = f.level(v)
+                elif t in _MESSAGES:
+                    message = v[3:] if t == "MESSAGE_TAIL" else v
+                    if message[:1] == "\ufeff":  # RFC 5424 marks UTF-8 messages with a BOM
+                        message = message[1:]
+                elif t.startswith("ATTR_"):
+                    value = loose_unquote(v)
+                    attrs[t[5:].lower()] = None if value == "-" else value
+                elif t.startswith("NUM_"):
+                    attrs[t[4:].lower()] = None if v == "-" else _number(v)
+                elif t.startswith("METRIC_"):
+                    if v != "-":
+                        mname = t[7:].lower()
+                        value, unit = f.metric_value(mname, v)
+                        samples.append((mname, value, unit))
+                elif t == "PRI":
+                    lvl, facility, severity = syslog_severity_level(int(v.strip("<>")))
+                    level = lvl
+                    attrs["facility"] = facility
+                    attrs["severity"] = severity
+                elif t == "SYSLOG_TAG":
+                    m = _TAG.fullmatch(v)
+                    attrs["app"] = m.group("app") if m else v
+                    if m and m.group("pid"):
+                        attrs["pid"] = int(m.group("pid"))
+                elif t == "HTTP_REQUEST":
+                    m = _REQUEST.fullmatch(loose_unquote(v))
+                    if m:
+                        attrs.update(method=m.group("method"), path=m.group("path"),
+                                     protocol=m.group("protocol"))
+                    else:
+                        attrs["request"] = loose_unquote(v)
+                elif t in ("NAME", "EVENT"):
+                    name = v
+                elif t == "SESSION_ID":
+                    session = v.rpartition("=")[2]
+                elif t == "SCOPE":
+                    scope = v + "."
+                elif t == "FLAG":
+                    attrs[scope + v] = True
+                elif t == RULE:
+                    pass
+                else:  # a terminal the convention does not name: keep it, by its name
+                    attrs[t.lower()] = v
+            except (ValueError, TimestampError) as exc:
+                if t.startswith("PAIR_"):
+                    code, field = "bad_value", v.partition("=")[0]
+                else:
+                    field = _FIELD.get(t) or t.split("_", 1)[-1].lower()
+                    code = "bad_timestamp" if field == "timestamp" else f"bad_{field}"
+                return code, f"line 1, column {tok.column}, field {field}: {exc}"
+        if f.keys:
+            try:
+                k_ts, k_level, k_message, k_name, k_session = take_keyed(f, attrs)
+            except TimestampError as exc:
+                return "bad_timestamp", str(exc)
+            ts = k_ts if k_ts is not None else ts
+            level = k_level or level
+            message = k_message if k_message is not None else message
+            name = k_name or name
+            session = k_session or session
+        if cont:
+            tail = "\n".join(cont)
+            message = tail if message is None else message + "\n" + tail
+        ev = batch.events
+        ev.ts_us.append(ts)
+        ev.session_id.append(session)
+        ev.level.append(level)
+        ev.name.append(name)
+        ev.message.append(message)
+        ev.attrs.append(_dumps(attrs) if attrs else None)
+        ev.byte_offset.append(offset)
+        if samples:
+            m = batch.metrics
+            prefix = f.metric_prefix + "."
+            for mname, value, unit in samples:
+                m.ts_us.append(ts)
+                m.session_id.append(session)
+                m.name.append(prefix + mname)
+                m.value.append(value)
+                m.unit.append(unit)
+                m.labels.append(None)
+                m.byte_offset.append(offset)
+        return None
+
+
+
+def take_keyed(f: FieldReader, attrs: dict[str, Any]) -> tuple[Any, ...]:
+    """(ts, level, message, name, session) taken out of `attrs` by the `key` directives
+    (`key timestamp: time ts`: the first key present wins). Raises TimestampError."""
+    out: list[Any] = [None] * 5
+    for i, field in enumerate(("timestamp", "level", "message", "name", "session")):
+        for k in f.keys.get(field, ()):
+            if k in attrs:
+                value = attrs.pop(k)
+                if field == "timestamp":
+                    try:
+                        out[0] = timestamp_from_value(value, f.tz)
+                    except TimestampError as exc:
+                        raise TimestampError(f"line 1, field {k}: {exc}") from None
+                elif field == "level":
+                    out[1] = f.level(str(value)) if value is not None else None
+                else:
+                    out[i] = value if isinstance(value, str) or value is None else json.dumps(value)
+                break
+    return tuple(out)
+
+
+_TIMESTAMPS = frozenset({"ISO_TIMESTAMP", "SYSLOG_TIMESTAMP", "CLF_TIMESTAMP", "TIME_OF_DAY", "EPOCH"})
+_MESSAGES = frozenset({"MESSAGE", "MESSAGE_TAIL", "REST"})
+_FIELD: dict[str, str] = {t: "timestamp" for t in _TIMESTAMPS}
+_FIELD.update({"ISO_DATE": "timestamp", "LEVEL": "level", "PRI": "priority", "SYSLOG_TAG": "tag",
+               "HTTP_REQUEST": "request"})

@@ -1,0 +1,44 @@
+"""Log levels: every format's words and numbers -> the six of the client format
+(TRACE DEBUG INFO WARN ERROR FATAL), so `WHERE level = 'ERROR'` works across formats."""
+
+from __future__ import annotations
+
+__all__ = ["normalize_level", "syslog_severity_level", "LEVELS", "SYSLOG_FACILITIES"]
+
+LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+
+_ALIASES = {
+    "TRACE": "TRACE", "TRC": "TRACE", "FINEST": "TRACE",
+    "DEBUG": "DEBUG", "DBG": "DEBUG", "FINE": "DEBUG", "VERBOSE": "DEBUG",
+    "INFO": "INFO", "INFORMATION": "INFO", "INF": "INFO", "NOTICE": "INFO",
+    "WARN": "WARN", "WARNING": "WARN", "WRN": "WARN",
+    "ERROR": "ERROR", "ERR": "ERROR", "SEVERE": "ERROR",
+    "FATAL": "FATAL", "CRITICAL": "FATAL", "CRIT": "FATAL", "ALERT": "FATAL",
+    "EMERG": "FATAL", "EMERGENCY": "FATAL", "PANIC": "FATAL",
+}
+
+# RFC 5424 severities 0..7: emerg alert crit err warning notice info debug
+_SEVERITY = ("FATAL", "FATAL", "FATAL", "ERROR", "WARN", "INFO", "INFO", "DEBUG")
+
+SYSLOG_FACILITIES = (
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+    "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
+    "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+)
+
+
+def normalize_level(word: str | None, extra: dict[str, str] | None = None) -> str | None:
+    """`warning` -> `WARN`, `crit` -> `FATAL`; unknown words are kept, upper-cased."""
+    if word is None:
+        return None
+    w = word.strip().upper()
+    if extra and w in extra:
+        return extra[w]
+    return _ALIASES.get(w, w or None)
+
+
+def syslog_severity_level(pri: int) -> tuple[str, str, int]:
+    """A syslog PRI value -> (level, facility name, severity number)."""
+    facility, severity = divmod(pri, 8)
+    name = SYSLOG_FACILITIES[facility] if facility < len(SYSLOG_FACILITIES) else str(facility)
+    return _SEVERITY[severity], name, severity
