@@ -116,3 +116,23 @@ def test_ingesting_the_fleet_again_adds_nothing(fleet, tmp_path: Path):
     assert _query(db, sql) == first
     t = manifest["totals"]
     assert first == [(t["metric_samples"], t["events"] + t["session_marks"], t["corrupt_lines"], t["sessions"])]
+
+
+@pytest.mark.slow
+def test_one_large_file_through_the_worker_pool_matches_the_manifest(tmp_path: Path):
+    """A 22 MB unrotated log (over parallel_min_bytes): parsed in worker processes, its
+    sessions span many segments, and the result must still equal the known answers."""
+    from bench.demo_check import check
+
+    manifest = simulate(
+        tmp_path / "logs",
+        SimConfig(clients=1, duration_s=3600, seed=9, rate=60, rotate_bytes=0, corrupt_rate=0.002),
+        manifest_path=tmp_path / "manifest.json",
+    )
+    assert (tmp_path / "logs" / "client-001" / "app.log").stat().st_size > 16 << 20
+    db = tmp_path / "big.duckdb"
+    r = _logship("ingest", str(tmp_path / "logs"), "--client-id-from-dir", "--tz", "UTC", "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    line, diffs = check(tmp_path / "manifest.json", db)
+    assert diffs == [], line
+    assert manifest["totals"]["corrupt_lines"] > 0
