@@ -17,7 +17,7 @@ DEMO := demo-data
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(BIN)/logship simulate --out $(DEMO)/logs --manifest $(DEMO)/manifest.json --clients 10 --duration 10m --seed 42
-	$(BIN)/logship ingest $(DEMO)/logs --client-id-from-dir --tz UTC --db $(DEMO)/demo.duckdb
+	$(BIN)/logship ingest $(DEMO)/logs --client-id-from-dir --log-format client --tz UTC --db $(DEMO)/demo.duckdb
 	$(BIN)/logship summary --db $(DEMO)/demo.duckdb
 	$(BIN)/python -m bench.demo_check --manifest $(DEMO)/manifest.json --db $(DEMO)/demo.duckdb
 
