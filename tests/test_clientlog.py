@@ -268,11 +268,11 @@ def test_writer_plain_rotation_and_reopen_appends(tmp_path: Path):
 
 
 def test_clientlog_is_light():
-    """The watchdog imports this on users' desktops: stdlib only."""
+    """The watchdog imports clientlog on users' desktops: stdlib only (and simulate with it)."""
     import subprocess
 
     code = (
-        "import sys, shipper.clientlog\n"
+        "import sys, shipper.clientlog, shipper.simulate\n"
         "heavy = {'duckdb', 'pyarrow', 'lark', 'typer', 'rich'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
