@@ -209,6 +209,78 @@ def summary(db: Path = DbOption, format: FormatOpt = None) -> None:
 
 # [formats toolkit: formats, check, grammar check]
 
+
+def _grammar_registry(grammar_dir: Optional[list[Path]]):
+    """The format registry with the user's --grammar-dir directories added."""
+    from parser import load_user_grammars
+
+    return load_user_grammars([str(d) for d in grammar_dir or ()])
+
+
+@command()
+def formats(grammar_dir: GrammarDirOpt = None,
+            samples: Annotated[bool, typer.Option("--samples/--no-samples",
+                                                  help="Show each format's sample lines.")] = True) -> None:
+    """List the log formats (shipped and from --grammar-dir), most specific first, with
+    their sample lines.
+
+    Example: logship formats --grammar-dir my-grammars/
+    """
+    for fmt in _grammar_registry(grammar_dir).formats():
+        flags = "context-free" if fmt.context_free else "needs context"
+        typer.echo(f"{fmt.name}: {fmt.description} [{flags}; {fmt.path}]")
+        if samples:
+            for line in fmt.samples:
+                typer.echo(f"    {line}")
+
+
+@command()
+def check(paths: Annotated[list[Path], typer.Argument(help="Log files (plain or .gz) to check.")],
+          log_format: Annotated[Optional[str], typer.Option(
+              "--log-format", help="Input log format (default: detected on each file's first 200 lines).")] = None,
+          tz: Annotated[Optional[str], typer.Option(
+              "--tz", help="IANA zone of timestamps without an offset (default: UTC).")] = None,
+          errors: Annotated[int, typer.Option("--errors", help="Show at most this many errors per file.")] = 5,
+          grammar_dir: GrammarDirOpt = None) -> None:
+    """Parse log files without storing anything: per file the detected format and hit
+    rate, lines, records, rejects and the first errors. Exits 1 when a file has rejects.
+
+    Example: logship check /var/log/syslog samples/access.log
+    """
+    from parser.check import check_file
+
+    registry = _grammar_registry(grammar_dir)
+    bad = False
+    for path in paths:
+        r = check_file(path, log_format=log_format, tz=tz, registry=registry, max_errors=errors)
+        how = f"detected, {r.hit_rate:.0%} of the first lines parse" if r.detected else "given"
+        typer.echo(f"{r.path}: format {r.log_format or 'unknown'} ({how}); {r.lines:,} lines, "
+                   f"{r.entries:,} entries, {r.records:,} records, {r.rejects:,} rejected")
+        for line, offset, code, error in r.errors:
+            typer.echo(f"  line {line} (byte {offset}): {code}: {error}")
+        bad = bad or r.rejects > 0 or r.log_format is None
+    if bad:
+        raise typer.Exit(1)
+
+
+@command("check", parent=grammar_app)
+def grammar_check(path: Annotated[Path, typer.Argument(help="The .lark file to check.")]) -> None:
+    """Check a format grammar: its directives, that it compiles, that every `// sample:`
+    line parses and every `// sample_reject:` line does not. Exits 1 on a failure.
+
+    Example: logship grammar check my-grammars/myapp.lark
+    """
+    from parser.check import check_grammar
+
+    r = check_grammar(path)
+    for failure in r.failures:
+        typer.echo(f"  {failure}")
+    verdict = "ok" if r.ok else f"{len(r.failures)} failure(s)"
+    typer.echo(f"{r.path}: format {r.name}: {r.samples} sample(s), {r.sample_rejects} sample_reject(s): {verdict}")
+    if not r.ok:
+        raise typer.Exit(1)
+
+
 # [simulate]
 
 

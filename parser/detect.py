@@ -8,24 +8,29 @@ from typing import Iterable
 from .entry import EntryParser
 from .formats import FormatRegistry, list_formats
 
-__all__ = ["detect_format", "DETECT_LINES"]
+__all__ = ["detect_format", "DETECT_LINES", "DETECT_MARGIN"]
 
 DETECT_LINES = 200
+DETECT_MARGIN = 0.05
 
 
 def detect_format(lines: Iterable[bytes | str], registry: FormatRegistry | None = None,
                   tz: str | None = None, mtime: float | None = None) -> tuple[str | None, float]:
     """(format name, hit rate) for the first up to 200 lines; (None, 0.0) if nothing parses.
 
-    The hit rate is the share of entries that yielded records. Ties go to the more
-    specific format (higher detect_priority), which is tried first.
+    The hit rate is the share of entries that yielded records. Formats are tried most
+    specific first (higher detect_priority); a less specific one wins only with a hit
+    rate more than DETECT_MARGIN higher, so a loose format (syslog's ISO variant,
+    logfmt) does not take a file that the specific one parses nearly as well.
     """
     sample: list[bytes] = []
     for line in lines:
         if len(sample) >= DETECT_LINES:
             break
         b = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
-        sample.append(b.rstrip(b"\n"))
+        b = b.rstrip(b"\r\n")
+        if b.strip():  # blank lines tell nothing about the format
+            sample.append(b)
     if not sample:
         return None, 0.0
     data = b"\n".join(sample) + b"\n"
@@ -35,7 +40,7 @@ def detect_format(lines: Iterable[bytes | str], registry: FormatRegistry | None 
         if res.entries == 0:
             continue
         rate = (res.entries - len(res.batch.rejects)) / res.entries
-        if rate > best[1]:
+        if best[0] is None and rate > 0 or rate > best[1] + DETECT_MARGIN:
             best = (fmt.name, rate)
             if rate == 1.0:
                 break

@@ -104,7 +104,8 @@ def describe(exc: UnexpectedInput, text: str, lark: Lark | None = None,
     expected_fields = {fld(t) for t in expected if not t.startswith("__ANON") and t != "$END"}
     keywords = [_keyword(lark, t) for t in expected]
     at = _KEY_AT.match(text, pos)
-    if m is not None and (expected_fields <= {"value"} or m.group(2)):
+    glued = pos < len(text) and not text[pos].isspace()  # no space since `key=`
+    if m is not None and (expected_fields <= {"value"} or m.group(2) or glued):
         code, field = "bad_value", m.group(1)
     elif at is not None and "pair" in expected_fields:  # `key=` then no valid value
         code, field = "bad_value", at.group(1)
@@ -122,11 +123,11 @@ def describe(exc: UnexpectedInput, text: str, lark: Lark | None = None,
             code, field = "bad_field", (w.group(1) if w else "line")
     elif pos == 0 and "timestamp" in expected_fields:  # the line does not start right
         code, field = "bad_timestamp", "timestamp"
+    elif "key" in expected_fields or "pair" in expected_fields:
+        code, field = "bad_field", "key"
     elif len(expected_fields) == 1:
         field = expected_fields.pop()
         code = f"bad_{field}"
-    elif "key" in expected_fields or "pair" in expected_fields:
-        code, field = "bad_field", "key"
     else:
         code, field = "syntax", "line"
     want = " or ".join(sorted({_show(lark, t) for t in expected})) or "nothing"

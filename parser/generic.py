@@ -154,6 +154,7 @@ class GenericHandler:
         self._parse = FastLALR(lark).parse
         self._lark = lark
         self.fields = FieldReader(spec, tz, mtime, context, path)
+        self._kinds: dict[str, tuple[int, str]] = {}
 
     def context(self) -> dict[str, Any]:
         return self.fields.context()
@@ -173,69 +174,69 @@ class GenericHandler:
         attrs: dict[str, Any] = {}
         samples: list[tuple[str, float, str | None]] = []
         scope = ""
+        kinds = self._kinds
         for tok in toks:
-            t = base_type(tok.type)
+            kind = kinds.get(tok.type)
+            if kind is None:
+                kind = kinds[tok.type] = _classify(tok.type)
+            code, arg = kind
             v = tok.value
             try:
-                if t.startswith("PAIR_"):
-                    key, value, _, _ = convert_pair(t, v)
+                if code == _PAIR:
+                    key, value, _, _ = convert_pair(arg, v)
                     attrs[scope + key] = value
-                elif t in _TIMESTAMPS:
-                    ts = f.timestamp(t, v)
-                elif t == "ISO_DATE":
-                    f.tod.set_date(v)
-                elif t == "LEVEL":
-                    level = f.level(v)
-                elif t in _MESSAGES:
-                    message = v[3:] if t == "MESSAGE_TAIL" else v
+                elif code == _ATTR:
+                    value = loose_unquote(v)
+                    attrs[arg] = None if value == "-" else value
+                elif code == _TS:
+                    ts = f.timestamp(arg, v)
+                elif code == _NUM:
+                    attrs[arg] = None if v == "-" else _number(v)
+                elif code == _MSG:
+                    message = v[3:] if arg == "MESSAGE_TAIL" else v
                     if message[:1] == "\ufeff":  # RFC 5424 marks UTF-8 messages with a BOM
                         message = message[1:]
-                elif t.startswith("ATTR_"):
-                    value = loose_unquote(v)
-                    attrs[t[5:].lower()] = None if value == "-" else value
-                elif t.startswith("NUM_"):
-                    attrs[t[4:].lower()] = None if v == "-" else _number(v)
-                elif t.startswith("METRIC_"):
+                elif code == _LEVEL:
+                    level = f.level(v)
+                elif code == _METRIC:
                     if v != "-":
-                        mname = t[7:].lower()
-                        value, unit = f.metric_value(mname, v)
-                        samples.append((mname, value, unit))
-                elif t == "PRI":
-                    lvl, facility, severity = syslog_severity_level(int(v.strip("<>")))
-                    level = lvl
-                    attrs["facility"] = facility
-                    attrs["severity"] = severity
-                elif t == "SYSLOG_TAG":
-                    m = _TAG.fullmatch(v)
-                    attrs["app"] = m.group("app") if m else v
-                    if m and m.group("pid"):
-                        attrs["pid"] = int(m.group("pid"))
-                elif t == "HTTP_REQUEST":
-                    m = _REQUEST.fullmatch(loose_unquote(v))
-                    if m:
-                        attrs.update(method=m.group("method"), path=m.group("path"),
-                                     protocol=m.group("protocol"))
-                    else:
-                        attrs["request"] = loose_unquote(v)
-                elif t in ("NAME", "EVENT"):
-                    name = v
-                elif t == "SESSION_ID":
-                    session = v.rpartition("=")[2]
-                elif t == "SCOPE":
-                    scope = v + "."
-                elif t == "FLAG":
-                    attrs[scope + v] = True
-                elif t == RULE:
-                    pass
-                else:  # a terminal the convention does not name: keep it, by its name
-                    attrs[t.lower()] = v
+                        value, unit = f.metric_value(arg, v)
+                        samples.append((arg, value, unit))
+                elif code == _SPECIAL:
+                    if arg == "ISO_DATE":
+                        f.tod.set_date(v)
+                    elif arg == "PRI":
+                        level, attrs["facility"], attrs["severity"] = syslog_severity_level(int(v.strip("<>")))
+                    elif arg == "SYSLOG_TAG":
+                        m = _TAG.fullmatch(v)
+                        attrs["app"] = m.group("app") if m else v
+                        if m and m.group("pid"):
+                            attrs["pid"] = int(m.group("pid"))
+                    elif arg == "HTTP_REQUEST":
+                        m = _REQUEST.fullmatch(loose_unquote(v))
+                        if m:
+                            attrs.update(method=m.group("method"), path=m.group("path"),
+                                         protocol=m.group("protocol"))
+                        else:
+                            attrs["request"] = loose_unquote(v)
+                    elif arg in ("NAME", "EVENT"):
+                        name = v
+                    elif arg == "SESSION_ID":
+                        session = v.rpartition("=")[2]
+                    elif arg == "SCOPE":
+                        scope = v + "."
+                    elif arg == "FLAG":
+                        attrs[scope + v] = True
+                elif code == _OTHER:  # a terminal the convention does not name: keep it
+                    attrs[arg] = v
             except (ValueError, TimestampError) as exc:
-                if t.startswith("PAIR_"):
-                    code, field = "bad_value", v.partition("=")[0]
+                t = base_type(tok.type)
+                if code == _PAIR:
+                    code_, field = "bad_value", v.partition("=")[0]
                 else:
                     field = _FIELD.get(t) or t.split("_", 1)[-1].lower()
-                    code = "bad_timestamp" if field == "timestamp" else f"bad_{field}"
-                return code, f"line 1, column {tok.column}, field {field}: {exc}"
+                    code_ = "bad_timestamp" if field == "timestamp" else f"bad_{field}"
+                return code_, f"line 1, column {tok.column}, field {field}: {exc}"
         if f.keys:
             try:
                 k_ts, k_level, k_message, k_name, k_session = take_keyed(f, attrs)
@@ -291,6 +292,35 @@ def take_keyed(f: FieldReader, attrs: dict[str, Any]) -> tuple[Any, ...]:
                     out[i] = value if isinstance(value, str) or value is None else json.dumps(value)
                 break
     return tuple(out)
+
+
+_PAIR, _ATTR, _TS, _NUM, _MSG, _LEVEL, _METRIC, _SPECIAL, _OTHER, _SKIP = range(10)
+_SPECIALS = frozenset({"ISO_DATE", "PRI", "SYSLOG_TAG", "HTTP_REQUEST", "NAME", "EVENT", "SESSION_ID",
+                       "SCOPE", "FLAG"})
+
+
+def _classify(terminal: str) -> tuple[int, str]:
+    """What the convention makes of a terminal (computed once per terminal name)."""
+    t = base_type(terminal)
+    if t.startswith("PAIR_"):
+        return _PAIR, t
+    if t in _TIMESTAMPS:
+        return _TS, t
+    if t in _MESSAGES:
+        return _MSG, t
+    if t == "LEVEL":
+        return _LEVEL, t
+    if t.startswith("ATTR_"):
+        return _ATTR, t[5:].lower()
+    if t.startswith("NUM_"):
+        return _NUM, t[4:].lower()
+    if t.startswith("METRIC_"):
+        return _METRIC, t[7:].lower()
+    if t in _SPECIALS:
+        return _SPECIAL, t
+    if t == RULE:
+        return _SKIP, t
+    return _OTHER, t.lower()
 
 
 _TIMESTAMPS = frozenset({"ISO_TIMESTAMP", "SYSLOG_TIMESTAMP", "CLF_TIMESTAMP", "TIME_OF_DAY", "EPOCH"})

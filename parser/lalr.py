@@ -25,6 +25,7 @@ from lark.parsers.lalr_analysis import Shift
 __all__ = ["FastLALR", "FlatTransformer", "RULE"]
 
 RULE = "RULE"  # type of the marker token for a reduced named rule
+_EMPTY: list[Any] = []  # stands for a filtered token (never mutated)
 
 
 class _Fail(Exception):
@@ -101,12 +102,14 @@ class FastLALR:
         end_state = self._end_state
         state_stack = [self._start_state]
         value_stack: list[Any] = []
+        new_token = Token._future_new  # Token(...) minus its keyword-argument shim
         pos = 0
         end = len(text)
         while True:
             # -- lex one token with the lexer of the current parser state
             mres, ignore, lex_callbacks = lexers[state_stack[-1]]
-            token = None
+            token: Any = None
+            ttype = "$END"
             while pos < end:
                 for mre in mres:
                     m = mre.match(text, pos)
@@ -114,19 +117,23 @@ class FastLALR:
                         break
                 else:
                     raise _Fail
-                type_ = m.lastgroup
-                if type_ in ignore and type_ not in lex_callbacks:
+                ttype = m.lastgroup
+                if ttype in ignore:  # as Lark: ignored by the type the regex matched
+                    if ttype in lex_callbacks:
+                        lex_callbacks[ttype](new_token(ttype, m.group(0), pos, 1, pos + 1))
                     pos = m.end()
+                    ttype = "$END"
                     continue
-                token = Token(type_, m.group(0), pos, 1, pos + 1)
-                if type_ in lex_callbacks:
-                    token = lex_callbacks[type_](token)
+                if ttype in lex_callbacks:  # keyword collisions: Lark may retype the token
+                    token = lex_callbacks[ttype](new_token(ttype, m.group(0), pos, 1, pos + 1))
+                    ttype = token.type
+                elif ttype in filtered:  # punctuation the tree leaves out: no Token needed
+                    token = _EMPTY
+                else:
+                    token = new_token(ttype, m.group(0), pos, 1, pos + 1)
                 pos = m.end()
-                if type_ in ignore:
-                    continue
                 break
             is_end = token is None
-            ttype = "$END" if is_end else token.type
             # -- feed it (Lark's feed_token, with flattening instead of callbacks)
             while True:
                 action, arg = states[state_stack[-1]][ttype]
@@ -134,7 +141,7 @@ class FastLALR:
                     if is_end:
                         raise _Fail
                     state_stack.append(arg)
-                    value_stack.append([] if ttype in filtered else token)
+                    value_stack.append([] if token is _EMPTY or ttype in filtered else token)
                     break
                 size, marker = rules[arg]
                 out: list[Any] = [Token(RULE, marker)] if marker else []

@@ -1,0 +1,141 @@
+"""Parse speed of every shipped format: lines/s on 200k generated lines each, one process.
+
+    .venv/bin/python bench/formats.py [--lines 200000] [--formats client,syslog]
+
+Prints lines/s per format and its ratio to the client format measured in the same run
+(the acceptance bar: no format slower than 1/3 of the client format). Lines are
+generated deterministically (seeded) from real-looking templates; parsing goes through
+the parser seam (EntryParser.parse over 8 MiB chunks), as store/ calls it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.gen_client import client_lines  # noqa: E402
+from parser import EntryParser  # noqa: E402
+
+CHUNK = 8 << 20
+HOSTS = ["web-01", "web-02", "db-01.example.net", "cache-3"]
+APPS = [("sshd", True), ("CRON", True), ("kernel", False), ("systemd", True), ("(sd-pam)", True),
+        ("postfix/smtpd", True), ("dhclient", False)]
+PATHS = ["/", "/index.html", "/api/items?page=2", "/static/app.js", "/search?q=\\x22x\\x22", "/health"]
+AGENTS = ["curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)",
+          "Go-http-client/1.1", "-"]
+
+
+def _times(n: int, rnd: random.Random):
+    t = datetime(2026, 11, 27, 21, 0, 0, tzinfo=timezone.utc)
+    for _ in range(n):
+        t += timedelta(milliseconds=rnd.randint(1, 400))
+        yield t
+
+
+def syslog_lines(n: int, seed: int = 1) -> bytes:
+    rnd = random.Random(seed)
+    out = []
+    for t in _times(n, rnd):
+        app, pid = rnd.choice(APPS)
+        tag = f"{app}[{rnd.randint(1, 65000)}]:" if pid else f"{app}:"
+        out.append(f"{t:%b} {t.day:2d} {t:%H:%M:%S} {rnd.choice(HOSTS)} {tag} "
+                   f"session opened for user deploy by (uid={rnd.randint(0, 1000)})\n")
+    return "".join(out).encode()
+
+
+def syslog5424_lines(n: int, seed: int = 1) -> bytes:
+    rnd = random.Random(seed)
+    out = []
+    for t in _times(n, rnd):
+        out.append(f"<{rnd.randint(0, 191)}>1 {t.isoformat(timespec='milliseconds').replace('+00:00', 'Z')} "
+                   f"{rnd.choice(HOSTS)} app {rnd.randint(1, 65000)} ID{rnd.randint(1, 99)} "
+                   f"[origin ip=\"10.0.0.{rnd.randint(1, 254)}\"][meta seq=\"{rnd.randint(1, 10**6)}\"] "
+                   f"request handled in {rnd.randint(1, 900)} ms\n")
+    return "".join(out).encode()
+
+
+def access_lines(n: int, seed: int = 1) -> bytes:
+    rnd = random.Random(seed)
+    out = []
+    for t in _times(n, rnd):
+        out.append(f"10.0.{rnd.randint(0, 255)}.{rnd.randint(1, 254)} - - [{t:%d/%b/%Y:%H:%M:%S} +0000] "
+                   f"\"{rnd.choice(['GET', 'POST'])} {rnd.choice(PATHS)} HTTP/1.1\" "
+                   f"{rnd.choice([200, 200, 304, 404, 500])} {rnd.randint(0, 90000)} \"-\" "
+                   f"\"{rnd.choice(AGENTS)}\" {rnd.randint(0, 3000) / 1000:.3f}\n")
+    return "".join(out).encode()
+
+
+def logfmt_lines(n: int, seed: int = 1) -> bytes:
+    rnd = random.Random(seed)
+    out = []
+    for t in _times(n, rnd):
+        out.append(f"time={t.isoformat(timespec='milliseconds')} level={rnd.choice(['info', 'warn', 'debug'])} "
+                   f"msg=\"request done\" method=GET path={rnd.choice(PATHS[:4])} "
+                   f"status={rnd.choice([200, 404])} took={rnd.randint(1, 900)}ms\n")
+    return "".join(out).encode()
+
+
+def jsonl_lines(n: int, seed: int = 1) -> bytes:
+    rnd = random.Random(seed)
+    out = []
+    for t in _times(n, rnd):
+        out.append(json.dumps({"ts": t.isoformat(timespec="milliseconds"), "level": rnd.choice(["info", "warn"]),
+                               "msg": "request done", "path": rnd.choice(PATHS), "status": 200,
+                               "took_ms": rnd.randint(1, 900)}) + "\n")
+    return "".join(out).encode()
+
+
+GENERATORS = {
+    "client": client_lines, "syslog": syslog_lines, "syslog5424": syslog5424_lines,
+    "access": access_lines, "logfmt": logfmt_lines, "jsonl": jsonl_lines,
+}
+
+
+def measure(name: str, data: bytes) -> tuple[float, int, int]:
+    """(lines/s, lines, rejects) for one format over `data`."""
+    parser = EntryParser(name, tz="UTC", mtime=datetime(2026, 11, 28, tzinfo=timezone.utc).timestamp())
+    lines = rejects = 0
+    off = 0
+    t0 = time.perf_counter()
+    while off < len(data):
+        end = min(len(data), off + CHUNK)
+        if end < len(data):
+            end = data.rfind(b"\n", off, end) + 1
+        res = parser.parse(data[off:end], off, final=end == len(data))
+        lines += res.lines
+        rejects += len(res.batch.rejects)
+        off = res.end_offset
+    return lines / (time.perf_counter() - t0), lines, rejects
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=200_000)
+    ap.add_argument("--formats", default=",".join(GENERATORS))
+    args = ap.parse_args()
+    names = [n for n in args.formats.split(",") if n]
+    if "client" not in names:
+        names.insert(0, "client")
+    print(f"python {platform.python_version()}, {args.lines:,} lines per format, one process")
+    results = {}
+    for name in names:
+        data = GENERATORS[name](args.lines)
+        rate, lines, rejects = measure(name, data)
+        results[name] = rate
+        ratio = rate / results["client"]
+        print(f"{name:12s} {rate:10,.0f} lines/s  {len(data) / lines:5.0f} B/line  "
+              f"rejects={rejects}  x{ratio:.2f} of client{'' if ratio >= 1 / 3 else '  SLOWER THAN 1/3'}")
+        if rejects:
+            print(f"  warning: {rejects} generated {name} lines were rejected", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
