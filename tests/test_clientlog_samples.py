@@ -1,5 +1,5 @@
 """Every file in samples/ parses with zero rejects except its deliberately corrupt lines
-(listed here and in docs/client-format.md), and the client samples give exact values."""
+(the table in samples/README.md), and the client samples give exact values."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ import pytest
 from parser import EntryParser, detect_format
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-# file -> {line number: reject error_code (None: any code)} of its deliberately corrupt lines
-DELIBERATE: dict[str, dict[int, str | None]] = {
-    "client.log": {14: None},  # a head line cut after `sess=` began
-    "client-crash.log": {10: None, 15: "invalid_utf8"},  # cut by a crash; invalid UTF-8 in quotes
-    # other formats (docs/formats.md): lines a real file of that kind may hold
-    "syslog.log": {21: "bad_timestamp"},  # a line cut in half
-    "syslog5424.log": {9: "bad_version", 10: "bad_field"},  # a BSD line; unclosed structured data
-    "access.log": {11: "bad_timestamp"},  # a timestamp without its zone
-    "logfmt.log": {9: "bad_value", 10: "bad_field"},  # an unterminated quote; no key=value at all
-    "app.jsonl": {8: "bad_json", 9: "bad_json", 10: "bad_timestamp"},  # truncated; an array; a bad time
-}
+
+
+def _deliberate() -> dict[str, dict[int, str]]:
+    """file -> {line: error code} from the table in samples/README.md (the one list)."""
+    table: dict[str, dict[int, str]] = {}
+    for row in (SAMPLES / "README.md").read_text("utf-8").splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[2].isdigit():
+            table.setdefault(cells[0], {})[int(cells[2])] = cells[3]
+    return table
+
+
+DELIBERATE = _deliberate()
 NOT_LOGS = {"README.md"}
 FIXED_MTIME = 1795813745.0  # 2026-11-27: formats without a year take it from here
 
@@ -45,9 +47,11 @@ def _parse(path: Path, log_format: str | None = None):
     return data, res
 
 
-def test_the_client_samples_exist():
+def test_the_client_samples_exist_and_the_table_names_real_files():
     names = {p.name for p in _files()}
-    assert {"client.log", "client-crash.log"} <= names
+    assert {"client.log", "client-crash.log", "client.log.1.gz"} <= names
+    assert DELIBERATE["client-crash.log"] == {10: "bad_session", 15: "invalid_utf8"}
+    assert set(DELIBERATE) <= names
 
 
 def _format_by_name(path: Path) -> str | None:
@@ -70,9 +74,7 @@ def test_sample_parses_except_its_deliberate_corrupt_lines(path: Path):
     got = {line: code for line, code, _ in rejects}
     want = DELIBERATE.get(path.name, {})
     assert set(got) == set(want), [r for r in rejects if r[0] not in want]
-    for line, code in want.items():
-        if code is not None:
-            assert got[line] == code
+    assert got == want
     records = len(set(res.batch.events.byte_offset) | set(res.batch.metrics.byte_offset))
     assert records + len(got) == res.entries
 
