@@ -304,3 +304,36 @@ def test_numbers_round_trip_without_exponent(x):
     assert "e" not in text.lower()
     assert (float(text) if isinstance(x, float) else int(text)) == x
     assert ("." in text) == isinstance(x, float)
+
+
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=120), min_size=1, max_size=40),
+    max_bytes=st.integers(min_value=0, max_value=300),
+    backups=st.integers(min_value=0, max_value=4),
+    gz=st.booleans(),
+)
+def test_rotation_keeps_whole_entries_in_order(tmp_path_factory, sizes, max_bytes, backups, gz):
+    """Whatever the sizes: the kept files, oldest first, are a suffix of what was written,
+    made of whole entries; a file exceeds max_bytes only when it holds one entry."""
+    d = tmp_path_factory.mktemp("rot")
+    log = d / "app.log"
+    entries = [(f"{i:04d}" + "x" * n + "\n").encode() for i, n in enumerate(sizes)]
+    with ClientLogWriter(log, max_bytes=max_bytes, backups=backups, gzip_rotated=gz, flush_each=False) as w:
+        for e in entries:
+            w.write(e)
+    kept = []
+    for i in range(backups, 0, -1):
+        for p in (d / f"app.log.{i}.gz", d / f"app.log.{i}"):
+            if p.exists():
+                data = p.read_bytes()
+                assert (data[:2] == b"\x1f\x8b") == (p.suffix == ".gz") == (gz and i >= 2)
+                kept.append(gzip.decompress(data) if p.suffix == ".gz" else data)
+    kept.append(log.read_bytes())
+    assert len(list(d.iterdir())) == len(kept) <= backups + 1
+    joined = b"".join(kept)
+    assert b"".join(entries).endswith(joined)
+    for chunk in kept:
+        lines = chunk.splitlines(keepends=True)
+        assert all(line in entries for line in lines)
+        if max_bytes and len(chunk) > max_bytes:
+            assert len(lines) == 1
