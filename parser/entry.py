@@ -48,8 +48,8 @@ class EntryParser:
     def parse(self, data: bytes, start_offset: int = 0, final: bool = True) -> ParseResult:
         """Parse `data` (complete lines starting at a line boundary at `start_offset`).
 
-        When `final` is false the last entry may be unfinished: it is left unparsed and
-        `end_offset` stops at its start.
+        When `final` is false and the format has continuation lines, the last entry may
+        be unfinished: it is left unparsed and `end_offset` stops at its start.
         """
         enabled = gc.isenabled()
         gc.disable()  # many small live objects: the cyclic GC would rescan them all
@@ -92,7 +92,7 @@ class EntryParser:
         end = min(off, start_offset + len(data))
         consumed = len(lines)
         if head is not None:
-            if final:
+            if final or not indent:  # without continuation lines a line is a whole entry
                 entry(head, cont, head_off, orphan, batch)
                 entries += 1
             else:  # the last entry may still get continuation lines
