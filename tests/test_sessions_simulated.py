@@ -8,7 +8,6 @@ reason and times, and the metric, event and reject counts per client.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import datetime
