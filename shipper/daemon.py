@@ -202,6 +202,8 @@ class Shipper:
             timeout = self._housekeeping_timeout()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+            if self._stop.is_set():
+                return  # (3.11's wait_for can swallow a cancel that races the event)
             self._wake.clear()
             refresh, scan = self._discovery.drain()
             now_m = time.monotonic()
@@ -415,6 +417,8 @@ class Shipper:
                         op.final_end = chunk.end
                     progressed = True
             await self._kick.wait()
+            if self._stop.is_set():
+                return
 
     async def _open_new(self, conn: _Conn) -> None:
         for src in self.tailer.sources:
@@ -438,6 +442,8 @@ class Shipper:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._backlog_kick.wait(), 5.0)
+            if self._stop.is_set():
+                return
             self._backlog_kick.clear()
             if self.conn is None:
                 continue

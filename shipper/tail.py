@@ -398,8 +398,10 @@ class Tailer:
         src.reader = None
         r.close()
         src.paths.discard(r.path)
-        for path in sorted(src.paths):
+        for path in sorted(src.paths | set(expand_globs(self.patterns))):
             try:
+                if os.path.samefile(path, r.path) if os.path.exists(r.path) else False:
+                    continue
                 if _read_head(path)[: len(src.head)] == src.head:
                     src.reader = Reader(path)
                     notes.append(f"{r.path}: truncated; source continues from {path}")
@@ -463,6 +465,12 @@ class Tailer:
         nl = data.rfind(b"\n")
         if nl >= 0:
             payload = data[: nl + 1]
+            long_at = self._first_long_line(payload) if len(payload) > self.max_line_bytes else None
+            if long_at is not None:
+                if long_at > 0:
+                    return Chunk(offset, payload[:long_at], long_at, 0)  # lines before the long one
+                span = payload.find(b"\n") + 1
+                return Chunk(offset, payload[: min(cap, self.max_line_bytes)], span, FLAG_TRUNCATED)
             at_end = eof and nl + 1 == len(data)
             flags = FLAG_FINAL if at_end and self.final_ok(src) else 0
             return Chunk(offset, payload, len(payload), flags)
@@ -491,6 +499,19 @@ class Tailer:
         payload = data[: min(cap, self.max_line_bytes)]
         src.read_hwm = max(src.read_hwm, offset + span)
         return Chunk(offset, payload, span, flags)
+
+    def _first_long_line(self, payload: bytes) -> int | None:
+        """Offset in ``payload`` of the first line longer than max_line_bytes, if any."""
+        pos = 0
+        limit = self.max_line_bytes
+        while pos < len(payload):
+            nl = payload.find(b"\n", pos)
+            if nl < 0:
+                return None
+            if nl + 1 - pos > limit:
+                return pos
+            pos = nl + 1
+        return None
 
     # -- lifecycle -------------------------------------------------------------------
     def finish(self, src: Source) -> None:
