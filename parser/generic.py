@@ -181,6 +181,10 @@ class GenericHandler:
                 kind = kinds[tok.type] = _classify(tok.type)
             code, arg = kind
             v = tok.value
+            if code in _NAMED and "=" in v:  # `latency=0.25` in a METRIC_LATENCY terminal
+                k, _, rest = v.partition("=")
+                if k.lower() == arg:
+                    v = rest
             try:
                 if code == _PAIR:
                     key, value, _, _ = convert_pair(arg, v)
@@ -295,6 +299,7 @@ def take_keyed(f: FieldReader, attrs: dict[str, Any]) -> tuple[Any, ...]:
 
 
 _PAIR, _ATTR, _TS, _NUM, _MSG, _LEVEL, _METRIC, _SPECIAL, _OTHER, _SKIP = range(10)
+_NAMED = frozenset({_ATTR, _NUM, _METRIC})
 _SPECIALS = frozenset({"ISO_DATE", "PRI", "SYSLOG_TAG", "HTTP_REQUEST", "NAME", "EVENT", "SESSION_ID",
                        "SCOPE", "FLAG"})
 
