@@ -419,6 +419,7 @@ def ship_cmd(
             raise shipper_config.ConfigError(f"config ok, but the collector is not reachable: {exc}") from None
         return
     logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("watchdog").setLevel(logging.WARNING)
     daemon.run_shipper(cfg, token)
 
 

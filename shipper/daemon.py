@@ -120,7 +120,7 @@ class Shipper:
         loop = asyncio.get_running_loop()
         self._discovery = Discovery(self.cfg.paths, loop, self._wake)
         self._discovery.start()
-        self._discovery.update_watches(p for s in self.tailer.sources for p in s.paths)
+        self._discovery.update_watches(self.tailer.last_paths)
         log.info("shipping %s to %s as %s (state in %s)", ", ".join(self.cfg.paths), self.cfg.collector,
                  self.cfg.client_id, self.cfg.state_dir)
         async with aiohttp.ClientSession() as http:
@@ -186,6 +186,14 @@ class Shipper:
                     self.state.mark_dirty()
         self._kick.set()
 
+    def _known_paths(self) -> set[str]:
+        known: set[str] = set()
+        for s in self.tailer.sources:
+            for p in s.paths | ({s.reader.path} if s.reader else set()):
+                known.add(p)
+                known.add(os.path.realpath(p))
+        return known
+
     def _housekeeping_timeout(self) -> float:
         busy = any(
             (not s.ready and s.reader is not None)
@@ -205,12 +213,12 @@ class Shipper:
             if self._stop.is_set():
                 return  # (3.11's wait_for can swallow a cancel that races the event)
             self._wake.clear()
-            refresh, scan = self._discovery.drain()
+            refresh, scan = self._discovery.drain(self._known_paths())
             now_m = time.monotonic()
             busy = timeout < self.cfg.poll_interval
             if scan or now_m - last_scan >= self.cfg.poll_interval or (busy and now_m - last_scan >= 1.0):
                 self._scan()
-                self._discovery.update_watches(p for s in self.tailer.sources for p in s.paths)
+                self._discovery.update_watches(self.tailer.last_paths)
                 last_scan = now_m
             elif refresh:
                 if self.tailer.refresh():

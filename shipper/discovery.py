@@ -20,7 +20,7 @@ import logging
 import os
 import queue
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -69,13 +69,14 @@ def watch_roots(patterns: Iterable[str]) -> dict[str, bool]:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, q: "queue.SimpleQueue[str]", wake: "callable") -> None:  # type: ignore[valid-type]
+    def __init__(self, q: "queue.SimpleQueue[tuple[str, str]]", wake: Callable[[], None]) -> None:
         self._q = q
         self._wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         kind = MODIFIED if isinstance(event, (FileModifiedEvent, FileClosedEvent)) else CHANGED
-        self._q.put(kind)
+        path = event.src_path if isinstance(event.src_path, str) else event.src_path.decode(errors="replace")
+        self._q.put((kind, path))
         self._wake()
 
 
@@ -86,7 +87,7 @@ class Discovery:
         self.patterns = list(patterns)
         self._loop = loop
         self._wake_event = wake
-        self._q: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
         self._observer = Observer()
         self._observer.name = "logship-discovery"
         self._watches: dict[str, ObservedWatch] = {}
@@ -118,15 +119,19 @@ class Discovery:
             except OSError as exc:
                 log.warning("%s: cannot watch (%s); the slow poll covers it", root, exc)
 
-    def drain(self) -> tuple[bool, bool]:
-        """(need_refresh, need_scan) from the events queued since the last drain."""
+    def drain(self, known: set[str] | None = None) -> tuple[bool, bool]:
+        """(need_refresh, need_scan) from the events queued since the last drain.
+
+        A modification of a file that is not among ``known`` (the open files' paths and
+        their link targets) asks for a scan: it may be a file not tracked yet.
+        """
         refresh = scan = False
         while True:
             try:
-                kind = self._q.get_nowait()
+                kind, path = self._q.get_nowait()
             except queue.Empty:
                 return refresh, scan
-            if kind == MODIFIED:
+            if kind == MODIFIED and (known is None or path in known):
                 refresh = True
             else:
                 scan = True

@@ -225,6 +225,7 @@ class Tailer:
         self.clock = clock
         self.sources: list[Source] = []
         self.missed_bytes_total = 0
+        self.last_paths: list[str] = []   # what the globs matched at the last scan
 
     # -- known sources (from the state file) ----------------------------------------
     def add_known(self, key: str, head: bytes, origin: str, *, done: bool = False) -> Source:
@@ -272,6 +273,7 @@ class Tailer:
         now = self.clock()
         self._check_open_readers(now, notes)
         paths = expand_globs(self.patterns)
+        self.last_paths = paths
         by_inode: dict[tuple[int, int], Source] = {
             (s.reader.dev, s.reader.ino): s for s in self.sources if s.reader is not None
         }
