@@ -82,7 +82,14 @@ class FastLALR:
         # Terminals Lark leaves out of the children (anonymous strings, _NAMES).
         self._filtered = frozenset(
             sym.name for r in lark.rules for sym in r.expansion if sym.is_term and sym.filter_out)
-        self._rules = {r: (len(r.expansion), _marker_name(r)) for r in lark.rules}
+        # The parse table with each reduce action pre-digested to (size, marker, origin):
+        # plain str origins (Lark's are Tokens, whose Python-level __eq__ slows lookups)
+        # and no Rule hashing in the loop. A shift keeps its target state (an int).
+        rules = {r: (len(r.expansion), _marker_name(r), str(r.origin.name)) for r in lark.rules}
+        self._table = {
+            state: {str(t): (action is Shift, arg if action is Shift else rules[arg])
+                    for t, (action, arg) in actions.items()}
+            for state, actions in table.states.items()}
         self._lexers: dict[Any, tuple[list[Any], frozenset[str], dict[str, Any]]] = {}
         for state, basic in lexer.lexers.items():
             scanner = basic.scanner  # built lazily by Lark: build it now, once
@@ -95,8 +102,7 @@ class FastLALR:
             return flat(self._lark.parse(text))  # raises Lark's own UnexpectedInput
 
     def _parse(self, text: str) -> list[Any]:
-        states = self._states
-        rules = self._rules
+        table = self._table
         lexers = self._lexers
         filtered = self._filtered
         end_state = self._end_state
@@ -136,14 +142,14 @@ class FastLALR:
             is_end = token is None
             # -- feed it (Lark's feed_token, with flattening instead of callbacks)
             while True:
-                action, arg = states[state_stack[-1]][ttype]
-                if action is Shift:
+                shift, arg = table[state_stack[-1]][ttype]
+                if shift:
                     if is_end:
                         raise _Fail
                     state_stack.append(arg)
                     value_stack.append([] if token is _EMPTY or ttype in filtered else token)
                     break
-                size, marker = rules[arg]
+                size, marker, origin = arg
                 out: list[Any] = [Token(RULE, marker)] if marker else []
                 if size:
                     for v in value_stack[-size:]:
@@ -153,7 +159,7 @@ class FastLALR:
                             out.append(v)
                     del state_stack[-size:]
                     del value_stack[-size:]
-                state_stack.append(states[state_stack[-1]][arg.origin.name][1])
+                state_stack.append(table[state_stack[-1]][origin][1])
                 value_stack.append(out)
                 if is_end and state_stack[-1] == end_state:
                     return out
