@@ -212,14 +212,14 @@ class _Runner:
             src = self.st.set_format(src.source_id, name, rate)
         return self.st.source(src.source_id)
 
-    def _account(self, report: FileReport, seg: Segment, res: IngestResult) -> None:
-        report.bytes_read += seg.end - seg.start
+    def _account(self, report: FileReport, nbytes: int, res: IngestResult) -> None:
+        report.bytes_read += nbytes
         report.lines += res.lines
         report.entries += res.entries
         report.records += res.records
         report.rejects += res.rejects
         report.skipped_bytes += res.skipped_bytes
-        self.progress.advance(seg.end - seg.start, res.lines, res.rejects)
+        self.progress.advance(nbytes, res.lines, res.rejects)
 
     def _kind(self) -> str:
         return "reparse" if self.options.replace else "file"
@@ -229,20 +229,28 @@ class _Runner:
             with gc_paused():
                 res = self.st.ingest(src.source_id, seg.start, seg.data, final=seg.final, kind=self._kind(),
                                      span=seg.span)
-            self._account(report, seg, res)
+            self._account(report, seg.end - seg.start, res)
 
     def _run_parallel(self, src: SourceInfo, segments, report: FileReport) -> None:
         if self.pool is None:
             self.pool = ParsePool(self.options.workers, self.options.grammar_dirs)
         spec = self.st.source(src.source_id).spec()
         inflight: deque[tuple[Segment, list[Future | ParsedPiece]]] = deque()
-        max_inflight = self.options.workers * 2
+        # Consecutive segments are committed together up to max_batch_bytes (fewer,
+        # larger transactions); enough stay in flight to keep every worker busy.
+        per_commit = max(1, self.options.limits.max_batch_bytes // max(1, self.options.parse_chunk_bytes))
+        max_inflight = per_commit + 2 * self.options.workers
 
         def commit_oldest() -> None:
-            seg, parts = inflight.popleft()
-            pieces = [p if isinstance(p, ParsedPiece) else p.result() for p in parts]
-            res = self.st.commit_parsed(src.source_id, pieces, kind=self._kind(), received=(seg.start, seg.end))
-            self._account(report, seg, res)
+            group = [inflight.popleft()]
+            size = group[0][0].end - group[0][0].start
+            while inflight and size + (inflight[0][0].end - inflight[0][0].start) <= self.options.limits.max_batch_bytes:
+                group.append(inflight.popleft())
+                size += group[-1][0].end - group[-1][0].start
+            pieces = [p if isinstance(p, ParsedPiece) else p.result() for _, parts in group for p in parts]
+            received = (group[0][0].start, group[-1][0].end)
+            res = self.st.commit_parsed(src.source_id, pieces, kind=self._kind(), received=received)
+            self._account(report, received[1] - received[0], res)
 
         try:
             for seg in segments:
@@ -257,7 +265,7 @@ class _Runner:
                         final = seg.final if p_end == seg.end else True
                         parts.append(self.pool.submit(spec, data, p_start, final))
                 inflight.append((seg, parts))
-                while len(inflight) > max_inflight:
+                if len(inflight) >= max_inflight:
                     commit_oldest()
             while inflight:
                 commit_oldest()

@@ -19,6 +19,7 @@ from store.batches import EMPTY, ArrowBatch, to_arrow
 __all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "truncated_piece", "detect", "DETECT_LINES"]
 
 DETECT_LINES = 200
+DETECT_LINE_BYTES = 4096
 FALLBACK_FORMAT = "client"
 
 
@@ -101,6 +102,9 @@ def detect(data: bytes, tz: str | None = None, mtime: float | None = None) -> tu
     from parser import detect_format
 
     lines = data.split(b"\n", DETECT_LINES)[:DETECT_LINES]
+    # A log line longer than this says nothing more about its format, and trial-parsing
+    # megabytes of garbage with every format only costs time.
+    lines = [line[:DETECT_LINE_BYTES] for line in lines]
     name, rate = detect_format(lines, tz=tz, mtime=mtime)
     if name is None:
         return FALLBACK_FORMAT, 0.0
