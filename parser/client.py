@@ -35,7 +35,7 @@ class ClientHandler:
 
     def __init__(self, spec: GrammarSpec, lark: Lark, tz: tzinfo, mtime: float | None,
                  context: dict[str, Any] | None, path: str | None = None) -> None:
-        self._parse = FastLALR(lark).parse
+        self._parse = FastLALR.of(lark).parse
         self._lark = lark
         self._tz = tz
 

@@ -151,7 +151,7 @@ class GenericHandler:
 
     def __init__(self, spec: GrammarSpec, lark: Lark, tz: tzinfo, mtime: float | None,
                  context: dict[str, Any] | None, path: str | None = None) -> None:
-        self._parse = FastLALR(lark).parse
+        self._parse = FastLALR.of(lark).parse
         self._lark = lark
         self.fields = FieldReader(spec, tz, mtime, context, path)
         self._kinds: dict[str, tuple[int, str]] = {}

@@ -62,6 +62,9 @@ def flat(result: Any) -> list[Any]:
     return result if type(result) is list else [result]
 
 
+_FAST: dict[int, "FastLALR"] = {}
+
+
 class FastLALR:
     """`parse(text)` == `flat(lark.parse(text))` for a Lark LALR parser built with
     FlatTransformer and the contextual lexer; errors are raised by Lark itself."""
@@ -94,6 +97,15 @@ class FastLALR:
         for state, basic in lexer.lexers.items():
             scanner = basic.scanner  # built lazily by Lark: build it now, once
             self._lexers[state] = (scanner._mres, frozenset(basic.ignore_types), dict(basic.callback))
+
+    @classmethod
+    def of(cls, lark: Lark) -> "FastLALR":
+        """The FastLALR of a compiled grammar, built once per process (grammar.py caches
+        the Lark objects themselves, so they live as long as these)."""
+        fast = _FAST.get(id(lark))
+        if fast is None or fast._lark is not lark:
+            fast = _FAST[id(lark)] = cls(lark)
+        return fast
 
     def parse(self, text: str) -> list[Any]:
         try:

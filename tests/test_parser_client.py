@@ -106,6 +106,7 @@ def test_units_are_canonical():
     ('2026-11-27T21:09:05.123 INFO  sess=3f2a9c1e5b7d9e01 event a b="unterminated', "bad_value", "b"),
     ('2026-11-27T21:09:05.123 INFO  sess=3f2a9c1e5b7d9e01 event a b="\\q"', "bad_value", "b"),
     ("2026-11-27T21:09:05.123 INFO  sess=3f2a9c1e5b7d9e01 event a b=", "bad_value", "b"),
+    ('2026-11-27T21:09:05.123 INFO  sess=3f2a9c1e5b7d9e01 event a s="\\ud800"', "bad_value", "s"),
     ("2026-11-27T21:09:05.123 INFO  sess=3f2a9c1e5b7d9e01 event a novalue", "bad_field", "key"),
     ("2026-11-27T21:09:05.123 INFO  sess=3f2a9c1e5b7d9e01 metric proc host=a", "no_metrics", "proc"),
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 20 else None)
