@@ -70,7 +70,8 @@ _BARE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_./:@+-]*")
 # Words a reader could take for something else: booleans, and (defensively) null/nan/inf.
 _RESERVED_WORDS = frozenset({"true", "false", "null", "none", "nan", "inf", "infinity"})
 # Characters escaped inside quotes: the quote, the backslash and every control character.
-_ESCAPE_RE = re.compile(r'["\\\x00-\x1f\x7f\u2028\u2029\ud800-\udfff]')
+_ESCAPE_RE = re.compile(r'["\\\x00-\x1f\x7f\u2028\u2029]')
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 Number = Union[int, float]
@@ -220,10 +221,13 @@ def render_string(s: str) -> str:
     Bare: starts with a letter or `_`, only `[A-Za-z0-9_./:@+-]`, and not a reserved word
     (`true`, `false`, ...). Everything else is quoted: `"17"`, `"1.5s"`, `"1.4.2"`, `""`.
     Inside quotes `"`, `\\`, `\\n`, `\\t`, `\\r` use short escapes and other control
-    characters (and lone surrogates) `\\uXXXX`; other text stays UTF-8 as it is.
+    characters `\\uXXXX`; other text stays UTF-8 as it is. A lone surrogate raises
+    ValueError (the reader rejects it: it cannot be stored as UTF-8).
     """
     if _BARE_RE.fullmatch(s) and s.lower() not in _RESERVED_WORDS:
         return s
+    if _SURROGATE_RE.search(s):
+        raise ValueError("a string with a lone surrogate cannot be stored as UTF-8")
     return '"' + _ESCAPE_RE.sub(_escape, s) + '"'
 
 
@@ -261,6 +265,11 @@ def _check_text_line(text: str, what: str) -> None:
         raise ValueError(f"{what} must be one line (no \\n or \\r)")
 
 
+def _is_numeric(v: object) -> bool:
+    """What becomes a metric sample: numbers, sizes, durations, percentages (not bools)."""
+    return isinstance(v, (int, float, Size, Duration, Percent)) and not isinstance(v, bool)
+
+
 def render_entry(
     ts: datetime | float,
     level: str,
@@ -290,6 +299,12 @@ def render_entry(
             raise ValueError(f"{kind} name {name!r} is not a dotted identifier")
     else:
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    continuation = list(continuation)
+    if kind == "metric":
+        if continuation:
+            raise ValueError("a metric entry cannot have continuation lines (the reader rejects it)")
+        if not any(_is_numeric(v) for v in (fields or {}).values()):
+            raise ValueError("a metric entry needs at least one numeric field (the reader rejects it)")
     parts = [render_timestamp(ts), f"{level:<5}", "sess=" + session_id, kind, name]
     for key, value in (fields or {}).items():
         if not isinstance(key, str) or not _KEY_RE.fullmatch(key):

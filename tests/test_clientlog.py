@@ -194,6 +194,9 @@ def test_render_entry_with_message_and_traceback():
         ({"message": "cr\r"}, "one line"),
         ({"continuation": ["no indent"]}, "must start with a space"),
         ({"continuation": [" a\nb"]}, "one line"),
+        ({"kind": "metric", "name": "proc", "fields": {"cpu": Percent(1)}, "continuation": ["  x"]}, "continuation"),
+        ({"kind": "metric", "name": "proc", "fields": {"iface": "eth0", "up": True}}, "numeric field"),
+        ({"fields": {"s": "lone \ud800"}}, "surrogate"),
     ],
     ids=lambda x: str(x) if isinstance(x, str) else None,
 )
