@@ -49,13 +49,14 @@ class ReadFailure:
 _CONTINUES = (0x20, 0x09, 0x0A, 0x0D)
 
 
-def _last_entry_start(buf: bytearray | bytes, indent: bool) -> int:
-    """Offset of the last line start in ``buf`` that begins an entry, or -1.
+def _last_entry_start(buf: bytearray | bytes, indent: bool, limit: int | None = None) -> int:
+    """Offset of the last line start in ``buf`` (at or before ``limit``) that begins an
+    entry, or -1.
 
     Only line starts whose first byte is already in ``buf`` count (we must see it to
     know it is not a continuation).
     """
-    pos = len(buf) - 1
+    pos = len(buf) - 1 if limit is None else min(len(buf) - 1, limit)
     while True:
         nl = buf.rfind(b"\n", 0, pos)
         if nl < 0:
@@ -123,7 +124,9 @@ def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, inden
             continue
         buf += block
         if len(buf) >= chunk_bytes:
-            cut = _last_entry_start(buf, indent)
+            cut = _last_entry_start(buf, indent, chunk_bytes)
+            if cut <= 0:  # one entry longer than a chunk: cut after it, as soon as it ends
+                cut = _last_entry_start(buf, indent)
             if cut > 0:
                 yield Segment(buf_start, bytes(buf[:cut]))
                 del buf[:cut]
