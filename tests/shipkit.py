@@ -83,9 +83,9 @@ class Collector:
 class ShipperProc:
     """`logship ship` with the token in a file and a TOML config for the extras."""
 
-    def __init__(self, tmp: Path, paths: list[str], url: str, **extra: object) -> None:
+    def __init__(self, tmp: Path, paths: list[str], url: str, state: Path | None = None, **extra: object) -> None:
         self.tmp = tmp
-        self.state = tmp / "state"
+        self.state = state or tmp / "state"
         self.paths = paths
         self.url = url
         self.extra = {"rotate_wait": 0.5, "head_settle": 0.5, "poll_interval": 2, "reconnect_max": 1,
