@@ -167,12 +167,12 @@ class _Runner:
 
     def run(self, inp: InputFile, stdin: BinaryIO | None) -> FileReport:
         report = FileReport(name=inp.name)
-        self.progress.start_file(inp.name, inp.size)
         try:
             opened = open_input(inp, stdin=stdin)
         except (OSError, EOFError) as exc:
             report.error = f"{inp.name}: cannot read: {_reason(exc)}"
             return report
+        self.progress.start_file(inp.name, None if opened.gzipped else inp.size)
         failure = ReadFailure()
         try:
             if not opened.head:

@@ -7,6 +7,7 @@ of presentation and the collector (or a test) can pass its own observer.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Protocol, TextIO
 
 from rich.console import Console
@@ -39,6 +40,7 @@ class RichProgress:
         self.console = Console(file=stream or sys.stderr)
         self.lines = 0
         self.rejects = 0
+        self.started = time.perf_counter()
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -52,15 +54,19 @@ class RichProgress:
         self.progress.start()
 
     def start_file(self, name: str, total_bytes: int | None) -> None:
+        """A bar per file: its size, or no total for gzip and stdin (decompressed bytes)."""
         shown = name if len(name) <= 40 else "..." + name[-37:]
-        self.progress.update(self.task, description=shown)
+        self.progress.reset(self.task, total=total_bytes, description=shown, rate=self._rate(),
+                            rejects=self.rejects)
 
     def advance(self, nbytes: int, lines: int, rejects: int) -> None:
         self.lines += lines
         self.rejects += rejects
-        elapsed = self.progress.tasks[0].elapsed or 0.0
-        rate = f"{self.lines / elapsed:,.0f}" if elapsed > 0 else "-"
-        self.progress.update(self.task, advance=nbytes, rate=rate, rejects=self.rejects)
+        self.progress.update(self.task, advance=nbytes, rate=self._rate(), rejects=self.rejects)
+
+    def _rate(self) -> str:
+        elapsed = time.perf_counter() - self.started
+        return f"{self.lines / elapsed:,.0f}" if elapsed > 0 and self.lines else "-"
 
     def close(self) -> None:
         self.progress.stop()

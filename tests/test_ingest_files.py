@@ -228,3 +228,15 @@ def test_the_zone_and_mtime_are_stored_on_the_source(db_path: Path, log_dir: Pat
             ("Europe/Berlin", 1_764_277_745.0, "client")]
         # no offset in the line: the source's zone applies (21:09 in Berlin is 20:09 UTC)
         assert st.con.execute("SELECT strftime(ts, '%H:%M:%S') FROM events").fetchall() == [("20:09:05",)]
+
+
+def test_the_rich_progress_bar_follows_the_ingest(db_path: Path, log_dir: Path):
+    from store.progress import RichProgress
+
+    (log_dir / "a.log").write_bytes(lines(10))
+    (log_dir / "b.log.gz").write_bytes(gzip.compress(lines(10, start=10, sess="0123456789abcdef")))
+    shown = io.StringIO()
+    bar = RichProgress(None, shown)
+    summary = ingest_paths(db_path, [str(log_dir)], OPTS, progress=bar)
+    assert summary.total("lines") == 20
+    assert (bar.lines, bar.rejects) == (20, 0)
