@@ -181,6 +181,7 @@ class Source:
     read_hwm: int = 0                 # furthest offset handed to the caller
     missed_bytes: int = 0             # bytes seen in the file but lost to a truncation
     last_size: int = 0
+    blocked_on: int = 0               # after read() returned None: a line this long needs that much room
 
     @property
     def ready(self) -> bool:
@@ -451,6 +452,10 @@ class Tailer:
     def read(self, src: Source, offset: int, max_bytes: int) -> Chunk | None:
         """Complete lines at ``offset``, at most ``max_bytes`` of payload; None: nothing yet.
 
+        When the next line is complete and at most ``max_line_bytes`` long but longer than
+        ``max_bytes``, None is returned with ``src.blocked_on`` set to its length: the
+        caller reads again with that much room once its credit allows.
+
         A FINAL chunk (possibly empty, possibly ending in a line without newline) closes a
         source that was rotated away, deleted or truncated and has been read to its end.
         """
@@ -459,6 +464,8 @@ class Tailer:
                 return Chunk(offset, b"", 0, FLAG_FINAL)
             return None
         r = src.reader
+        src.blocked_on = 0
+        src.read_hwm = max(src.read_hwm, offset)  # the caller has what lies before offset
         cap = max(1, max_bytes)
         data = r.pread(offset, cap)
         eof = len(data) < cap  # the current end of the file (or gzip stream so far)
@@ -483,8 +490,11 @@ class Tailer:
             return None
         # no newline within cap bytes: a long line, or a credit too small for this line
         probe = data if len(data) >= self.max_line_bytes else r.pread(offset, self.max_line_bytes)
-        if b"\n" in probe or len(probe) < self.max_line_bytes:
-            return None  # a line that fits max_line_bytes: wait for credit / more data
+        if b"\n" in probe:
+            src.blocked_on = probe.index(b"\n") + 1  # a whole line that is longer than max_bytes
+            return None
+        if len(probe) < self.max_line_bytes:
+            return None  # an unfinished line that may still fit max_line_bytes: wait for more
         nl_at = r.find_newline(offset + len(probe))
         if nl_at is None:
             if not self.final_ok(src):

@@ -8,16 +8,20 @@ from shipper.tail import Tailer
 
 
 class Clock:
-    """Wall-clock time that only moves when told (file mtimes stay real)."""
+    """Wall-clock time plus an offset that tests advance (file mtimes stay real)."""
 
     def __init__(self) -> None:
-        self.t = time.time()
+        self.offset = 0.0
+
+    @property
+    def t(self) -> float:
+        return time.time() + self.offset
 
     def __call__(self) -> float:
         return self.t
 
     def advance(self, s: float) -> None:
-        self.t += s
+        self.offset += s
 
 
 class Consumer:
@@ -39,6 +43,8 @@ class Consumer:
             buf = self.data.setdefault(src.key, bytearray())
             while True:
                 ch = self.tailer.read(src, pos, self.max_bytes)
+                if ch is None and src.blocked_on:
+                    ch = self.tailer.read(src, pos, src.blocked_on)  # like the daemon with full credit
                 if ch is None:
                     break
                 assert ch.start == pos
