@@ -154,5 +154,8 @@ def compile_lark(spec: GrammarSpec, transformer: Transformer | None) -> Lark:
     except LarkError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GrammarError(f"{spec.path}: grammar does not load: {first}") from None
+    bind = getattr(transformer, "bind", None)
+    if bind is not None:
+        bind(lark)
     _CACHE[key] = lark
     return lark

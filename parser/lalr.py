@@ -40,12 +40,22 @@ def _marker_name(rule: Any) -> str | None:
 
 
 class FlatTransformer(Transformer):
-    """Every rule -> the flat list of its tokens, led by a RULE marker for named rules."""
+    """Every rule -> the flat list of its tokens, led by a RULE marker for named rules
+    (never for `?rule`s or their aliased alternatives: they only group)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unmarked: frozenset[str] = frozenset()  # `?rule` names, set by compile_lark
+
+    def bind(self, lark: Lark) -> None:
+        """Learn the grammar's `?rule`s (after Lark compiled it with this transformer)."""
+        self.unmarked = frozenset(str(n) for r in lark.rules if r.options.expand1
+                                  for n in (r.origin.name, r.alias) if n)
 
     def __default__(self, data: Any, children: list[Any], meta: Any) -> Any:
         out: list[Any] = []
         name = str(data)
-        if not name.startswith("_") and name != "start":
+        if not name.startswith("_") and name != "start" and name not in self.unmarked:
             out.append(Token(RULE, name))
         for c in children:
             if type(c) is list:

@@ -68,3 +68,30 @@ def test_fast_loop_agrees_with_lark_on_noise(text):
     lark = compile_lark(fmt.spec, FlatTransformer())
     fast = FastLALR(lark)
     assert outcome(fast._parse, text) == outcome(lambda s: flat(lark.parse(s)), text)
+
+
+SHAPES = """\
+// format: shapes
+// sample: a 1 2 ; x
+%import common (INT, SP, REST)
+start: head pair* tail?
+head: WORD
+?pair: INT INT -> two
+     | INT
+     | "(" INT ")"
+?tail: ";" REST
+WORD: /[a-z]+/
+%ignore SP
+"""
+
+
+def test_fast_loop_agrees_on_aliases_inlined_and_question_rules(tmp_path):
+    from parser import FormatRegistry
+
+    (tmp_path / "shapes.lark").write_text(SHAPES)
+    fmt = FormatRegistry([tmp_path]).get("shapes")
+    lark = compile_lark(fmt.spec, FlatTransformer())
+    fast = FastLALR(lark)
+    for line in ["a", "a 1", "a 1 2", "a (3) 4 5 6", "a ( 3 ) 4 5 6", "a 1 2 ; rest of it", "a ; x", "a 1 (", "1", "a (1 2)"]:
+        assert outcome(fast._parse, line) == outcome(lambda s: flat(lark.parse(s)), line), line
+    assert [t.type for t in fast.parse("a ( 3 ) 1 2 ; r")] == ["RULE", "WORD", "INT", "INT", "INT", "REST"]
