@@ -198,3 +198,11 @@ def test_named_python_transformer(tmp_path: Path):
     assert len(e.name) == len(e.byte_offset) == 2  # the half row was dropped
     assert res.context == {"seen": 4}
     assert check_grammar(tmp_path / "shout.lark").ok
+
+
+def test_the_readme_example_grammar_checks_ok(tmp_path: Path):
+    readme = (Path(__file__).resolve().parent.parent / "grammars" / "README.md").read_text()
+    example = readme.split("```lark\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "myapp.lark").write_text(example)
+    r = check_grammar(tmp_path / "myapp.lark")
+    assert (r.name, r.ok, r.samples, r.sample_rejects) == ("myapp", True, 1, 1)

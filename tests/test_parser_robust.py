@@ -138,3 +138,24 @@ def test_mixed_lines_every_entry_accounted(chunks):
     produced = len(set(res.batch.events.byte_offset))
     assert produced + len(res.batch.rejects) == res.entries
     assert res.batch.events.byte_offset == sorted(res.batch.events.byte_offset)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=120), st.sampled_from([
+    b"Nov 27 21:09:05 web-01 sshd[1]: x", b"<13>1 2026-11-27T21:09:05Z h a - - - m",
+    b'10.0.0.5 - - [27/Nov/2026:21:09:05 +0000] "GET / HTTP/1.1" 200 1', b'{"ts": 1795813745, "msg": "x"}',
+    b"level=info msg=x", b"  indented", b""])), max_size=12))
+def test_every_format_survives_noise_and_counts_add_up(pieces):
+    from parser import list_formats
+
+    data = b"\n".join(pieces)
+    n_lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    for fmt in list_formats():
+        res = EntryParser(fmt, tz="Europe/Berlin", mtime=1795813745.0).parse(data, 0, True)
+        b = res.batch
+        assert res.lines == n_lines, fmt.name
+        assert res.end_offset == len(data)
+        produced = len(set(b.events.byte_offset) | set(b.metrics.byte_offset))
+        assert produced + len(b.rejects) == res.entries, fmt.name
+        for group in (b.metrics, b.events, b.rejects):
+            assert len({len(c) for c in group.columns().values()}) <= 1
