@@ -172,15 +172,27 @@ class FastLALR:
                     value_stack.append([] if token is _EMPTY or ttype in filtered else token)
                     break
                 size, marker, origin = arg
-                out: list[Any] = [Token(RULE, marker)] if marker else []
                 if size:
-                    for v in value_stack[-size:]:
+                    children = value_stack[-size:]
+                    first = children[0]
+                    # lists on the stack are this parse's own: grow the first in place
+                    if marker is None and type(first) is list:
+                        out = first
+                    else:
+                        out = [Token(RULE, marker)] if marker else []
+                        if type(first) is list:
+                            out.extend(first)
+                        else:
+                            out.append(first)
+                    for v in children[1:]:
                         if type(v) is list:
                             out.extend(v)
                         else:
                             out.append(v)
                     del state_stack[-size:]
                     del value_stack[-size:]
+                else:
+                    out = [Token(RULE, marker)] if marker else []
                 state_stack.append(table[state_stack[-1]][origin][1])
                 value_stack.append(out)
                 if is_end and state_stack[-1] == end_state:
