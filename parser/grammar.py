@@ -1,9 +1,10 @@
 """Loading format grammars: the `// directive: value` header of a .lark file, and the
 compiled Lark LALR parser, cached per process.
 
-A .lark file is a format when it has a `// format: NAME` line. Its other directives
-(grammars/README.md lists them all) are read here into a `GrammarSpec`; unknown
-directives are an error, so a typo cannot silently change a format.
+A .lark file is a format when its leading comment block has a `// format: NAME` line.
+Its other directives (grammars/README.md lists them all) are read here into a
+`GrammarSpec`; unknown directives are an error, so a typo cannot silently change a
+format. Comments after the first grammar line are free text.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def read_spec(path: Path) -> GrammarSpec | None:
     rejects: list[str] = []
     unknown: list[tuple[int, str]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
+        if line.strip() and not line.lstrip().startswith("//"):
+            break  # directives live in the leading comment block; later comments are free
         m = _DIRECTIVE.match(line)
         if m is None:
             continue

@@ -206,3 +206,11 @@ def test_the_readme_example_grammar_checks_ok(tmp_path: Path):
     (tmp_path / "myapp.lark").write_text(example)
     r = check_grammar(tmp_path / "myapp.lark")
     assert (r.name, r.ok, r.samples, r.sample_rejects) == ("myapp", True, 1, 1)
+
+
+def test_directives_live_in_the_leading_comment_block(tmp_path: Path):
+    (tmp_path / "late.lark").write_text(
+        "// format: late\n// sample: x\n\n%import common (REST)\n// note: a comment, not a directive\n"
+        "start: REST\n// sample: not a sample either\n")
+    fmt = FormatRegistry([tmp_path]).get("late")
+    assert fmt.samples == ("x",)
