@@ -65,3 +65,14 @@ def no_leaked_threads_or_processes(request):
         f"test leaked threads {[t.name for t in new_threads]} "
         f"or child processes {[p.pid for p in new_children]}"
     )
+
+
+@pytest.fixture
+def collector(tmp_path: Path):
+    """A running `logship collect` on a free 127.0.0.1 port with a fresh DuckDB file
+    (tests/collectorkit.py: tokens, admin token, stop/kill/restart, a look into the db)."""
+    from tests.collectorkit import CollectorProc
+
+    proc = CollectorProc(tmp_path).start()
+    yield proc
+    proc.stop()

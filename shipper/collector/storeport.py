@@ -6,11 +6,14 @@ the calls the way the writer batches them; it holds no storage logic.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["IngestCall", "StorePort", "open_store"]
+__all__ = ["IngestCall", "StorePort", "StoreAdapter", "open_store"]
+
+log = logging.getLogger("logship.collector.store")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,20 @@ class IngestCall:
 
 class StorePort(Protocol):
     def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any: ...
+    def ingest_many(self, calls: list[IngestCall]) -> list[Any]: ...
+    def source(self, source_id: str) -> Any: ...
+    def close(self) -> None: ...
+
+
+class StoreAdapter:
+    """Wraps a store.Store for the writer thread."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any:
+        return self.store.resolve_source(client_id, head, **kw)
+
     def ingest_many(self, calls: list[IngestCall]) -> list[Any]:
         """All calls in ONE transaction (a group commit); results in call order.
 
@@ -36,8 +53,8 @@ class StorePort(Protocol):
             try:
                 with self.store.transaction():
                     return [self._one(c) for c in calls]
-            except Exception:  # noqa: BLE001 - isolate the failing call below
-                pass
+            except Exception as exc:  # noqa: BLE001 - isolate the failing call below
+                log.warning("group commit of %d calls rolled back (%s); retrying one by one", len(calls), exc)
         out: list[Any] = []
         for c in calls:
             try:
@@ -51,34 +68,6 @@ class StorePort(Protocol):
 
     def source(self, source_id: str) -> Any:
         return self.store.source(source_id)
-
-    def close(self) -> None: ...
-
-
-class StoreAdapter:
-    """Wraps a store.Store; prefers its multi-source batch call when it has one."""
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-
-    def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any:
-        return self.store.resolve_source(client_id, head, **kw)
-
-    def ingest_many(self, calls: list[IngestCall]) -> list[Any]:
-        batch = getattr(self.store, "ingest_many", None)
-        if batch is not None:
-            return list(batch([(c.source_id, c.start, c.data, c.final, c.kind) for c in calls]))
-        out: list[Any] = []
-        for c in calls:
-            try:
-                out.append(self.store.ingest(c.source_id, c.start, c.data, final=c.final, kind=c.kind))
-            except Exception as exc:  # noqa: BLE001 - one source's failure is reported, others go on
-                out.append(exc)
-        return out
-
-    def reject_span(self, source_id: str, start: int, end: int, raw: bytes, code: str,
-                    error: str, kind: str) -> Any:
-        return self.store.reject_span(source_id, start, end, raw, code, error, kind=kind)
 
     def close(self) -> None:
         self.store.close()
