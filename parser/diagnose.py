@@ -56,11 +56,24 @@ def field_of(terminal: str) -> str:
     return terminal.lower().lstrip("_")
 
 
+# How the convention's terminals are named in error messages.
+_DISPLAY = {
+    "ISO_TIMESTAMP": "an ISO 8601 timestamp", "SYSLOG_TIMESTAMP": "a syslog timestamp (Nov 27 21:09:05)",
+    "CLF_TIMESTAMP": "an access-log timestamp ([27/Nov/2026:21:09:05 +0000])",
+    "TIME_OF_DAY": "a time of day (21:09:05)", "EPOCH": "an epoch timestamp", "ISO_DATE": "a date",
+    "LEVEL": "a level (TRACE DEBUG INFO WARN ERROR FATAL)", "SESSION_ID": "sess=<16 hex digits>",
+    "MESSAGE_TAIL": "' -- message'", "NAME": "a dotted name", "KEY": "a key",
+}
+
+
 def _show(lark: Lark | None, name: str) -> str:
     if name == "$END":
         return "end of line"
-    if base_type(name).startswith("PAIR_"):
+    base = base_type(name)
+    if base.startswith("PAIR_"):
         return "key=value"
+    if base in _DISPLAY:
+        return _DISPLAY[base]
     if lark is not None:
         try:
             pattern = lark.get_terminal(name).pattern
