@@ -13,13 +13,13 @@ import json
 from datetime import tzinfo
 from typing import Any
 
-from lark import Lark, Token
+from lark import Lark
 from lark.exceptions import UnexpectedInput
 
 from .batch import ParsedBatch
 from .diagnose import describe
 from .grammar import GrammarSpec
-from .lalr import FastLALR, FlatTransformer
+from .lalr import FastLALR, FlatTransformer, Tok
 from .timestamps import TimestampError, iso_to_us
 from .values import convert_pair
 
@@ -49,20 +49,20 @@ class ClientHandler:
             ch = self._parse(head)
         except UnexpectedInput as exc:
             return describe(exc, head, self._lark)
-        kind = ch[0].value
+        kind = ch[0][1]
         try:
-            ts = iso_to_us(ch[1], self._tz)
+            ts = iso_to_us(ch[1][1], self._tz)
         except TimestampError as exc:
             return "bad_timestamp", f"line 1, column 1, field timestamp: {exc}"
-        level = ch[2].value
-        session = ch[3].value[5:]
-        name = ch[4].value
+        level = ch[2][1]
+        session = ch[3][1][5:]
+        name = ch[4][1]
         n = len(ch)
         message = None
         last = ch[-1]
-        if last.type == "MESSAGE_TAIL":
+        if last[0] == "MESSAGE_TAIL":
             n -= 1
-            message = last.value[3:]
+            message = last[1][3:]
         if cont:
             tail = "\n".join(cont)
             message = tail if message is None else message + "\n" + tail
@@ -76,9 +76,9 @@ class ClientHandler:
         for i in range(5, n):
             tok = ch[i]
             try:
-                key, value, _, _ = convert_pair(tok.type, tok.value)
+                key, value, _, _ = convert_pair(tok[0], tok[1])
             except ValueError as exc:
-                return "bad_value", f"line 1, column {tok.column}, field {tok.value.partition('=')[0]}: {exc}"
+                return "bad_value", f"line 1, column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
             attrs[key] = value
         ev = batch.events
         ev.ts_us.append(ts)
@@ -90,16 +90,16 @@ class ClientHandler:
         ev.byte_offset.append(offset)
         return None
 
-    def _metric(self, ch: list[Token], n: int, ts: int, session: str, group: str,
+    def _metric(self, ch: list[Tok], n: int, ts: int, session: str, group: str,
                 message: str | None, batch: ParsedBatch, offset: int) -> tuple[str, str] | None:
         samples: list[tuple[str, Any, str | None]] = []
         labels: dict[str, Any] = {}
         for i in range(5, n):
             tok = ch[i]
             try:
-                key, value, unit, numeric = convert_pair(tok.type, tok.value)
+                key, value, unit, numeric = convert_pair(tok[0], tok[1])
             except ValueError as exc:
-                return "bad_value", f"line 1, column {tok.column}, field {tok.value.partition('=')[0]}: {exc}"
+                return "bad_value", f"line 1, column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
             if numeric:
                 samples.append((key, value, unit))
             else:

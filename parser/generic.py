@@ -176,11 +176,11 @@ class GenericHandler:
         scope = ""
         kinds = self._kinds
         for tok in toks:
-            kind = kinds.get(tok.type)
+            kind = kinds.get(tok[0])
             if kind is None:
-                kind = kinds[tok.type] = _classify(tok.type)
+                kind = kinds[tok[0]] = _classify(tok[0])
             code, arg = kind
-            v = tok.value
+            v = tok[1]
             if code in _NAMED and "=" in v:  # `latency=0.25` in a METRIC_LATENCY terminal
                 k, _, rest = v.partition("=")
                 if k.lower() == arg:
@@ -234,13 +234,13 @@ class GenericHandler:
                 elif code == _OTHER:  # a terminal the convention does not name: keep it
                     attrs[arg] = v
             except (ValueError, TimestampError) as exc:
-                t = base_type(tok.type)
+                t = base_type(tok[0])
                 if code == _PAIR:
                     code_, field = "bad_value", v.partition("=")[0]
                 else:
                     field = _FIELD.get(t) or t.split("_", 1)[-1].lower()
                     code_ = "bad_timestamp" if field == "timestamp" else f"bad_{field}"
-                return code_, f"line 1, column {tok.column}, field {field}: {exc}"
+                return code_, f"line 1, column {tok[2]}, field {field}: {exc}"
         if f.keys:
             try:
                 k_ts, k_level, k_message, k_name, k_session = take_keyed(f, attrs)

@@ -22,9 +22,12 @@ from lark import Lark, Token, Transformer, Tree
 from lark.lexer import ContextualLexer
 from lark.parsers.lalr_analysis import Shift
 
-__all__ = ["FastLALR", "FlatTransformer", "RULE"]
+__all__ = ["FastLALR", "FlatTransformer", "RULE", "Tok", "flat"]
 
 RULE = "RULE"  # type of the marker token for a reduced named rule
+# A token of a flat parse: (terminal type, text, 1-based column). Plain tuples: a line
+# has ~10 tokens and Lark's Token objects cost more to make than the parse step itself.
+Tok = tuple[str, str, int]
 _EMPTY: list[Any] = []  # stands for a filtered token (never mutated)
 
 
@@ -37,6 +40,22 @@ def _marker_name(rule: Any) -> str | None:
     if name.startswith("_") or rule.options.expand1 or name == "start":
         return None
     return name
+
+
+def _matcher(mres: list[Any]) -> Any:
+    """One `match(text, pos)` over Lark's compiled alternations, tried in Lark's order
+    (Python caps the groups of one regex, so a big lexer may have several)."""
+    if len(mres) == 1:
+        return mres[0].match
+
+    def match(text: str, pos: int) -> Any:
+        for mre in mres:
+            m = mre.match(text, pos)
+            if m is not None:
+                return m
+        return None
+
+    return match
 
 
 class FlatTransformer(Transformer):
@@ -67,9 +86,10 @@ class FlatTransformer(Transformer):
         return out
 
 
-def flat(result: Any) -> list[Any]:
-    """A parse result as a flat list (a one-token line gives back a bare token)."""
-    return result if type(result) is list else [result]
+def flat(result: Any) -> list[Tok]:
+    """A FlatTransformer parse result as a flat list of Tok tuples."""
+    items = result if type(result) is list else [result]
+    return [(t.type, str(t), t.column or 0) for t in items]
 
 
 _FAST: dict[int, "FastLALR"] = {}
@@ -106,7 +126,7 @@ class FastLALR:
         self._lexers: dict[Any, tuple[list[Any], frozenset[str], dict[str, Any]]] = {}
         for state, basic in lexer.lexers.items():
             scanner = basic.scanner  # built lazily by Lark: build it now, once
-            self._lexers[state] = (scanner._mres, frozenset(basic.ignore_types), dict(basic.callback))
+            self._lexers[state] = (_matcher(scanner._mres), frozenset(basic.ignore_types), dict(basic.callback))
 
     @classmethod
     def of(cls, lark: Lark) -> "FastLALR":
@@ -117,13 +137,13 @@ class FastLALR:
             fast = _FAST[id(lark)] = cls(lark)
         return fast
 
-    def parse(self, text: str) -> list[Any]:
+    def parse(self, text: str) -> list[Tok]:
         try:
             return self._parse(text)
         except (_Fail, KeyError):
             return flat(self._lark.parse(text))  # raises Lark's own UnexpectedInput
 
-    def _parse(self, text: str) -> list[Any]:
+    def _parse(self, text: str) -> list[Tok]:
         table = self._table
         lexers = self._lexers
         filtered = self._filtered
@@ -135,15 +155,12 @@ class FastLALR:
         end = len(text)
         while True:
             # -- lex one token with the lexer of the current parser state
-            mres, ignore, lex_callbacks = lexers[state_stack[-1]]
+            match, ignore, lex_callbacks = lexers[state_stack[-1]]
             token: Any = None
             ttype = "$END"
             while pos < end:
-                for mre in mres:
-                    m = mre.match(text, pos)
-                    if m is not None:
-                        break
-                else:
+                m = match(text, pos)
+                if m is None:
                     raise _Fail
                 ttype = m.lastgroup
                 if ttype in ignore:  # as Lark: ignored by the type the regex matched
@@ -153,12 +170,11 @@ class FastLALR:
                     ttype = "$END"
                     continue
                 if ttype in lex_callbacks:  # keyword collisions: Lark may retype the token
-                    token = lex_callbacks[ttype](new_token(ttype, m.group(0), pos, 1, pos + 1))
-                    ttype = token.type
-                elif ttype in filtered:  # punctuation the tree leaves out: no Token needed
+                    ttype = lex_callbacks[ttype](new_token(ttype, m.group(0), pos, 1, pos + 1)).type
+                if ttype in filtered:  # punctuation the tree leaves out: no token needed
                     token = _EMPTY
                 else:
-                    token = new_token(ttype, m.group(0), pos, 1, pos + 1)
+                    token = (ttype, m.group(0), pos + 1)
                 pos = m.end()
                 break
             is_end = token is None
@@ -169,7 +185,7 @@ class FastLALR:
                     if is_end:
                         raise _Fail
                     state_stack.append(arg)
-                    value_stack.append([] if token is _EMPTY or ttype in filtered else token)
+                    value_stack.append([] if token is _EMPTY else token)
                     break
                 size, marker, origin = arg
                 if size:
@@ -179,7 +195,7 @@ class FastLALR:
                     if marker is None and type(first) is list:
                         out = first
                     else:
-                        out = [Token(RULE, marker)] if marker else []
+                        out = [(RULE, marker, 0)] if marker else []
                         if type(first) is list:
                             out.extend(first)
                         else:
@@ -192,7 +208,7 @@ class FastLALR:
                     del state_stack[-size:]
                     del value_stack[-size:]
                 else:
-                    out = [Token(RULE, marker)] if marker else []
+                    out = [(RULE, marker, 0)] if marker else []
                 state_stack.append(table[state_stack[-1]][origin][1])
                 value_stack.append(out)
                 if is_end and state_stack[-1] == end_state:
