@@ -214,3 +214,14 @@ def test_directives_live_in_the_leading_comment_block(tmp_path: Path):
         "start: REST\n// sample: not a sample either\n")
     fmt = FormatRegistry([tmp_path]).get("late")
     assert fmt.samples == ("x",)
+
+
+def test_lark_common_names_are_available(tmp_path: Path):
+    (tmp_path / "kv.lark").write_text(
+        "// format: kv\n// sample: alpha_1 = \"x y\" 42.5\n"
+        "%import common (CNAME, ESCAPED_STRING, SIGNED_NUMBER, WS_INLINE)\n"
+        "start: NAME _EQ ATTR_TEXT NUM_SIZE\nNAME: CNAME\n_EQ: \"=\"\nATTR_TEXT: ESCAPED_STRING\n"
+        "NUM_SIZE: SIGNED_NUMBER\n%ignore WS_INLINE\n")
+    assert check_grammar(tmp_path / "kv.lark").ok
+    res = EntryParser("kv", registry=FormatRegistry([tmp_path])).parse(b'beta = "q" -3\n')
+    assert (res.batch.events.name, json.loads(res.batch.events.attrs[0])) == (["beta"], {"text": "q", "size": -3})
