@@ -393,8 +393,6 @@ def ship_cmd(
 
     Example: logship ship --collector http://127.0.0.1:8787 --client-id desk-42 --token-file token --state-dir st 'logs/*.log*'
     """
-    import logging
-
     from shipper import config as shipper_config
     from shipper.status import format_status, read_status
 
@@ -418,9 +416,7 @@ def ship_cmd(
         except daemon.ConnectionLost as exc:
             raise shipper_config.ConfigError(f"config ok, but the collector is not reachable: {exc}") from None
         return
-    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("watchdog").setLevel(logging.WARNING)
-    daemon.run_shipper(cfg, token)
+    daemon.exec_daemon(cfg)  # same pid, without the CLI framework in memory
 
 
 @backlog_app.callback()

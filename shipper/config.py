@@ -79,6 +79,7 @@ class ShipperConfig:
     max_frame_bytes: int = 256 << 10            # payload per data frame (<= protocol max)
     backlog_request_bytes: int = 16 << 20       # uncompressed bytes per /v1/backlog request
     poll_interval: float = 10.0                 # slow poll for file systems without events
+    read_interval: float = 0.5                  # fstat of the open files: how soon appends are seen
     rotate_wait: float = 1.0                    # a rotated file quiet this long is final
     head_settle: float = 2.0                    # a file shorter than 1 KiB is named after this quiet time
     reconnect_min: float = 0.5
@@ -110,7 +111,7 @@ class ShipperConfig:
 _FIELDS = {f.name: f for f in fields(ShipperConfig)}
 _SIZES = {"backlog_bytes", "max_line_bytes", "max_frame_bytes", "backlog_request_bytes"}
 _DURATIONS = {
-    "backlog_after", "poll_interval", "rotate_wait", "head_settle", "reconnect_min",
+    "backlog_after", "poll_interval", "read_interval", "rotate_wait", "head_settle", "reconnect_min",
     "reconnect_max", "checkpoint_interval", "status_interval", "delete_acked_after",
     "connect_timeout", "heartbeat",
 }

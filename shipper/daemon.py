@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 import aiohttp
@@ -39,7 +43,7 @@ from shipper.state import ShipperState, SourceState, add_range, covered, first_g
 from shipper.status import StatusWriter
 from shipper.tail import Source, Tailer
 
-__all__ = ["Shipper", "run_shipper", "check_connection", "local_zone"]
+__all__ = ["Shipper", "run_shipper", "exec_daemon", "main", "check_connection", "local_zone"]
 
 log = logging.getLogger("logship.shipper")
 
@@ -186,49 +190,38 @@ class Shipper:
                     self.state.mark_dirty()
         self._kick.set()
 
-    def _known_paths(self) -> set[str]:
-        known: set[str] = set()
-        for s in self.tailer.sources:
-            for p in s.paths | ({s.reader.path} if s.reader else set()):
-                known.add(p)
-                known.add(os.path.realpath(p))
-        return known
-
     def _housekeeping_timeout(self) -> float:
-        busy = any(
-            (not s.ready and s.reader is not None)
-            or (s.rotated and not s.done and s.reader is not None)
+        return min(self.cfg.read_interval, self.cfg.poll_interval)
+
+    def _busy(self) -> bool:
+        """Sources waiting for time to pass (head to settle, rotated file to go quiet)."""
+        return any(
+            (not s.ready and s.reader is not None) or (s.rotated and not s.done and s.reader is not None)
             for s in self.tailer.sources
         )
-        pending = any(b.status == "pending" for st in self.state.sources.values() for b in st.backlogs)
-        return 1.0 if busy or pending or self.state._dirty else self.cfg.poll_interval
 
     async def _housekeeping(self) -> None:
         assert self._discovery is not None
         last_scan = time.monotonic()
         while True:
-            timeout = self._housekeeping_timeout()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.wait_for(self._wake.wait(), self._housekeeping_timeout())
             if self._stop.is_set():
                 return  # (3.11's wait_for can swallow a cancel that races the event)
             self._wake.clear()
-            refresh, scan = self._discovery.drain(self._known_paths())
+            _, scan = self._discovery.drain()
             now_m = time.monotonic()
-            busy = timeout < self.cfg.poll_interval
-            if scan or now_m - last_scan >= self.cfg.poll_interval or (busy and now_m - last_scan >= 1.0):
+            if (scan or now_m - last_scan >= self.cfg.poll_interval
+                    or (now_m - last_scan >= 1.0 and self._busy()) or self.tailer.refresh()):
                 self._scan()
                 self._discovery.update_watches(self.tailer.last_paths)
                 last_scan = now_m
-            elif refresh:
-                if self.tailer.refresh():
-                    self._scan()
-                    last_scan = now_m
-                self._kick.set()
+            self._kick.set()
             self._check_approvals()
             self._retention()
             self.state.maybe_save()
-            self.status.maybe_write(self._status_doc())
+            if self.status.due():
+                self.status.maybe_write(self._status_doc())
 
     def _check_approvals(self) -> None:
         path = self.cfg.state_dir / "approvals.json"
@@ -590,6 +583,41 @@ async def check_connection(cfg: ShipperConfig, token: str) -> str:
             await client.close()
 
 
+def exec_daemon(cfg: ShipperConfig) -> None:
+    """Replace this process (same pid) with a lean ``python -m shipper.daemon``.
+
+    The CLI framework (typer imports pydantic when it runs a command) would otherwise stay
+    in the daemon's memory for its whole life; the daemon needs none of it. The token is
+    not passed: the new image reads it from token_file or LOGSHIP_TOKEN as usual.
+    """
+    doc = {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+           for k, v in dataclasses.asdict(cfg).items()}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "shipper.daemon", "--config-json", json.dumps(doc)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry of ``python -m shipper.daemon --config-json JSON`` (what ``logship ship`` execs)."""
+    import argparse
+
+    from shipper.config import load_config, read_token
+    from shipper.errors import LogshipError
+
+    ap = argparse.ArgumentParser(prog="python -m shipper.daemon")
+    ap.add_argument("--config-json", required=True)
+    args = ap.parse_args(argv)
+    try:
+        cfg = load_config(None, **json.loads(args.config_json))
+        token = read_token(cfg)
+    except LogshipError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("watchdog").setLevel(logging.WARNING)
+    run_shipper(cfg, token)
+
+
 def run_shipper(cfg: ShipperConfig, token: str) -> None:
     """Run until SIGINT/SIGTERM (the CLI's entry point)."""
     import signal
@@ -604,3 +632,6 @@ def run_shipper(cfg: ShipperConfig, token: str) -> None:
 
     asyncio.run(main())
 
+
+if __name__ == "__main__":
+    main()

@@ -2,9 +2,10 @@
 
 The watchdog callbacks only put a small marker on a queue and wake the asyncio loop
 (python-watchdog's own producer/consumer rule): no stat, no read, no parsing inside a
-file-system callback. The daemon drains the queue: a *modified* event asks for a cheap
-``Tailer.refresh()``, a *created/moved/deleted* event for a full ``Tailer.scan()``. The
-daemon also scans every ``poll_interval`` seconds, for file systems that send no events
+file-system callback. The daemon drains the queue: a *created/moved/deleted* event asks
+for a full ``Tailer.scan()``. Appends are not events here: the daemon's cheap
+``Tailer.refresh()`` (fstat of the open files) runs every ``read_interval``. The daemon
+also scans every ``poll_interval`` seconds, for file systems that send no events
 (network shares, some containers) and for anything an event could miss.
 
 Watched directories: the fixed part of each glob (recursively when the glob has a
@@ -26,10 +27,8 @@ from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
     DirMovedEvent,
-    FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
-    FileModifiedEvent,
     FileMovedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
@@ -44,8 +43,11 @@ log = logging.getLogger("logship.shipper.discovery")
 MODIFIED = "modified"   # data was appended: refresh sizes
 CHANGED = "changed"     # a file appeared, moved or vanished: rescan the globs
 
+# No modify events: appends are noticed by the daemon's fstat of its open files every
+# read_interval (one cheap timer), which costs far less than one event through
+# watchdog's threads per written line.
 _EVENTS: list[type[FileSystemEvent]] = [
-    FileCreatedEvent, FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent,
+    FileCreatedEvent, FileDeletedEvent, FileMovedEvent,
     DirCreatedEvent, DirDeletedEvent, DirMovedEvent,
 ]
 
@@ -74,7 +76,7 @@ class _Handler(FileSystemEventHandler):
         self._wake = wake
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        kind = MODIFIED if isinstance(event, (FileModifiedEvent, FileClosedEvent)) else CHANGED
+        kind = CHANGED
         path = event.src_path if isinstance(event.src_path, str) else event.src_path.decode(errors="replace")
         self._q.put((kind, path))
         self._wake()

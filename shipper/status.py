@@ -46,6 +46,11 @@ class StatusWriter:
         self._last: bytes = b""
         self._at = 0.0
 
+    def due(self, now: float | None = None) -> bool:
+        """Whether a write could happen now (callers skip building the document otherwise)."""
+        now = time.monotonic() if now is None else now
+        return now - self._at >= self.min_interval_s
+
     def maybe_write(self, doc: dict[str, Any], *, force: bool = False, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
         if not force and now - self._at < self.min_interval_s:
@@ -57,7 +62,7 @@ class StatusWriter:
         self._last = data
         self._at = now
         full = {"version": STATUS_VERSION, "updated_at": time.time(), **doc}
-        atomic_write(self.path, json.dumps(full, indent=1).encode("utf-8"))
+        atomic_write(self.path, json.dumps(full, indent=1).encode("utf-8"), durable=False)
         return True
 
 

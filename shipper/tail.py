@@ -227,6 +227,7 @@ class Tailer:
         self.sources: list[Source] = []
         self.missed_bytes_total = 0
         self.last_paths: list[str] = []   # what the globs matched at the last scan
+        self.empty_paths: list[str] = []  # matched but empty at the last scan: refresh() watches them
 
     # -- known sources (from the state file) ----------------------------------------
     def add_known(self, key: str, head: bytes, origin: str, *, done: bool = False) -> Source:
@@ -243,11 +244,12 @@ class Tailer:
 
     # -- discovery -------------------------------------------------------------------
     def refresh(self) -> bool:
-        """Cheap check of the open files (fstat only); True when something changed.
+        """Cheap check (fstat/stat only); True when a full ``scan()`` is needed.
 
-        Called on every modify event; a shrink marks the need for a full ``scan()``.
+        Called every ``read_interval``: appends to open files update their sizes; a shrink
+        (copytruncate), or a file that was empty at the last scan and has bytes now, asks
+        for a scan.
         """
-        changed = False
         now = self.clock()
         for src in self.sources:
             r = src.reader
@@ -258,15 +260,19 @@ class Tailer:
             except OSError:
                 continue
             if st.st_size < r.size:
-                return True  # truncated: the caller runs scan()
+                return True
             if st.st_size > r.size:
                 r.size = st.st_size
                 src.last_growth = now
-                changed = True
             if st.st_nlink == 0 and not src.rotated:
-                src.rotated = True
-                changed = True
-        return changed
+                return True
+        for path in self.empty_paths:
+            try:
+                if os.stat(path).st_size > 0:
+                    return True
+            except OSError:
+                return True
+        return False
 
     def scan(self) -> list[str]:
         """Full pass: globs, identity, rotation, truncation, heads. Returns log-worthy notes."""
@@ -275,6 +281,7 @@ class Tailer:
         self._check_open_readers(now, notes)
         paths = expand_globs(self.patterns)
         self.last_paths = paths
+        empty: list[str] = []
         by_inode: dict[tuple[int, int], Source] = {
             (s.reader.dev, s.reader.ino): s for s in self.sources if s.reader is not None
         }
@@ -295,6 +302,7 @@ class Tailer:
                 notes.append(f"{path}: cannot read: {exc}")
                 continue
             if not head:
+                empty.append(path)
                 continue
             src = self._match(head)
             if src is None:
@@ -314,6 +322,7 @@ class Tailer:
                 src.last_growth = max(src.last_growth, st.st_mtime)
                 by_inode[(src.reader.dev, src.reader.ino)] = src
                 notes.append(f"{path}: resumes source {src.key[:12] or '(new)'}")
+        self.empty_paths = empty
         for src in self.sources:
             self._update_head(src, now)
             self._check_rotated(src)

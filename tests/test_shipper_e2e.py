@@ -310,6 +310,7 @@ def test_copytruncate_loses_at_most_what_it_reports(tmp_path, collector):
     logs.mkdir()
     ship = ShipperProc(tmp_path, [str(logs / "app.log")], collector.url).start()
     try:
+        wait_for(lambda: ship.status().get("connection", {}).get("state") == "connected", what="shipper up")
         w = Writer(logs / "app.log")
         steady(w, 1.0, rate=300)
         shutil.copy(logs / "app.log", logs / "app.log.old")   # not in the glob

@@ -16,6 +16,7 @@ so a collector that dies loses nothing: the shipper resends from its last ack.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections import deque
@@ -26,12 +27,18 @@ from typing import Any
 
 from shipper.protocol import Limits
 
+from store.segments import iter_segments
+
 from .metrics import Metrics
 from .storeport import IngestCall, StorePort
 
 __all__ = ["Work", "Done", "Writer"]
 
 log = logging.getLogger("logship.collector.writer")
+
+# one Store.ingest call parses at most about this much (a group commit holds many):
+# parsed records are Python objects, so this bounds the writer's transient memory
+PARSE_PIECE_BYTES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -257,7 +264,7 @@ class Writer:
                     touched.setdefault(id(seg), (src, seg))
 
         calls: list[IngestCall] = []
-        units: list[tuple[str, _Segment | None]] = []
+        units: list[tuple[str, _Segment | None, bool]] = []  # (source, segment, last piece of it)
         for src, seg in touched.values():
             data = bytes(seg.data)
             if not seg.final:
@@ -265,33 +272,48 @@ class Writer:
                     seg.final = True  # an entry that never ends: commit it rather than hold it forever
                 else:
                     data = data[:data.rfind(b"\n") + 1]  # partial last line waits for its rest
-            if data:
-                calls.append(IngestCall(src, seg.start, data, seg.final, seg.kind))
-                units.append((src, seg))
+            if not data:
+                continue
+            # parse in pieces cut at entry boundaries (bounded memory), all in this one
+            # transaction; only the last piece may end in an unfinished entry
+            pieces = list(iter_segments(io.BytesIO(data), PARSE_PIECE_BYTES, self.limits.max_line_bytes,
+                                        start=seg.start))
+            for i, p in enumerate(pieces):
+                last = i == len(pieces) - 1
+                calls.append(IngestCall(src, p.start, p.data, seg.final if last else True, seg.kind, span=p.span))
+                units.append((src, seg, last))
         for work in truncated:
             calls.append(IngestCall(work.source_id, work.start, work.data, True, work.kind, span=work.span))
-            units.append((work.source_id, None))
+            units.append((work.source_id, None, True))
         results = self.store.ingest_many(calls) if calls else []
 
         errors: dict[str, str] = {}
         ranges: dict[str, list[tuple[int, int]]] = {}
         frontier: dict[int, int] = {}
-        stats: dict[int, Any] = {}
-        for (src, seg), res in zip(units, results):
+        stats: dict[int, list[int]] = {}
+        failed: set[int] = set()
+        for (src, seg, last), res in zip(units, results):
             if isinstance(res, BaseException):
                 errors[src] = f"{type(res).__name__}: {res}"
                 log.error("ingest of source %s failed: %s", src, errors[src])
                 if seg is not None:
-                    frontier[id(seg)] = seg.start
-                    self._drop(src, seg)  # unacked: the sender resends it
+                    failed.add(id(seg))
+            else:
+                ranges[src] = list(res.ranges)
+                self.metrics.lines_stored += res.lines
+                self.metrics.records_stored += res.records
+                self.metrics.rejects += res.rejects
+                if seg is not None:
+                    acc = stats.setdefault(id(seg), [0, 0, 0])
+                    acc[0] += res.lines
+                    acc[1] += res.records
+                    acc[2] += res.rejects
+            if seg is None or not last:
                 continue
-            ranges[src] = list(res.ranges)
-            self.metrics.lines_stored += res.lines
-            self.metrics.records_stored += res.records
-            self.metrics.rejects += res.rejects
-            if seg is None:
+            if id(seg) in failed:
+                frontier[id(seg)] = seg.start
+                self._drop(src, seg)  # unacked: the sender resends it
                 continue
-            stats[id(seg)] = res
             committed_to = seg.end if seg.final else max(seg.start, min(res.committed_end, seg.end))
             del seg.data[:committed_to - seg.start]
             seg.start = committed_to
@@ -310,11 +332,11 @@ class Writer:
                 acked = min(work.end, frontier.get(id(seg), seg.start))
             done = Done(work.source_id, work.start, work.end, acked, len(work.data),
                         ranges.get(work.source_id, []), error=err)
-            res = stats.get(id(seg)) if seg is not None and last_of_seg.get(id(seg)) == i else None
+            acc = stats.get(id(seg)) if seg is not None and last_of_seg.get(id(seg)) == i else None
             if seg is None and not err:
                 done.lines, done.rejects = 1, 1
-            if res is not None:
-                done.lines, done.records, done.rejects = res.lines, res.records, res.rejects
+            if acc is not None:
+                done.lines, done.records, done.rejects = acc
             dones.append((work.on_done, done))
         # a pending tail flushed on its own: tell the last sender of that source
         in_batch = {id(seg) for seg in work_seg if seg is not None}
