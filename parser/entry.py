@@ -130,6 +130,8 @@ class EntryParser:
             return
         if text and text[-1] == "\r":
             text = text[:-1]
+        if offset == 0 and text[:1] == "\ufeff":  # a UTF-8 byte order mark opens the source
+            text = text[1:]
         if texts:
             texts = [t[:-1] if t and t[-1] == "\r" else t for t in texts]
         try:

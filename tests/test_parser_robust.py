@@ -159,3 +159,13 @@ def test_every_format_survives_noise_and_counts_add_up(pieces):
         assert produced + len(b.rejects) == res.entries, fmt.name
         for group in (b.metrics, b.events, b.rejects):
             assert len({len(c) for c in group.columns().values()}) <= 1
+
+
+def test_a_byte_order_mark_at_the_start_of_a_source_is_skipped():
+    data = b"\xef\xbb\xbf" + GOOD + GOOD
+    res = parse(data)
+    assert (len(res.batch.events), len(res.batch.rejects)) == (2, 0)
+    assert res.batch.events.byte_offset == [0, 3 + len(GOOD)]
+    # only at offset 0 of the source: elsewhere it is content (and here a bad timestamp)
+    res = parse(b"\xef\xbb\xbf" + GOOD, start=10)
+    assert res.batch.rejects.error_code == ["bad_timestamp"]
