@@ -60,6 +60,8 @@ class EntryParser:
                 gc.enable()
 
     def _parse(self, data: bytes, start_offset: int, final: bool) -> ParseResult:
+        if type(data) is not bytes:  # bytearray, memoryview: rejects keep real bytes
+            data = bytes(data)
         batch = ParsedBatch()
         lines = data.split(b"\n")
         if lines[-1] == b"":
