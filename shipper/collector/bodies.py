@@ -18,6 +18,8 @@ import io
 import json
 import re
 import zlib
+import concurrent.futures
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +31,10 @@ from store.segments import ReadFailure, Segment, iter_segments
 
 from .metrics import Metrics
 from .state import CollectorState
-from .writer import Work
+from .writer import Done, Work
+
+# a body is cut into pieces of about this size (entry boundaries) for the writer
+BODY_PIECE_BYTES = 1 << 20
 
 __all__ = ["handle_backlog", "handle_lines", "BodyError", "ingest_body", "BodyResult", "lines_head"]
 
@@ -138,9 +143,10 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
     failure = ReadFailure()
     stream: Any = _GunzipReader(raw) if gz else raw
 
-    def commit(seg: Segment, final: bool) -> None:
-        work = Work(source_id, seg.start, seg.data, kind=kind, final=final, span=seg.span, keep_tail=False)
-        done = asyncio.run_coroutine_threadsafe(state.writer.submit_wait(work), loop).result()
+    inflight: deque[concurrent.futures.Future[Done]] = deque()
+    inflight_bytes = 0
+
+    def settle(done: Done) -> None:
         if done.error:
             raise BodyError("store_failed", done.error, res)
         res.lines += done.lines
@@ -150,15 +156,32 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
         if done.acked_end >= res.committed_end:
             res.committed_end = done.acked_end
 
+    def commit(seg: Segment, final: bool) -> None:
+        # pieces of BODY_PIECE_BYTES, up to max_batch_bytes of them in flight: the writer
+        # commits them together (one transaction per max_batch_bytes)
+        nonlocal inflight_bytes
+        work = Work(source_id, seg.start, seg.data, kind=kind, final=final, span=seg.span, keep_tail=False)
+        inflight.append(asyncio.run_coroutine_threadsafe(state.writer.submit_wait(work), loop))
+        inflight_bytes += len(seg.data)
+        while inflight and (inflight_bytes > lim.max_batch_bytes or final):
+            done = inflight.popleft().result()
+            inflight_bytes -= done.nbytes
+            settle(done)
+
     prev: Segment | None = None
-    for seg in iter_segments(stream, lim.max_batch_bytes, lim.max_line_bytes, failure=failure, start=start):
+    try:
+        for seg in iter_segments(stream, min(BODY_PIECE_BYTES, lim.max_batch_bytes), lim.max_line_bytes,
+                                 failure=failure, start=start):
+            if prev is not None:
+                commit(prev, prev.final)
+            prev = seg
         if prev is not None:
-            commit(prev, prev.final)
-        prev = seg
-    if prev is not None:
-        # the body's last entry is complete only at the end of the file (final) or
-        # when it is an over-long line; otherwise it waits for the next upload
-        commit(prev, prev.final and (final_at_end or prev.span is not None) and failure.error is None)
+            # the body's last entry is complete only at the end of the file (final) or
+            # when it is an over-long line; otherwise it waits for the next upload
+            commit(prev, prev.final and (final_at_end or prev.span is not None) and failure.error is None)
+    finally:
+        while inflight:
+            settle(inflight.popleft().result())
     if failure.error is not None:
         code = "truncated_gzip" if isinstance(failure.error, EOFError) else (
             "bad_gzip" if gz and not str(failure.error).startswith("the body broke off") else "body_incomplete")

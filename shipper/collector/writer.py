@@ -356,6 +356,9 @@ class Writer:
 
     def _merge(self, work: Work, now: float) -> _Segment:
         """Join the work to the pending segment it touches or overlaps (same bytes: same offsets)."""
+        if not work.keep_tail:
+            # an HTTP body piece: cut at entry boundaries by its reader, committed on its own
+            return _Segment(work.start, bytearray(work.data), work.final, now, work.kind, None, False)
         segs = self._pending.setdefault(work.source_id, [])
         ws, we, data = work.start, work.end, work.data
         hit = [s for s in segs if s.start <= we and ws <= s.end]
