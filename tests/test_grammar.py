@@ -225,3 +225,16 @@ def test_lark_common_names_are_available(tmp_path: Path):
     assert check_grammar(tmp_path / "kv.lark").ok
     res = EntryParser("kv", registry=FormatRegistry([tmp_path])).parse(b'beta = "q" -3\n')
     assert (res.batch.events.name, json.loads(res.batch.events.attrs[0])) == (["beta"], {"text": "q", "size": -3})
+
+
+def test_epoch_and_clf_timestamps_in_a_user_grammar(tmp_path: Path):
+    (tmp_path / "ep.lark").write_text(
+        "// format: ep\n// sample: 1795813745.250 warn disk almost full\n"
+        "%import common (EPOCH, LEVEL, REST, SP)\nstart: EPOCH LEVEL REST\n%ignore SP\n")
+    reg = FormatRegistry([tmp_path])
+    res = EntryParser("ep", registry=reg).parse(
+        b"1795813745.250 warn disk almost full\n1795813745250 INFO ms\n1795813745250000 error us\n")
+    e = res.batch.events
+    assert e.ts_us == [1795813745250000] * 3
+    assert e.level == ["WARN", "INFO", "ERROR"]
+    assert e.message == ["disk almost full", "ms", "us"]
