@@ -4,7 +4,7 @@ previous context. The records must equal one parse of the whole source."""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bench.gen_client import client_lines
@@ -27,7 +27,7 @@ def streamed(fmt: str, data: bytes, cuts: list[int]):
     pos = 0  # source offset of pending[0]
     context = None
     lines = entries = 0
-    bounds = sorted({data.rfind(b"\n", 0, c) + 1 for c in cuts} - {0}) + [len(data)]
+    bounds = sorted({data.rfind(b"\n", 0, c) + 1 for c in cuts} - {0, len(data)}) + [len(data)]
     prev = 0
     for i, b in enumerate(bounds):
         if b <= prev:
@@ -48,6 +48,7 @@ def streamed(fmt: str, data: bytes, cuts: list[int]):
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(0, len(CLIENT)), max_size=12))
+@example([len(CLIENT)])  # a cut at the very end: the last call is still the final one
 def test_client_in_pieces_equals_whole(cuts):
     one = whole("client", CLIENT)
     batch, lines, entries, _ = streamed("client", CLIENT, cuts)
