@@ -43,18 +43,19 @@ class StoreAdapter:
         return self.store.resolve_source(client_id, head, **kw)
 
     def ingest_many(self, calls: list[IngestCall]) -> list[Any]:
-        """All calls in ONE transaction (a group commit); results in call order.
+        """All calls in ONE transaction (store.group: a group commit); results in call order.
 
-        Store.ingest joins an outer transaction. If any call fails, the group is rolled
-        back and the calls are retried one transaction each, so one bad source cannot
-        keep the others from committing; its result is the exception.
+        If the group fails it is rolled back and the calls are retried one Store.ingest
+        each, so one bad source cannot keep the others from committing; its result is
+        the exception.
         """
-        if len(calls) > 1:
-            try:
-                with self.store.transaction():
-                    return [self._one(c) for c in calls]
-            except Exception as exc:  # noqa: BLE001 - isolate the failing call below
-                log.warning("group commit of %d calls rolled back (%s); retrying one by one", len(calls), exc)
+        from store.group import GroupCall, ingest_group
+
+        try:
+            return ingest_group(self.store, [GroupCall(c.source_id, c.start, c.data, c.final, c.kind, c.span)
+                                             for c in calls])
+        except Exception as exc:  # noqa: BLE001 - isolate the failing call below
+            log.warning("group commit of %d calls rolled back (%s); retrying one by one", len(calls), exc)
         out: list[Any] = []
         for c in calls:
             try:
