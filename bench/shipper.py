@@ -188,9 +188,8 @@ def ship_file(src: Path, mode: str, timeout: float) -> dict:
             "collector_cpu_pct": round(100 * coll_cpu / wall, 1)}
 
 
-SYSLOG_NG_CONF = """@version: 4.3
-@include "scl.conf"
-options {{ keep-hostname(yes); stats(freq(0)); }};
+SYSLOG_NG_CONF = """@version: {version}
+options {{ keep-hostname(yes); stats-freq(0); }};
 source s_file {{ file("{path}" follow-freq(1) flags(no-parse) log-fetch-limit(1000) log-iw-size(10000)); }};
 destination d_http {{ http(url("{url}/v1/lines?source=syslogng") method("POST")
   headers("Authorization: Bearer {token}", "Content-Type: text/plain") body("${{MESSAGE}}")
@@ -209,7 +208,9 @@ def syslog_ng(src: Path, lines: int, timeout: float) -> dict:
     size = log.stat().st_size
     coll = Collector(d)
     conf = d / "syslog-ng.conf"
-    conf.write_text(SYSLOG_NG_CONF.format(path=log, url=coll.url, token=TOKEN))
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
+    version = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Config version")), "3.35")
+    conf.write_text(SYSLOG_NG_CONF.format(path=log, url=coll.url, token=TOKEN, version=version))
     t0 = time.monotonic()
     p = subprocess.Popen([exe, "-F", "-f", str(conf), "-R", str(d / "persist"), "-p", str(d / "pid"),
                           "-c", str(d / "ctl")], stdout=subprocess.DEVNULL, stderr=open(d / "syslog-ng.log", "ab"))

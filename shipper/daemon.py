@@ -558,6 +558,8 @@ class Shipper:
             },
             "consent": consent,
             "missed_bytes_total": sum(s.missed_bytes for s in self.tailer.sources),
+            # files shorter than 1 KiB still growing: named (and shipped) after head_settle
+            "unsettled_files": sum(1 for s in self.tailer.sources if not s.ready and s.reader is not None),
             "state_load_error": self.state.load_error,
         }
 

@@ -14,7 +14,8 @@ Shape (all times are Unix seconds)::
      "backlog": {"policy": "ask|always|never", "pending_files": N, "pending_bytes": N,
                  "oldest": t|null, "segments": [{"id", "path", "bytes", "oldest", "status"}]},
      "consent": "none_needed|needed|given",
-     "missed_bytes_total": N}
+     "missed_bytes_total": N,
+     "unsettled_files": N}     # files < 1 KiB still growing, not named (nor shipped) yet
 """
 
 from __future__ import annotations

@@ -142,7 +142,8 @@ class ShipperProc:
         while time.monotonic() < deadline:
             st = self.status()
             files = st.get("files", [])
-            if st.get("connection", {}).get("state") == "connected" and all(f["lag_bytes"] == 0 for f in files):
+            if (st.get("connection", {}).get("state") == "connected" and not st.get("unsettled_files")
+                    and all(f["lag_bytes"] == 0 for f in files)):
                 acked = sum(f["acked"] for f in files)
                 if total_bytes is None or acked >= total_bytes or not files:
                     return st
@@ -161,9 +162,7 @@ def wait_for(pred, timeout: float = 20.0, what: str = "condition") -> None:
 
 def wait_stored(coll: Collector, ship: ShipperProc, expected: set[int], timeout: float = 30.0) -> Counter:
     """Wait until the shipper's files are acked, give the collector a flush, stop it, read seqs."""
-    ship.wait_caught_up(timeout=timeout)
-    time.sleep(3.0)  # multiline_flush_s: the last entry of each live file is flushed by time
-    ship.wait_caught_up(timeout=timeout)
+    ship.wait_caught_up(timeout=timeout)  # lag 0 includes the last entry, flushed by time
     ship.stop()
     coll.stop()
     return coll.seqs()

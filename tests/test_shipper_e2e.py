@@ -352,3 +352,86 @@ def test_ship_path_imports_no_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
+
+
+def test_long_line_travels_truncated_and_retention_deletes_acked_rotated(tmp_path, collector):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    ship = ShipperProc(tmp_path, [str(logs / "app.log*")], collector.url, max_line_bytes=4096,
+                       max_frame_bytes=2048, delete_acked_after=1.0).start()
+    try:
+        w = Writer(logs / "app.log")
+        w.write(30)
+        w.f.write(b"2026-11-27T21:09:05.123+00:00 INFO  sess=3f2a9c1e5b7d9e01 event big " + b"y" * 50_000 + b"\n")
+        w.write(30)
+        os.rename(logs / "app.log", logs / "app.log.1")
+        w.reopen(logs / "app.log")
+        w.write(30)
+        w.close()
+        wait_for(lambda: not (logs / "app.log.1").exists(), timeout=20, what="retention to delete app.log.1")
+        assert (logs / "app.log").exists()
+        status = _run_cli("ship", "--status", "--state-dir", str(ship.state))
+        assert status.returncode == 0 and "app.log" in status.stdout and "connection: connected" in status.stdout
+        got = wait_stored(collector, ship, set(range(w.seq)))
+    finally:
+        ship.stop()
+    assert set(got) == set(range(w.seq)) and max(got.values()) == 1
+    import duckdb
+    con = duckdb.connect(str(collector.db), read_only=True)
+    rejects = con.sql("SELECT error_code, octet_length(raw) FROM rejects").fetchall()
+    con.close()
+    assert [r[0] for r in rejects] == ["line_too_long"]
+
+
+ACTIONS = ["write", "write", "rotate", "truncate", "delete", "restart", "kill", "collector_kill"]
+
+
+@pytest.mark.slow
+def test_random_actions_against_model_end_to_end(tmp_path_factory):
+    """The model test of test_tail_model.py, end to end: real processes, random actions."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as hs
+
+    @settings(max_examples=5, deadline=None, database=None)
+    @given(hs.lists(hs.sampled_from(ACTIONS), min_size=4, max_size=12), hs.randoms(use_true_random=False))
+    def run(actions, rnd):
+        tmp = tmp_path_factory.mktemp("e2e-model")
+        logs = tmp / "logs"
+        logs.mkdir()
+        coll = Collector(tmp).start()
+        ship = ShipperProc(tmp, [str(logs / "app.log*")], coll.url, backlog="always").start()
+        w = Writer(logs / "app.log")
+        n_rot = 0
+        try:
+            for act in actions:
+                if act == "write":
+                    w.write(rnd.randint(1, 200))
+                elif act == "rotate":
+                    n_rot += 1
+                    os.rename(logs / "app.log", logs / f"app.log.{n_rot}")
+                    w.write(rnd.randint(0, 3))
+                    w.reopen(logs / "app.log")
+                elif act in ("truncate", "delete"):
+                    ship.wait_caught_up(timeout=60)  # the loss these can cause is reported, not modelled
+                    if act == "truncate":
+                        os.truncate(logs / "app.log", 0)
+                    else:
+                        os.unlink(logs / "app.log")
+                    w.reopen(logs / "app.log")
+                elif act in ("restart", "kill"):
+                    ship.stop(kill=act == "kill")
+                    w.write(rnd.randint(0, 50))
+                    ship.start()
+                else:
+                    coll.stop(kill=True)
+                    w.write(rnd.randint(0, 50))
+                    coll = _restart(coll)
+            w.close()
+            got = wait_stored(coll, ship, set(range(w.seq)), timeout=60)
+        finally:
+            ship.stop()
+            coll.stop()
+        assert set(got) == set(range(w.seq)), sorted(set(range(w.seq)) - set(got))[:10]
+        assert not got or max(got.values()) == 1
+
+    run()
