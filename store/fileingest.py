@@ -52,6 +52,9 @@ class IngestOptions:
     parse_chunk_bytes: int = 2 << 20
     # A file smaller than this is parsed in-process (a pool costs ~0.5 s to start).
     parallel_min_bytes: int = 16 << 20
+    # DuckDB's memory for an offline ingest: it would otherwise keep up to
+    # limits.memory_limit (1 GiB, sized for the collector) of written blocks cached.
+    memory_limit: str = "256MiB"
 
 
 @dataclass
@@ -129,7 +132,7 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
     try:
         if options.workers > 1 and any(i.size is None or i.size >= options.parallel_min_bytes for i in inputs):
             runner.pool = ParsePool(options.workers, options.grammar_dirs)  # fork before DuckDB starts threads
-        st = Store(store, memory_limit=options.limits.memory_limit,
+        st = Store(store, memory_limit=options.memory_limit,
                    max_line_bytes=options.limits.max_line_bytes) if own_store else store  # type: ignore[arg-type]
         runner.st = st
         if options.replace:

@@ -36,12 +36,12 @@ class SourceInfo:
     """A source as stored: identity, how to parse it, and what is committed."""
 
     source_id: str
-    client_id: str
     log_format: str | None
     tz: str
     mtime: float | None
     context: dict | None
     ranges: list[Range] = field(default_factory=list)
+    client_id: str = ""
     path: str | None = None
     format_hit_rate: float | None = None
     head: bytes = b""
