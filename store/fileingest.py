@@ -50,8 +50,9 @@ class IngestOptions:
     # Segments parsed in workers (smaller than max_batch_bytes keeps both cores busy
     # to the end of a file); one commit per segment, so never above max_batch_bytes.
     parse_chunk_bytes: int = 2 << 20
-    # A file smaller than this is parsed in-process (a pool costs ~0.5 s to start).
-    parallel_min_bytes: int = 16 << 20
+    # A file smaller than this is parsed in-process: two parse chunks at least, or the
+    # second worker has nothing to do (the forked pool itself starts in ~10 ms).
+    parallel_min_bytes: int = 4 << 20
     # DuckDB's memory for an offline ingest: it would otherwise keep up to
     # limits.memory_limit (1 GiB, sized for the collector) of written blocks cached.
     memory_limit: str = "256MiB"
