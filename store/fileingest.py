@@ -20,7 +20,7 @@ from typing import BinaryIO
 from shipper.protocol import DEFAULT_LIMITS, Limits
 from store.errors import InputError
 from store.inputs import InputFile, OpenedInput, client_id_for, expand_inputs, open_input
-from store.parsing import ParsedPiece, detect, gc_paused, truncated_piece
+from store.parsing import ParsedPiece, ParseSpec, detect, gc_paused, truncated_piece
 from store.pool import ParsePool
 from store.progress import IngestProgress, NullProgress
 from store.segments import ReadFailure, Segment, iter_segments
@@ -50,8 +50,8 @@ class IngestOptions:
     # Segments parsed in workers (smaller than max_batch_bytes keeps both cores busy
     # to the end of a file); one commit per segment, so never above max_batch_bytes.
     parse_chunk_bytes: int = 2 << 20
-    # A file smaller than this is parsed in-process: two parse chunks at least, or the
-    # second worker has nothing to do (the forked pool itself starts in ~10 ms).
+    # Inputs smaller than this in total are parsed in-process: two parse chunks at
+    # least, or the second worker has nothing to do (the forked pool starts in ~10 ms).
     parallel_min_bytes: int = 4 << 20
     # DuckDB's memory for an offline ingest: it would otherwise keep up to
     # limits.memory_limit (1 GiB, sized for the collector) of written blocks cached.
@@ -131,7 +131,8 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
     runner = _Runner(options, tz, progress)
     st: Store | None = None
     try:
-        if options.workers > 1 and any(i.size is None or i.size >= options.parallel_min_bytes for i in inputs):
+        sizes = [i.size for i in inputs]
+        if options.workers > 1 and (None in sizes or sum(sizes) >= options.parallel_min_bytes):  # type: ignore[arg-type]
             runner.pool = ParsePool(options.workers, options.grammar_dirs)  # fork before DuckDB starts threads
         st = Store(store, memory_limit=options.memory_limit,
                    max_line_bytes=options.limits.max_line_bytes) if own_store else store  # type: ignore[arg-type]
@@ -140,10 +141,12 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
             with st.transaction():
                 for inp in inputs:
                     summary.files.append(runner.run(inp, stdin))
+                runner.drain()
                 rebuild_sessions(st.con, [f.client_id for f in summary.files if f.client_id])
         else:
             for inp in inputs:
                 summary.files.append(runner.run(inp, stdin))
+            runner.drain()
     finally:
         runner.close()
         progress.close()
@@ -154,8 +157,26 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
     return summary
 
 
+@dataclass
+class _Pending:
+    """A segment whose pieces are being parsed in the pool, waiting for its commit."""
+
+    source_id: str
+    report: FileReport
+    start: int
+    end: int
+    parts: list[Future | ParsedPiece]
+
+
 class _Runner:
-    """Ingests one input after another; owns the worker pool (started when first needed)."""
+    """Ingests one input after another.
+
+    With a pool, segments of every file go through one pipeline: workers parse while
+    this process commits the oldest segments (in order, grouped up to max_batch_bytes
+    per source), so many small files use both cores too. A file whose source still has
+    segments in flight (a file and its archive in one call) waits for them first, so
+    its uncommitted ranges are computed against committed state.
+    """
 
     def __init__(self, options: IngestOptions, tz: str, progress: IngestProgress) -> None:
         self.st: Store = None  # type: ignore[assignment]  # set once the database is open
@@ -163,8 +184,16 @@ class _Runner:
         self.tz = tz
         self.progress = progress
         self.pool: ParsePool | None = None
+        self.inflight: deque[_Pending] = deque()
+        per_commit = max(1, options.limits.max_batch_bytes // max(1, options.parse_chunk_bytes))
+        self.max_inflight = per_commit + 2 * options.workers
 
     def close(self) -> None:
+        for pending in self.inflight:
+            for p in pending.parts:
+                if isinstance(p, Future):
+                    p.cancel()
+        self.inflight.clear()
         if self.pool is not None:
             self.pool.close()
             self.pool = None
@@ -178,6 +207,7 @@ class _Runner:
             return report
         self.progress.start_file(inp.name, None if opened.gzipped else inp.size)
         failure = ReadFailure()
+        read_end = 0
         try:
             if not opened.head:
                 return report  # an empty file: no lines, no identity
@@ -187,28 +217,42 @@ class _Runner:
             from parser import get_format
 
             fmt = get_format(src.log_format)
-            parallel = fmt.context_free and self.options.workers > 1 and (
-                inp.size is None or inp.size >= self.options.parallel_min_bytes)
+            parallel = self.pool is not None and fmt.context_free
             chunk = min(self.options.parse_chunk_bytes, limits.max_batch_bytes) if parallel \
                 else limits.max_batch_bytes
             segments = iter_segments(opened.stream, chunk, limits.max_line_bytes,
                                      indent=fmt.continuation == "indent", failure=failure)
             if parallel:
-                self._run_parallel(src, segments, report)
+                spec = src.spec()
+                for seg in segments:
+                    self._submit(src.source_id, spec, seg, report)
+                    read_end = seg.end
             else:
-                self._run_serial(src, segments, report)
+                self.drain()
+                for seg in segments:
+                    with gc_paused():
+                        res = self.st.ingest(src.source_id, seg.start, seg.data, final=seg.final,
+                                             kind=self._kind(), span=seg.span)
+                    self._account(report, seg.end - seg.start, res)
+                    read_end = seg.end
         finally:
             opened.stream.close()
         if failure.error is not None:
-            report.error = (f"{inp.name}: stopped after {report.bytes_read:,} intact bytes: "
-                            f"{_reason(failure.error)}")
+            report.error = f"{inp.name}: stopped after {read_end:,} intact bytes: {_reason(failure.error)}"
         return report
+
+    def drain(self) -> None:
+        """Commit everything in flight."""
+        while self.inflight:
+            self._commit_oldest()
 
     def _resolve(self, inp: InputFile, opened: OpenedInput) -> SourceInfo:
         client_id = client_id_for(inp, self.options.client_id, self.options.client_id_from_dir)
         forced = self.options.log_format
         src = self.st.resolve_source(client_id, opened.head, path=inp.name, log_format=forced, tz=self.tz,
                                      mtime=opened.mtime)
+        if any(p.source_id == src.source_id for p in self.inflight):
+            self.drain()
         if self.options.replace:
             self.st.clear_source(src.source_id)
         if src.log_format is None or (self.options.replace and forced and forced != src.log_format):
@@ -228,56 +272,34 @@ class _Runner:
     def _kind(self) -> str:
         return "reparse" if self.options.replace else "file"
 
-    def _run_serial(self, src: SourceInfo, segments, report: FileReport) -> None:
-        for seg in segments:
-            with gc_paused():
-                res = self.st.ingest(src.source_id, seg.start, seg.data, final=seg.final, kind=self._kind(),
-                                     span=seg.span)
-            self._account(report, seg.end - seg.start, res)
+    def _submit(self, source_id: str, spec: ParseSpec, seg: Segment, report: FileReport) -> None:
+        assert self.pool is not None
+        parts: list[Future | ParsedPiece] = []
+        todo = self.st.uncovered(source_id, seg.start, seg.end)
+        if seg.span is not None and seg.span > len(seg.data):
+            if todo:
+                parts.append(truncated_piece(seg.start, seg.data, seg.span, self.st.max_line_bytes))
+        else:
+            for p_start, p_end in todo:
+                data = seg.data[p_start - seg.start:p_end - seg.start]
+                final = seg.final if p_end == seg.end else True
+                parts.append(self.pool.submit(spec, data, p_start, final))
+        self.inflight.append(_Pending(source_id, report, seg.start, seg.end, parts))
+        if len(self.inflight) >= self.max_inflight:
+            self._commit_oldest()
 
-    def _run_parallel(self, src: SourceInfo, segments, report: FileReport) -> None:
-        if self.pool is None:
-            self.pool = ParsePool(self.options.workers, self.options.grammar_dirs)
-        spec = self.st.source(src.source_id).spec()
-        inflight: deque[tuple[Segment, list[Future | ParsedPiece]]] = deque()
-        # Consecutive segments are committed together up to max_batch_bytes (fewer,
-        # larger transactions); enough stay in flight to keep every worker busy.
-        per_commit = max(1, self.options.limits.max_batch_bytes // max(1, self.options.parse_chunk_bytes))
-        max_inflight = per_commit + 2 * self.options.workers
-
-        def commit_oldest() -> None:
-            group = [inflight.popleft()]
-            size = group[0][0].end - group[0][0].start
-            while inflight and size + (inflight[0][0].end - inflight[0][0].start) <= self.options.limits.max_batch_bytes:
-                group.append(inflight.popleft())
-                size += group[-1][0].end - group[-1][0].start
-            pieces = [p if isinstance(p, ParsedPiece) else p.result() for _, parts in group for p in parts]
-            received = (group[0][0].start, group[-1][0].end)
-            res = self.st.commit_parsed(src.source_id, pieces, kind=self._kind(), received=received)
-            self._account(report, received[1] - received[0], res)
-
-        try:
-            for seg in segments:
-                parts: list[Future | ParsedPiece] = []
-                todo = self.st.uncovered(src.source_id, seg.start, seg.end)
-                if seg.span is not None and seg.span > len(seg.data):
-                    if todo:
-                        parts.append(truncated_piece(seg.start, seg.data, seg.span, self.st.max_line_bytes))
-                else:
-                    for p_start, p_end in todo:
-                        data = seg.data[p_start - seg.start:p_end - seg.start]
-                        final = seg.final if p_end == seg.end else True
-                        parts.append(self.pool.submit(spec, data, p_start, final))
-                inflight.append((seg, parts))
-                if len(inflight) >= max_inflight:
-                    commit_oldest()
-            while inflight:
-                commit_oldest()
-        finally:
-            for _, parts in inflight:
-                for p in parts:
-                    if isinstance(p, Future):
-                        p.cancel()
+    def _commit_oldest(self) -> None:
+        """Commit the oldest segment with the ones after it of the same source, up to
+        max_batch_bytes, in one transaction."""
+        group = [self.inflight.popleft()]
+        limit = self.options.limits.max_batch_bytes
+        while (self.inflight and self.inflight[0].source_id == group[0].source_id
+               and self.inflight[0].start == group[-1].end and self.inflight[0].end - group[0].start <= limit):
+            group.append(self.inflight.popleft())
+        pieces = [p if isinstance(p, ParsedPiece) else p.result() for g in group for p in g.parts]
+        received = (group[0].start, group[-1].end)
+        res = self.st.commit_parsed(group[0].source_id, pieces, kind=self._kind(), received=received)
+        self._account(group[0].report, received[1] - received[0], res)
 
 
 def _reason(exc: BaseException) -> str:

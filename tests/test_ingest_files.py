@@ -240,3 +240,35 @@ def test_the_rich_progress_bar_follows_the_ingest(db_path: Path, log_dir: Path):
     summary = ingest_paths(db_path, [str(log_dir)], OPTS, progress=bar)
     assert summary.total("lines") == 20
     assert (bar.lines, bar.rejects) == (20, 0)
+
+
+POOL = IngestOptions(tz="UTC", workers=2, parallel_min_bytes=0, parse_chunk_bytes=16 << 10)
+
+
+def test_a_file_and_its_archive_in_one_pooled_call_add_each_line_once(db_path: Path, log_dir: Path):
+    data = lines(3000)
+    (log_dir / "app.log").write_bytes(data)
+    (log_dir / "app.log.1.gz").write_bytes(gzip.compress(data + lines(10, start=3000)))
+    summary = ingest_paths(db_path, [str(log_dir / "app.log"), str(log_dir / "app.log.1.gz")], POOL)
+    first, second = summary.files
+    assert first.source_id == second.source_id
+    assert (first.lines, second.lines, second.skipped_bytes) == (3000, 10, len(data))
+    assert table_counts(db_path)["events"] == 1505
+
+
+def test_many_small_files_share_the_pool_and_match_one_process(tmp_path: Path):
+    root = tmp_path / "fleet"
+    for c in range(6):
+        for k in range(3):
+            (root / f"pc{c}").mkdir(parents=True, exist_ok=True)
+            (root / f"pc{c}" / f"app.{k}.log").write_bytes(lines(400, start=1000 * k, sess=f"{c:x}{k:x}" * 8))
+    serial, pooled = tmp_path / "serial.duckdb", tmp_path / "pooled.duckdb"
+    a = ingest_paths(serial, [str(root)], IngestOptions(tz="UTC", workers=1, client_id_from_dir=True))
+    b = ingest_paths(pooled, [str(root)], IngestOptions(tz="UTC", workers=2, parallel_min_bytes=0,
+                                                        parse_chunk_bytes=16 << 10, client_id_from_dir=True))
+    assert [(f.name, f.lines, f.records) for f in a.files] == [(f.name, f.lines, f.records) for f in b.files]
+    assert b.total("lines") == 18 * 400
+    query = "SELECT client_id, session_id, started_at, last_seen, end_reason FROM sessions ORDER BY ALL"
+    with Store(serial, read_only=True) as x, Store(pooled, read_only=True) as y:
+        assert x.con.execute(query).fetchall() == y.con.execute(query).fetchall()
+        assert y.con.execute("SELECT count(*) FROM metrics").fetchall() == [(18 * 600,)]
