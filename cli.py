@@ -235,7 +235,7 @@ def formats(grammar_dir: GrammarDirOpt = None,
 
 
 @command()
-def check(paths: Annotated[list[Path], typer.Argument(help="Log files (plain or .gz) to check.")],
+def check(paths: Annotated[list[Path], typer.Argument(help="Log files (plain or .gz) to check; - for stdin.")],
           log_format: Annotated[Optional[str], typer.Option(
               "--log-format", help="Input log format (default: detected on each file's first 200 lines).")] = None,
           tz: Annotated[Optional[str], typer.Option(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -70,17 +71,24 @@ def _open(path: Path) -> BinaryIO:
     return f
 
 
+def _stdin() -> BinaryIO:
+    """Standard input as a binary stream (gzip is not sniffed on a pipe)."""
+    return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+
+
 def check_file(path: str | Path, log_format: str | None = None, tz: str | None = None,
                registry: FormatRegistry | None = None, max_errors: int = 5) -> FileCheck:
-    """Detect (or take) the format of one file and parse all of it; store nothing."""
+    """Detect (or take) the format of one file (`-`: standard input) and parse all of
+    it; store nothing."""
     p = Path(path)
     reg = registry or default_registry()
+    stdin = str(path) == "-"
     try:
-        mtime = os.stat(p).st_mtime
+        mtime = None if stdin else os.stat(p).st_mtime
     except OSError as exc:
         raise CheckError(f"{p}: {exc.strerror or exc}") from None
     try:
-        with _open(p) as f:
+        with (_stdin() if stdin else _open(p)) as f:
             head = f.read(CHUNK_BYTES)
             detected = log_format is None
             if detected:

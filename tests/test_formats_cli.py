@@ -98,3 +98,10 @@ def test_grammar_dir_reaches_formats_and_check(tmp_path: Path):
     r = logship("check", str(log), "--grammar-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "format mine (detected, 100% of the first lines parse); 2 lines" in r.stdout
+
+
+def test_check_reads_stdin():
+    r = subprocess.run([sys.executable, "-m", "cli", "check", "-"], input=(SAMPLES / "syslog.log").read_bytes(),
+                       capture_output=True, cwd=REPO, timeout=60)
+    assert r.returncode == 1  # its deliberate corrupt line
+    assert r.stdout.decode().startswith("-: format syslog (detected, 95% of the first lines parse); 22 lines, ")
