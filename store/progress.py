@@ -11,7 +11,7 @@ import time
 from typing import Protocol, TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 __all__ = ["IngestProgress", "NullProgress", "RichProgress", "progress_for"]
 
@@ -43,10 +43,9 @@ class RichProgress:
         self.started = time.perf_counter()
         self.progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             DownloadColumn(),
-            TextColumn("{task.fields[rate]:>10} lines/s  {task.fields[rejects]} rejects"),
-            TimeElapsedColumn(),
+            TextColumn("{task.fields[rate]:>8} lines/s {task.fields[rejects]} rejects"),
             console=self.console,
             transient=True,
         )
@@ -55,7 +54,8 @@ class RichProgress:
 
     def start_file(self, name: str, total_bytes: int | None) -> None:
         """A bar per file: its size, or no total for gzip and stdin (decompressed bytes)."""
-        shown = name if len(name) <= 40 else "..." + name[-37:]
+        base = name.replace("\\", "/").rsplit("/", 1)[-1]
+        shown = base if len(base) <= 24 else "..." + base[-21:]
         self.progress.reset(self.task, total=total_bytes, description=shown, rate=self._rate(),
                             rejects=self.rejects)
 
