@@ -18,8 +18,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from store.batches import concat
-from store.parsing import ParsedPiece, detect, make_parser, parse_piece, truncated_piece
+from parser import ParsedBatch
+from store.batches import ArrowBatch, to_arrow
+from store.parsing import detect, make_parser, truncated_piece
 from store.ranges import Range, covered_end, merge, subtract
 from store.sessions import _AGGREGATE, _UPSERT
 from store.store import INGEST_KINDS, IngestResult, Store, StoreError
@@ -55,19 +56,22 @@ def _insert(con: Any, name: str, table: pa.Table, sql: str) -> None:
         con.unregister(name)
 
 
-def ingest_group(st: Store, calls: list[GroupCall]) -> list[IngestResult]:
+def ingest_group(st: Store, calls: list[GroupCall], parsers: dict[str, Any] | None = None) -> list[IngestResult]:
     """Ingest every call in one transaction; results in call order (like Store.ingest's).
 
     Calls of one source are applied in order (ranges and parse context carry over).
-    Any failure rolls the whole group back and raises (the caller may retry the calls
-    one by one to isolate it).
+    `parsers` (source id -> EntryParser) may be kept by a caller that is the only writer
+    of these sources, so that each source's parser (and its context) lives on between
+    groups; clear it when a group fails. Any failure rolls the whole group back and
+    raises (the caller may retry the calls one by one to isolate it).
     """
+    parsers = {} if parsers is None else parsers
     ranges_now: dict[str, list[Range]] = {}
     ctx_now: dict[str, dict | None] = {}
     results: list[IngestResult] = []
-    metrics: list[pa.Table] = []
-    events: list[pa.Table] = []
-    rejects: list[pa.Table] = []
+    rows = ParsedBatch()  # every parsed record of the group, as column lists
+    ids = {"metrics": ([], []), "events": ([], []), "rejects": ([], [])}  # (client ids, source ids) per table
+    extra: list[ArrowBatch] = []  # over-long lines (rare)
     ingests: list[tuple[str, str, int, int, int, int, int]] = []
     touched: dict[str, Any] = {}
     for c in calls:
@@ -82,32 +86,59 @@ def ingest_group(st: Store, calls: list[GroupCall]) -> list[IngestResult]:
         ctx = ctx_now.get(sid, src.context)
         end = c.start + (c.span if c.span is not None else len(c.data))
         pieces = subtract(c.start, end, rng)
-        parsed: list[ParsedPiece] = []
+        done: list[tuple[int, int, int, int]] = []  # (start, end, lines, entries)
+        n_records = n_rejects = 0
         if c.span is not None and c.span > len(c.data):
             if pieces:
-                parsed.append(truncated_piece(c.start, c.data, c.span, st.max_line_bytes))
+                tp = truncated_piece(c.start, c.data, c.span, st.max_line_bytes)
+                extra.append(ArrowBatch(_with_ids(tp.batch.metrics, src.client_id, sid),
+                                        _with_ids(tp.batch.events, src.client_id, sid),
+                                        _with_ids(tp.batch.rejects, src.client_id, sid)))
+                done.append((tp.start, tp.end, tp.lines, tp.entries))
+                n_rejects += tp.batch.n_rejects
         elif pieces:
-            parser = make_parser(replace(src.spec(), context=ctx))
+            parser = parsers.get(sid)
+            if parser is None:
+                parser = parsers[sid] = make_parser(replace(src.spec(), context=ctx))
             for p_start, p_end in pieces:
                 chunk = c.data[p_start - c.start:p_end - c.start]
-                parsed.append(parse_piece(parser, chunk, p_start, c.final if p_end == end else True))
-        done = [p for p in parsed if p.end > p.start]
-        batch = concat([p.batch for p in done])
-        new_ranges = merge(rng + [(p.start, p.end) for p in done])
-        ctx = next((p.context for p in reversed(done) if p.context is not None), ctx)
+                res = parser.parse(chunk, p_start, c.final if p_end == end else True)
+                if res.end_offset <= p_start:
+                    continue
+                b = res.batch
+                for part in ("metrics", "events", "rejects"):
+                    n = len(getattr(b, part))
+                    if n:
+                        cids, sids = ids[part]
+                        cids.extend([src.client_id] * n)
+                        sids.extend([sid] * n)
+                n_records += b.records
+                n_rejects += len(b.rejects)
+                rows.extend(b)
+                done.append((p_start, res.end_offset, res.lines, res.entries))
+                if res.context is not None:
+                    ctx = res.context
+        new_ranges = merge(rng + [(s, e) for s, e, _, _ in done])
         skipped = (end - c.start) - sum(e - s for s, e in pieces)
         ranges_now[sid], ctx_now[sid] = new_ranges, ctx
+        lines = sum(d[2] for d in done)
         if done:
             touched[sid] = src
-            metrics.append(_with_ids(batch.metrics, src.client_id, sid))
-            events.append(_with_ids(batch.events, src.client_id, sid))
-            rejects.append(_with_ids(batch.rejects, src.client_id, sid))
-            ingests.append((c.kind, sid, done[0].start, done[-1].end, sum(p.lines for p in done),
-                            batch.records, batch.n_rejects))
+            ingests.append((c.kind, sid, done[0][0], done[-1][1], lines, n_records, n_rejects))
         results.append(IngestResult(
             committed_end=max(min(covered_end(c.start, new_ranges), end), c.start),
-            lines=sum(p.lines for p in done), records=batch.records, rejects=batch.n_rejects,
-            ranges=new_ranges, entries=sum(p.entries for p in done), skipped_bytes=skipped))
+            lines=lines, records=n_records, rejects=n_rejects,
+            ranges=new_ranges, entries=sum(d[3] for d in done), skipped_bytes=skipped))
+    arrow = to_arrow(rows)
+
+    def with_cols(table: pa.Table, part: str) -> pa.Table:
+        cids, sids = ids[part]
+        return table.append_column("client_id", pa.array(cids, pa.string())).append_column(
+            "source_id", pa.array(sids, pa.string()))
+
+    metrics = [with_cols(arrow.metrics, "metrics")] + [x.metrics for x in extra]
+    events = [with_cols(arrow.events, "events")] + [x.events for x in extra]
+    rejects = [with_cols(arrow.rejects, "rejects")] + [x.rejects for x in extra]
     if not touched:
         return results
     con = st.con

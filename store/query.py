@@ -21,7 +21,13 @@ def run_query(db: str | Path, sql: str, params: list | dict | None = None) -> pa
     """Run one SQL statement on a read-only connection and return its rows as Arrow.
 
     A statement DuckDB rejects becomes QueryError with DuckDB's message on one line.
+    While `logship collect` holds the file, the query runs there (shipper/collector/remote.py).
     """
+    from shipper.collector.remote import held_by_collector
+
+    running = held_by_collector(db)
+    if running is not None:
+        return running.query(sql, params)
     with Store(db, read_only=True) as st:
         try:
             rel = st.con.sql(sql, params=params)

@@ -326,3 +326,32 @@ def test_tls_serves_wss_and_https(tmp_path):
     finally:
         coll.stop()
     assert coll.query("SELECT count(*) FROM events") == [(40,)]
+
+
+def test_logship_query_uses_the_running_collector(tmp_path):
+    import subprocess
+    import sys
+
+    coll = CollectorProc(tmp_path, config="query_row_limit = 3\n").start()
+    try:
+        st, body = run(post(coll.url + "/v1/lines?source=q", TOKENS["alpha"], client_lines(0, 25)))
+        assert st == 200 and body["lines"] == 25
+        # the file is held by the collector: the CLI asks it (all rows: the local token)
+        out = subprocess.run([sys.executable, "-m", "cli", "query", "--db", str(coll.db), "--format", "csv",
+                              "SELECT count(*) AS n, min(ts) AS first FROM events"],
+                             cwd=tmp_path.parent, capture_output=True, text=True, timeout=60,
+                             env={**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(
+                                 __file__).resolve().parent.parent)})
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines()[1].startswith("25,2026-11-27")
+        out = subprocess.run([sys.executable, "-m", "cli", "query", "--db", str(coll.db), "--format", "csv",
+                              "SELECT * FROM range(10)"], capture_output=True, text=True, timeout=60,
+                             cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
+        assert out.stdout.split() == ["range"] + [str(i) for i in range(10)], out.stderr
+        bad = subprocess.run([sys.executable, "-m", "cli", "query", "--db", str(coll.db), "DELETE FROM events"],
+                             capture_output=True, text=True, timeout=60,
+                             cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
+        assert bad.returncode == 1 and "only SELECT" in bad.stderr and bad.stderr.count("\n") == 1
+    finally:
+        coll.stop()
+    assert coll.query("SELECT count(*) FROM events") == [(25,)]

@@ -25,12 +25,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 from aiohttp import web
 
 from .errors import QueryRefused
 from .state import CollectorState
 
-__all__ = ["QueryRunner", "handle_query", "disable_external_access"]
+__all__ = ["QueryRunner", "handle_query", "disable_external_access", "ARROW_STREAM"]
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+LOCAL_MAX_ROWS = 10_000_000
 
 
 def disable_external_access(con: duckdb.DuckDBPyConnection) -> None:
@@ -74,13 +79,27 @@ class QueryRunner:
         if stmts[0].type != duckdb.StatementType.SELECT:
             raise QueryRefused(f"only SELECT is allowed, got {stmts[0].type.name}")
 
-    def _run(self, cur: duckdb.DuckDBPyConnection, sql: str, limit: int) -> dict[str, Any]:
+    def _run(self, cur: duckdb.DuckDBPyConnection, sql: str, limit: int, params: Any,
+             arrow: bool) -> dict[str, Any]:
         t0 = time.monotonic()
         try:
             cur.execute("SET TimeZone = 'UTC'")
-            cur.execute(sql)
+            cur.execute(sql, params) if params else cur.execute(sql)
             columns = [d[0] for d in (cur.description or [])]
             types = [str(d[1]) for d in (cur.description or [])]
+            if arrow:
+                reader = cur.to_arrow_reader(min(limit + 1, 100_000))
+                batches, n = [], 0
+                for b in reader:
+                    batches.append(b)
+                    n += b.num_rows
+                    if n > limit:
+                        break
+                table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, limit)
+                sink = pa.BufferOutputStream()
+                with pa.ipc.new_stream(sink, table.schema) as w:
+                    w.write_table(table)
+                return {"arrow": sink.getvalue().to_pybytes(), "truncated": n > limit}
             rows = cur.fetchmany(limit + 1)
         except duckdb.InterruptException:
             raise QueryRefused(f"query stopped after its time limit of {self.time_limit_s:g} s") from None
@@ -91,14 +110,16 @@ class QueryRunner:
         return {"columns": columns, "types": types, "rows": [[_jsonable(v) for v in r] for r in rows[:limit]],
                 "truncated": len(rows) > limit, "elapsed_s": round(time.monotonic() - t0, 6)}
 
-    async def run(self, sql: str, limit: int | None = None) -> dict[str, Any]:
+    async def run(self, sql: str, limit: int | None = None, params: Any = None, arrow: bool = False,
+                  max_rows: int | None = None) -> dict[str, Any]:
         self.check(sql)
-        limit = min(limit or self.row_limit, self.row_limit)
+        cap = max_rows or self.row_limit
+        limit = min(limit or cap, cap)
         cur = self.con.cursor()
         loop = asyncio.get_running_loop()
         timer = loop.call_later(self.time_limit_s, cur.interrupt)
         try:
-            return await loop.run_in_executor(self.pool, self._run, cur, sql, limit)
+            return await loop.run_in_executor(self.pool, self._run, cur, sql, limit, params, arrow)
         finally:
             timer.cancel()
 
@@ -109,7 +130,7 @@ class QueryRunner:
 async def handle_query(request: web.Request) -> web.Response:
     """POST /v1/query {"sql": "...", "limit": N?} with an admin token."""
     state: CollectorState = request.app["state"]
-    state.require_admin(request)
+    local = state.require_admin(request)
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError):
@@ -121,11 +142,19 @@ async def handle_query(request: web.Request) -> web.Response:
     limit = body.get("limit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         limit = None
+    params = body.get("params")
+    if params is not None and not isinstance(params, (list, dict)):
+        params = None
+    arrow = ARROW_STREAM in request.headers.get("Accept", "")
     runner: QueryRunner = request.app["query"]
     try:
-        out = await runner.run(body["sql"], limit)
+        # the local token (same user as the db file) may fetch whole results, like a local query
+        out = await runner.run(body["sql"], limit, params, arrow, max_rows=LOCAL_MAX_ROWS if local else None)
     except QueryRefused as exc:
         state.metrics.http_requests["/v1/query 400"] += 1
         return web.json_response({"error": {"code": "query_refused", "message": str(exc)}}, status=400)
     state.metrics.http_requests["/v1/query 200"] += 1
+    if arrow:
+        return web.Response(body=out["arrow"], content_type=ARROW_STREAM,
+                            headers={"Logship-Truncated": "1" if out["truncated"] else "0"})
     return web.json_response(out)

@@ -52,10 +52,13 @@ class CollectorState:
                 content_type="application/json", headers={"WWW-Authenticate": 'Bearer realm="logship"'})
         return client_id
 
-    def require_admin(self, request: web.Request) -> None:
+    def require_admin(self, request: web.Request) -> bool:
+        """403/401 unless an admin token; True for the local token of <db>.collector.json."""
         token = bearer_token(request.headers.get("Authorization"))
-        if self.auth.is_admin(token) or (token is not None and secrets.compare_digest(token, self.local_token)):
-            return
+        if token is not None and secrets.compare_digest(token, self.local_token):
+            return True
+        if self.auth.is_admin(token):
+            return False
         if self.auth.client_id(token) is not None:
             self.metrics.error("forbidden")
             raise web.HTTPForbidden(

@@ -38,6 +38,8 @@ class StoreAdapter:
 
     def __init__(self, store: Any) -> None:
         self.store = store
+        # each source's parser lives on between group commits (its context with it)
+        self.parsers: dict[str, Any] = {}
 
     def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any:
         return self.store.resolve_source(client_id, head, **kw)
@@ -51,10 +53,13 @@ class StoreAdapter:
         """
         from store.group import GroupCall, ingest_group
 
+        if len(self.parsers) > 20_000:
+            self.parsers.clear()
         try:
             return ingest_group(self.store, [GroupCall(c.source_id, c.start, c.data, c.final, c.kind, c.span)
-                                             for c in calls])
+                                             for c in calls], self.parsers)
         except Exception as exc:  # noqa: BLE001 - isolate the failing call below
+            self.parsers.clear()  # their contexts may be ahead of what was rolled back
             log.warning("group commit of %d calls rolled back (%s); retrying one by one", len(calls), exc)
         out: list[Any] = []
         for c in calls:

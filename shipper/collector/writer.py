@@ -27,7 +27,7 @@ from typing import Any
 
 from shipper.protocol import Limits
 
-from store.segments import iter_segments
+from store.segments import Segment, iter_segments
 
 from .metrics import Metrics
 from .storeport import IngestCall, StorePort
@@ -276,8 +276,11 @@ class Writer:
                 continue
             # parse in pieces cut at entry boundaries (bounded memory), all in this one
             # transaction; only the last piece may end in an unfinished entry
-            pieces = list(iter_segments(io.BytesIO(data), PARSE_PIECE_BYTES, self.limits.max_line_bytes,
-                                        start=seg.start))
+            if len(data) <= min(PARSE_PIECE_BYTES, self.limits.max_line_bytes):
+                pieces = [Segment(seg.start, data)]  # one piece, and no line in it can be over-long
+            else:
+                pieces = list(iter_segments(io.BytesIO(data), PARSE_PIECE_BYTES, self.limits.max_line_bytes,
+                                            start=seg.start))
             for i, p in enumerate(pieces):
                 last = i == len(pieces) - 1
                 calls.append(IngestCall(src, p.start, p.data, seg.final if last else True, seg.kind, span=p.span))

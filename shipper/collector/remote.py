@@ -1,0 +1,76 @@
+"""The client side of a running collector for local tools: `logship query` (and the
+canned queries) ask the collector that holds the database file, through
+`<db>.collector.json` (url, pid, a local admin token; mode 0600, removed on exit).
+
+Only the standard library and pyarrow here: it runs inside `logship query`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import RemoteError
+
+__all__ = ["RunningCollector", "held_by_collector", "ARROW_STREAM"]
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class RunningCollector:
+    url: str
+    token: str
+    pid: int
+
+    def query(self, sql: str, params: Any = None, timeout: float = 600.0) -> Any:
+        """Run one SELECT on the collector; the rows as a pyarrow Table (types kept)."""
+        import pyarrow as pa
+        import pyarrow.ipc  # noqa: F401
+
+        body = json.dumps({"sql": sql, "params": params}).encode()
+        req = urllib.request.Request(self.url + "/v1/query", data=body, method="POST", headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Accept": ARROW_STREAM})
+        # the collector is on this machine; its certificate may be self-signed
+        ctx = ssl._create_unverified_context() if self.url.startswith("https://") else None  # noqa: S323
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
+                data = r.read()
+        except urllib.error.HTTPError as exc:
+            try:
+                msg = json.loads(exc.read().decode())["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                msg = f"HTTP {exc.code}"
+            raise RemoteError(f"collector at {self.url}: {msg}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise RemoteError(f"the collector at {self.url} holds the database but did not answer: {exc}") from None
+        return pa.ipc.open_stream(data).read_all()
+
+
+def held_by_collector(db: str | Path) -> RunningCollector | None:
+    """The running collector that holds this database file, or None (use the file)."""
+    cfile = Path(db).with_name(Path(db).name + ".collector.json")
+    try:
+        info = json.loads(cfile.read_text(encoding="utf-8"))
+        pid, url, token = int(info["pid"]), str(info["url"]), str(info["token"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pid == os.getpid() or not _pid_alive(pid):
+        return None  # a stale file of a collector that was killed
+    return RunningCollector(url=url, token=token, pid=pid)
