@@ -64,3 +64,40 @@ def test_syslog_in_pieces_keeps_the_year(cuts):
     assert (lines, entries, len(batch.rejects)) == (one.lines, one.entries, 3)
     assert batch == one.batch
     assert context == one.context
+
+
+def _parse_chunk(fmt, data: bytes, start: int, final: bool):
+    """Worker side: a fresh EntryParser per chunk (cheap after the first per process)."""
+    return EntryParser(fmt, tz="UTC").parse(data, start, final)
+
+
+def test_chunks_in_worker_processes_equal_one_parse(tmp_path):
+    """store/ parses a context-free source in a process pool: the LogFormat travels
+    pickled (a user grammar in no registry of the workers), chunks start at entry heads,
+    and the batches put together equal one parse."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from parser import FormatRegistry
+
+    (tmp_path / "kv.lark").write_text(
+        "// format: kv\n// continuation: indent\n// sample: 2026-11-27T21:09:05Z a=1\n"
+        "%import common (ISO_TIMESTAMP, MESSAGE_TAIL, SP, _pair)\n"
+        "start: ISO_TIMESTAMP _pair* MESSAGE_TAIL?\n%ignore SP\n")
+    fmt = FormatRegistry([tmp_path]).get("kv")
+    data = b"".join(b"2026-11-27T21:09:%02dZ n=%d size=%dKiB -- m\n  cont %d\n" % (i % 60, i, i, i)
+                    for i in range(3000)) + b"garbage\n"
+    cuts = [0, 20_000, 55_555, 90_001, len(data)]
+    bounds = [0] + [data.find(b"\n2026", c) + 1 for c in cuts[1:-1]] + [len(data)]
+    one = EntryParser(fmt, tz="UTC").parse(data, 0, True)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        parts = list(pool.map(_parse_chunk, [fmt] * 4, [data[a:b] for a, b in zip(bounds, bounds[1:])],
+                              bounds[:-1], [True] * 4))
+    merged = ParsedBatch()
+    for p in parts:
+        merged.extend(p.batch)
+    assert [p.end_offset for p in parts] == bounds[1:]
+    assert sum(p.lines for p in parts) == one.lines == 6001
+    assert sum(p.entries for p in parts) == one.entries == 3001
+    assert merged == one.batch
+    assert (len(one.batch.events), len(one.batch.rejects)) == (3000, 1)
