@@ -257,3 +257,28 @@ def test_slow_store_stops_credit_keeps_heartbeats_and_loses_nothing(tmp_path):
     assert coll.query("SELECT count(*), count(DISTINCT attrs) FROM events") == [(12_000, 12_000)]
     # memory flat: the late samples are not above the early ones by more than the budget's order
     assert max(rss) - min(rss[: max(3, len(rss) // 4)]) < 64 << 20, rss
+
+
+def test_sigterm_commits_and_acks_what_was_received_then_closes(tmp_path):
+    import signal
+
+    coll = CollectorProc(tmp_path, config="commit_delay_s = 0.5\n").start()
+    data = client_lines(0, 5000)
+
+    async def go():
+        async with StreamClient(coll.url, TOKENS["alpha"]) as c:
+            await c.hello()
+            await c.open(1, data)
+            end = await c.send(1, 0, data, final=True)
+            await asyncio.sleep(0.1)
+            coll.proc.send_signal(signal.SIGTERM)  # while commits are still running
+            await c.wait_for(lambda: c.ws.closed, timeout=30)
+            assert c.sids[1].acked == end  # everything received was committed and acked
+            assert c.ws.close_code == 1001
+
+    try:
+        run(go())
+    finally:
+        assert coll.stop() == 0
+    assert coll.query("SELECT count(*), count(DISTINCT attrs) FROM events") == [(5000, 5000)]
+    assert not (tmp_path / "coll.duckdb.collector.json").exists()

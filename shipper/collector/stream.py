@@ -42,7 +42,6 @@ ERROR_CODES = {
     "unknown_sid": "a data frame or close for a sid that is not open on this connection",
     "credit_exceeded": "a data frame larger than the credit the connection holds (dropped, not acked)",
     "store_failed": "the store could not commit this sid's data (not acked; resend later)",
-    "shutting_down": "the collector is stopping; reconnect later",
 }
 
 
