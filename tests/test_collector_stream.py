@@ -282,3 +282,28 @@ def test_sigterm_commits_and_acks_what_was_received_then_closes(tmp_path):
         assert coll.stop() == 0
     assert coll.query("SELECT count(*), count(DISTINCT attrs) FROM events") == [(5000, 5000)]
     assert not (tmp_path / "coll.duckdb.collector.json").exists()
+
+
+def test_empty_final_frame_flushes_the_last_entry_and_the_writer_goes_idle(collector):
+    import psutil
+
+    data = client_lines(0, 10)
+    last = len(client_line(9))
+
+    async def go():
+        async with StreamClient(collector.url, TOKENS["alpha"]) as c:
+            await c.hello()
+            await c.open(1, data)
+            await c.send(1, 0, data)
+            await c.wait_acked(1, len(data) - last)
+            t0 = time.monotonic()
+            await c.send_raw(encode_frame(DataFrame(1, len(data), b"", flags=1)))  # FINAL: the file ended
+            await c.wait_acked(1, len(data))
+            assert time.monotonic() - t0 < 1.5  # not the multiline_flush_s timer
+            await c.send_raw(encode_frame(DataFrame(1, len(data), b"", flags=1)))  # again: nothing held
+            await asyncio.sleep(0.5)
+            assert psutil.Process(collector.pid).cpu_percent(interval=1.0) < 30  # no busy writer loop
+
+    run(go())
+    collector.stop()
+    assert collector.query("SELECT count(*) FROM events") == [(10,)]

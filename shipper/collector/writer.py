@@ -263,6 +263,7 @@ class Writer:
                     seg.final = True  # no new lines for a while: the entry is complete
                     touched.setdefault(id(seg), (src, seg))
 
+        frontier: dict[int, int] = {}
         calls: list[IngestCall] = []
         units: list[tuple[str, _Segment | None, bool]] = []  # (source, segment, last piece of it)
         for src, seg in touched.values():
@@ -273,6 +274,9 @@ class Writer:
                 else:
                     data = data[:data.rfind(b"\n") + 1]  # partial last line waits for its rest
             if not data:
+                if not seg.data:
+                    frontier[id(seg)] = seg.start
+                    self._drop(src, seg)  # nothing held (an empty FINAL frame, say)
                 continue
             # parse in pieces cut at entry boundaries (bounded memory), all in this one
             # transaction; only the last piece may end in an unfinished entry
@@ -292,7 +296,6 @@ class Writer:
 
         errors: dict[str, str] = {}
         ranges: dict[str, list[tuple[int, int]]] = {}
-        frontier: dict[int, int] = {}
         stats: dict[int, list[int]] = {}
         failed: set[int] = set()
         for (src, seg, last), res in zip(units, results):
