@@ -53,7 +53,7 @@ class ClientHandler:
         try:
             ts = iso_to_us(ch[1][1], self._tz)
         except TimestampError as exc:
-            return "bad_timestamp", f"line 1, column 1, field timestamp: {exc}"
+            return "bad_timestamp", f"column 1, field timestamp: {exc}"
         level = ch[2][1]
         session = ch[3][1][5:]
         name = ch[4][1]
@@ -69,7 +69,7 @@ class ClientHandler:
         if kind == "metric":
             if cont:
                 return ("unexpected_continuation",
-                        f"line 2, field message: a metric entry cannot have continuation lines "
+                        f"continuation line, field message: a metric entry cannot have continuation lines "
                         f"({len(cont)} found)")
             return self._metric(ch, n, ts, session, name, message, batch, offset)
         attrs: dict[str, Any] = {}
@@ -78,7 +78,7 @@ class ClientHandler:
             try:
                 key, value, _, _ = convert_pair(tok[0], tok[1])
             except ValueError as exc:
-                return "bad_value", f"line 1, column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
+                return "bad_value", f"column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
             attrs[key] = value
         ev = batch.events
         ev.ts_us.append(ts)
@@ -99,7 +99,7 @@ class ClientHandler:
             try:
                 key, value, unit, numeric = convert_pair(tok[0], tok[1])
             except ValueError as exc:
-                return "bad_value", f"line 1, column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
+                return "bad_value", f"column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
             if numeric:
                 samples.append((key, value, unit))
             else:
@@ -107,7 +107,7 @@ class ClientHandler:
         if message is not None:
             labels["message"] = message
         if not samples:
-            return "no_metrics", f"line 1, field {group}: a metric entry needs at least one numeric field"
+            return "no_metrics", f"field {group}: a metric entry needs at least one numeric field"
         lab = _dumps(labels) if labels else None
         m = batch.metrics
         prefix = group + "."

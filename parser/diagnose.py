@@ -145,7 +145,7 @@ def describe(exc: UnexpectedInput, text: str, lark: Lark | None = None,
         code, field = "syntax", "line"
     want = " or ".join(sorted({_show(lark, t) for t in expected})) or "nothing"
     col = pos + 1
-    error = f"line 1, column {col}, field {field}: expected {want}, got {_snippet(text, pos)}"
+    error = f"column {col}, field {field}: expected {want}, got {_snippet(text, pos)}"
     return code, error
 
 

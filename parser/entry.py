@@ -111,7 +111,7 @@ class EntryParser:
             raw = head if cont is None else b"\n".join([head, *cont])
             n = 1 + (len(cont) if cont else 0)
             rejects.add(offset, raw[: self.max_line_bytes], "orphan_continuation",
-                        f"line 1: {n} continuation line(s) with no entry above them "
+                        f"{n} continuation line(s) with no entry above them "
                         f"(lines starting with a space or tab at the start of the data)")
             return
         limit = self.max_line_bytes
@@ -128,7 +128,8 @@ class EntryParser:
             lines = [head, *(cont or ())]
             bad = next((i for i, ln in enumerate(lines) if ln is exc.object), 0)
             rejects.add(offset, b"\n".join(lines), "invalid_utf8",
-                        f"line {bad + 1}, byte {exc.start + 1}: invalid UTF-8 ({exc.reason})")
+                        (f"byte {exc.start + 1}" if bad == 0 else f"continuation line {bad}, byte {exc.start + 1}")
+                        + f": invalid UTF-8 ({exc.reason})")
             return
         if text and text[-1] == "\r":
             text = text[:-1]

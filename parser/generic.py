@@ -240,7 +240,7 @@ class GenericHandler:
                 else:
                     field = _FIELD.get(t) or t.split("_", 1)[-1].lower()
                     code_ = "bad_timestamp" if field == "timestamp" else f"bad_{field}"
-                return code_, f"line 1, column {tok[2]}, field {field}: {exc}"
+                return code_, f"column {tok[2]}, field {field}: {exc}"
         if f.keys:
             try:
                 k_ts, k_level, k_message, k_name, k_session = take_keyed(f, attrs)
@@ -289,7 +289,7 @@ def take_keyed(f: FieldReader, attrs: dict[str, Any]) -> tuple[Any, ...]:
                     try:
                         out[0] = timestamp_from_value(value, f.tz)
                     except TimestampError as exc:
-                        raise TimestampError(f"line 1, field {k}: {exc}") from None
+                        raise TimestampError(f"field {k}: {exc}") from None
                 elif field == "level":
                     out[1] = f.level(str(value)) if value is not None else None
                 else:

@@ -38,9 +38,9 @@ class JsonHandler:
         except ValueError as exc:  # json.JSONDecodeError carries line/column
             col = getattr(exc, "colno", 0)
             msg = getattr(exc, "msg", str(exc))
-            return "bad_json", f"line 1, column {col}, field json: {msg}"
+            return "bad_json", f"column {col}, field json: {msg}"
         if not isinstance(obj, dict):
-            return "bad_json", f"line 1, column 1, field json: expected an object, got {type(obj).__name__}"
+            return "bad_json", f"column 1, field json: expected an object, got {type(obj).__name__}"
         f = self.fields
         try:
             ts, level, message, name, session = take_keyed(f, obj)
@@ -52,7 +52,7 @@ class JsonHandler:
         try:
             attrs = _dumps(obj) if obj else None
         except ValueError as exc:  # NaN/Infinity, which JSON text cannot hold
-            return "bad_value", f"line 1, field attrs: {exc}"
+            return "bad_value", f"field attrs: {exc}"
         ev = batch.events
         ev.ts_us.append(ts)
         ev.session_id.append(None if session is None else str(session))

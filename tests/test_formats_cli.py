@@ -35,7 +35,7 @@ def test_check_reports_format_counts_and_first_errors(tmp_path: Path):
     lines = r.stdout.splitlines()
     assert lines[0] == (f"{SAMPLES / 'logfmt.log'}: format logfmt (detected, 82% of the first lines parse); "
                         "11 lines, 11 entries, 9 records, 2 rejected")
-    assert lines[1].startswith("  line 9 (byte 836): bad_value: line 1, column 46, field msg: expected")
+    assert lines[1].startswith("  line 9 (byte 836): bad_value: column 46, field msg: expected")
     assert lines[2] == (f"{gz}: format access (detected, 92% of the first lines parse); "
                         "12 lines, 12 entries, 19 records, 1 rejected")
     assert lines[3].startswith("  line 11 (byte 1545): bad_timestamp:")

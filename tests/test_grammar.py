@@ -177,7 +177,7 @@ class ShoutingHandler:
             batch.events.name.append("half a row")  # then fails: the parser must realign
             raise RuntimeError("kaboom")
         if not head.isupper():
-            return "not_shouting", f"line 1, column 1, field text: {head[:10]!r} is not upper case"
+            return "not_shouting", f"column 1, field text: {head[:10]!r} is not upper case"
         e = batch.events
         for col, v in (("ts_us", None), ("session_id", None), ("level", "INFO"), ("name", "shout"),
                        ("message", head), ("attrs", None), ("byte_offset", offset)):
