@@ -3,7 +3,6 @@ detection (most specific first, with hit rates)."""
 
 from __future__ import annotations
 
-
 import json
 import re
 from datetime import datetime
