@@ -68,7 +68,8 @@ def _last_entry_start(buf: bytearray | bytes, indent: bool, limit: int | None = 
 
 def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, indent: bool = True,
                   failure: ReadFailure | None = None, start: int = 0) -> Iterator[Segment]:
-    """Yield segments of about ``chunk_bytes`` (more only when one entry is longer).
+    """Yield segments of about ``chunk_bytes`` (more only when one entry is longer, and
+    never more than about twice that).
 
     ``indent``: lines starting with a space or tab continue the entry above, so a cut
     never falls before one. A read error ends the stream: what was read before it is
@@ -127,6 +128,11 @@ def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, inden
             cut = _last_entry_start(buf, indent, chunk_bytes)
             if cut <= 0:  # one entry longer than a chunk: cut after it, as soon as it ends
                 cut = _last_entry_start(buf, indent)
+            if cut <= 0 and len(buf) >= 2 * chunk_bytes:
+                # An "entry" of endless continuation lines (or indented garbage) is not
+                # held whole either: cut at a line; the rest become orphan_continuation
+                # rejects, nothing is lost.
+                cut = buf.rfind(b"\n") + 1
             if cut > 0:
                 yield Segment(buf_start, bytes(buf[:cut]))
                 del buf[:cut]

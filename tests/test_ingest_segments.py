@@ -4,6 +4,7 @@ without ever buffering a line longer than max_line_bytes."""
 from __future__ import annotations
 
 import io
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,8 +35,10 @@ def test_segments_cover_the_stream_exactly(lines, drop_last_newline, chunk):
             assert s.end == len(data) or data[s.end - 1:s.end] == b"\n"  # up to its newline or EOF
         else:
             assert data[s.start:s.end] == s.data
-            if s.end < len(data):  # cut before an entry head, never before a continuation line
-                assert data[s.end - 1:s.end] == b"\n" and data[s.end:s.end + 1] not in (b" ", b"\t", b"\n")
+            if s.end < len(data):  # cut at a line, before an entry head if the segment has one
+                assert data[s.end - 1:s.end] == b"\n"
+                if data[s.end:s.end + 1] in (b" ", b"\t", b"\n"):  # only when no entry starts inside
+                    assert not re.search(rb"\n[^ \t\n]", s.data[:-1])
         pos = s.end
     assert pos == len(data)
 
@@ -64,3 +67,10 @@ def test_a_read_error_ends_the_stream_without_claiming_the_last_entry():
     segs = list(iter_segments(Broken(b"a\nb\n  c\nd-cut-of"), 1 << 20, 1 << 20, failure=failure))
     assert [(s.start, s.data, s.final) for s in segs] == [(0, b"a\nb\n  c\nd-cut-of", False)]
     assert isinstance(failure.error, EOFError)
+
+
+def test_endless_continuation_lines_are_not_buffered_whole():
+    data = b"head\n" + b"    more of the same entry\n" * 20000  # 540 KB, one 'entry'
+    segs = list(iter_segments(io.BytesIO(data), 4096, 1 << 20))
+    assert max(len(s.data) for s in segs) <= 2 * 4096 + 4096
+    assert b"".join(s.data for s in segs) == data
