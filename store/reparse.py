@@ -15,7 +15,9 @@ from pathlib import Path
 from store.parsing import ParsedPiece, make_parser, parse_piece
 from store.store import Store
 
-__all__ = ["ReparseSummary", "reparse_rejects"]
+__all__ = ["ReparseSummary", "reparse_rejects", "REPARSE_PAGE"]
+
+REPARSE_PAGE = 10_000
 
 
 @dataclass
@@ -34,7 +36,8 @@ class ReparseSummary:
                 f"({self.records:,} records), {self.still_rejected:,} still rejected")
 
 
-def reparse_rejects(db: str | Path | Store, grammar_dirs: tuple[Path, ...] | list[Path] = ()) -> ReparseSummary:
+def reparse_rejects(db: str | Path | Store, grammar_dirs: tuple[Path, ...] | list[Path] = (),
+                    page: int = REPARSE_PAGE) -> ReparseSummary:
     """Reparse every reject (except line_too_long) with the current grammars; one transaction."""
     if grammar_dirs:
         from parser import load_user_grammars
@@ -48,28 +51,34 @@ def reparse_rejects(db: str | Path | Store, grammar_dirs: tuple[Path, ...] | lis
                 "SELECT DISTINCT source_id FROM rejects WHERE error_code <> 'line_too_long' ORDER BY 1"
             ).fetchall()]
             for sid in source_ids:
-                rows = st.con.execute(
-                    "SELECT byte_offset, raw FROM rejects WHERE source_id = ? AND error_code <> 'line_too_long' "
-                    "ORDER BY byte_offset",
-                    [sid],
-                ).fetchall()
                 parser = make_parser(st.source(sid).spec())
-                pieces: list[ParsedPiece] = []
-                for offset, raw in rows:
-                    piece = parse_piece(parser, bytes(raw), int(offset), final=True)
-                    if piece.entries and not piece.batch.n_rejects:
-                        pieces.append(piece)
-                summary.examined += len(rows)
                 summary.sources += 1
-                if not pieces:
-                    continue
-                res = st.commit_parsed(sid, pieces, kind="reparse", received=(pieces[0].start, pieces[-1].end))
-                st.con.execute(
-                    "DELETE FROM rejects WHERE source_id = ? AND list_contains(?, byte_offset)",
-                    [sid, [p.start for p in pieces]],
-                )
-                summary.moved += len(pieces)
-                summary.records += res.records
+                after = -1
+                while True:  # pages of `page` rejects: a source of garbage is never loaded whole
+                    rows = st.con.execute(
+                        "SELECT byte_offset, raw FROM rejects WHERE source_id = ? AND error_code <> 'line_too_long' "
+                        "AND byte_offset > ? ORDER BY byte_offset LIMIT ?",
+                        [sid, after, page],
+                    ).fetchall()
+                    if not rows:
+                        break
+                    after = int(rows[-1][0])
+                    summary.examined += len(rows)
+                    pieces: list[ParsedPiece] = []
+                    for offset, raw in rows:
+                        piece = parse_piece(parser, bytes(raw), int(offset), final=True)
+                        if piece.entries and not piece.batch.n_rejects:
+                            pieces.append(piece)
+                    if not pieces:
+                        continue
+                    res = st.commit_parsed(sid, pieces, kind="reparse",
+                                           received=(pieces[0].start, pieces[-1].end))
+                    st.con.execute(
+                        "DELETE FROM rejects WHERE source_id = ? AND list_contains(?, byte_offset)",
+                        [sid, [p.start for p in pieces]],
+                    )
+                    summary.moved += len(pieces)
+                    summary.records += res.records
     finally:
         if not isinstance(db, Store):
             st.close()

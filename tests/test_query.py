@@ -104,3 +104,15 @@ def test_the_summary_queries(db: Path):
     assert cpu == [{"client_id": "c1", "session_id": SESS, "cpu_p95": 29.0, "samples": 2}]
     assert events == [{"name": "tracker.timeout", "level": "WARN", "n": 1}]
     assert [r["n"] for r in rejects] == [1]
+
+
+def test_reparse_pages_through_rejects_and_keeps_what_still_fails(db_path: Path):
+    from store.reparse import reparse_rejects
+
+    garbage = b"".join(b"garbage line %d\n" % i for i in range(25))
+    with Store(db_path) as st:
+        src = st.resolve_source("c1", garbage, path="g.log", log_format="client", tz="UTC")
+        st.ingest(src.source_id, 0, garbage, final=True, kind="file")
+        got = reparse_rejects(st, page=10)
+        assert (got.examined, got.moved, got.still_rejected, got.sources) == (25, 0, 25, 1)
+        assert st.con.execute("SELECT count(*) FROM rejects").fetchall() == [(25,)]
