@@ -108,6 +108,16 @@ def ingest(
 
     Example: logship ingest --client-id-from-dir demo-data/ --db logship.duckdb
     """
+    from shipper.collector.remote import held_by_collector
+
+    running = held_by_collector(db)  # [collector] the file is held by `logship collect`: ingest there
+    if running is not None:
+        line, errors = running.ingest(paths, client_id=client_id, client_id_from_dir=client_id_from_dir, tz=tz,
+                                      log_format=log_format, replace=replace, grammar_dirs=grammar_dir or [])
+        for err in errors:
+            typer.echo(f"error: {err}", err=True)
+        typer.echo(line, err=True)
+        raise typer.Exit(1 if errors else 0)
     from store.fileingest import IngestOptions, ingest_paths
     from store.progress import progress_for
 
@@ -171,6 +181,12 @@ def reparse(db: Path = DbOption, grammar_dir: GrammarDirOpt = None) -> None:
 
     Example: logship reparse --grammar-dir my-grammars/
     """
+    from shipper.collector.remote import held_by_collector
+
+    running = held_by_collector(db)  # [collector] the file is held by `logship collect`: reparse there
+    if running is not None:
+        typer.echo(running.job("reparse", grammar_dirs=[str(p.resolve()) for p in grammar_dir or []])[0], err=True)
+        return
     from store.reparse import reparse_rejects
 
     typer.echo(reparse_rejects(db, tuple(grammar_dir or ())).line(), err=True)

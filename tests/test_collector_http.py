@@ -355,3 +355,33 @@ def test_logship_query_uses_the_running_collector(tmp_path):
     finally:
         coll.stop()
     assert coll.query("SELECT count(*) FROM events") == [(25,)]
+
+
+def test_logship_ingest_and_reparse_run_inside_the_running_collector(tmp_path):
+    import gzip as gz
+    import subprocess
+    import sys
+
+    repo = __import__("pathlib").Path(__file__).resolve().parent.parent
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes(client_lines(0, 30) + b"not a log line\n")
+    (logs / "b.log.gz").write_bytes(gz.compress(client_lines(100, 120)))
+    coll = CollectorProc(tmp_path).start()
+    try:
+        def cli(*args):
+            return subprocess.run([sys.executable, "-m", "cli", *args, "--db", str(coll.db)], cwd=repo,
+                                  capture_output=True, text=True, timeout=120)
+
+        r = cli("ingest", str(logs), "--client-id", "desk-1", "--tz", "UTC")
+        assert r.returncode == 0, r.stderr
+        r2 = cli("ingest", str(logs / "a.log"), "--client-id", "desk-1", "--tz", "UTC")  # again: nothing new
+        assert r2.returncode == 0, r2.stderr
+        r3 = cli("reparse")
+        assert r3.returncode == 0, r3.stderr
+        st, body = run(admin_query(coll.url, "SELECT count(*) FROM events"))
+        assert body["rows"] == [[50]]
+    finally:
+        coll.stop()
+    assert coll.query("SELECT client_id, count(*) FROM events GROUP BY 1") == [("desk-1", 50)]
+    assert coll.query("SELECT count(*) FROM rejects") == [(1,)]

@@ -39,19 +39,15 @@ class RunningCollector:
     token: str
     pid: int
 
-    def query(self, sql: str, params: Any = None, timeout: float = 600.0) -> Any:
-        """Run one SELECT on the collector; the rows as a pyarrow Table (types kept)."""
-        import pyarrow as pa
-        import pyarrow.ipc  # noqa: F401
-
-        body = json.dumps({"sql": sql, "params": params}).encode()
-        req = urllib.request.Request(self.url + "/v1/query", data=body, method="POST", headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Accept": ARROW_STREAM})
+    def _post(self, path: str, payload: dict[str, Any], accept: str, timeout: float) -> bytes:
+        body = json.dumps(payload).encode()
+        req = urllib.request.Request(self.url + path, data=body, method="POST", headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Accept": accept})
         # the collector is on this machine; its certificate may be self-signed
         ctx = ssl._create_unverified_context() if self.url.startswith("https://") else None  # noqa: S323
         try:
             with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
-                data = r.read()
+                return r.read()
         except urllib.error.HTTPError as exc:
             try:
                 msg = json.loads(exc.read().decode())["error"]["message"]
@@ -60,6 +56,26 @@ class RunningCollector:
             raise RemoteError(f"collector at {self.url}: {msg}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise RemoteError(f"the collector at {self.url} holds the database but did not answer: {exc}") from None
+
+    def job(self, job: str, timeout: float = 3600.0, **fields: Any) -> tuple[str, list[str]]:
+        """Run `ingest` or `reparse` inside the collector: (summary line, errors)."""
+        out = json.loads(self._post("/v1/admin/job", {"job": job, **fields}, "application/json", timeout))
+        return str(out["line"]), [str(e) for e in out.get("errors", [])]
+
+    def ingest(self, paths: list[str], **options: Any) -> tuple[str, list[str]]:
+        """`logship ingest` on the collector; paths are made absolute here (its cwd differs)."""
+        if "-" in paths:
+            raise RemoteError("stdin cannot be ingested through the running collector; stop it or write a file")
+        opts = {k: ([str(Path(p).resolve()) for p in v] if k == "grammar_dirs" and v else v)
+                for k, v in options.items()}
+        return self.job("ingest", paths=[os.path.abspath(p) for p in paths], options=opts)
+
+    def query(self, sql: str, params: Any = None, timeout: float = 600.0) -> Any:
+        """Run one SELECT on the collector; the rows as a pyarrow Table (types kept)."""
+        import pyarrow as pa
+        import pyarrow.ipc  # noqa: F401
+
+        data = self._post("/v1/query", {"sql": sql, "params": params}, ARROW_STREAM, timeout)
         return pa.ipc.open_stream(data).read_all()
 
 

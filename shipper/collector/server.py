@@ -21,6 +21,7 @@ from .auth import Authenticator
 from .bodies import handle_backlog, handle_lines
 from .config import CollectorConfig
 from .errors import CollectorError
+from .jobs import handle_job
 from .query import QueryRunner, disable_external_access, handle_query
 from .state import CollectorState
 from .storeport import open_store
@@ -58,6 +59,7 @@ def make_app(state: CollectorState, query: QueryRunner) -> web.Application:
     app.router.add_post("/v1/backlog", handle_backlog)
     app.router.add_post("/v1/lines", handle_lines)
     app.router.add_post("/v1/query", handle_query)
+    app.router.add_post("/v1/admin/job", handle_job)
     app.router.add_get("/healthz", handle_healthz)
     app.router.add_get("/metrics", handle_metrics)
     return app
