@@ -257,6 +257,7 @@ async def _answer(state: CollectorState, request: web.Request, source_id: str, s
         body = {"error": {"code": exc.code, "message": str(exc)}, **exc.result.as_json(), **extra}
         return web.json_response(body, status=400)
     state.metrics.http_requests[f"{path} 200"] += 1
+    state.metrics.acks += 1
     return web.json_response({**res.as_json(), **extra})
 
 

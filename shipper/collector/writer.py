@@ -196,8 +196,14 @@ class Writer:
             batch = self._take_batch()
             if not batch and not self._due_segments(time.monotonic()):
                 continue
-            dones = await loop.run_in_executor(self._exec, self._commit, batch)
-            self._deliver(batch, dones)
+            try:
+                dones = await loop.run_in_executor(self._exec, self._commit, batch)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop all commits: fail this batch
+                log.exception("group commit failed")
+                err = f"{type(exc).__name__}: {exc}"
+                dones = [(w.on_done, Done(w.source_id, w.start, w.end, w.start, len(w.data), error=err))
+                         for w in batch]
+            self._deliver(dones)
         # shutdown: everything queued is committed and acked; unfinished entries stay
         # pending and unacked (the shipper resends them to the next collector)
 
@@ -220,9 +226,8 @@ class Writer:
         deadline = self._next_deadline()
         return deadline is not None and deadline <= now
 
-    def _deliver(self, batch: list[Work], dones: list[tuple[DoneCallback | None, Done]]) -> None:
+    def _deliver(self, dones: list[tuple[DoneCallback | None, Done]]) -> None:
         for cb, done in dones:
-            self.metrics.acks += 1 if cb is not None else 0
             if cb is None:
                 continue
             try:
