@@ -125,6 +125,9 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
 
         get_format(options.log_format)  # an unknown name fails before anything is read
     inputs, errors = expand_inputs(paths)
+    if not isinstance(store, Store):  # `logship ingest .` must not read the database as a log
+        own = {Path(store).resolve(), Path(f"{store}.wal").resolve()}
+        inputs = [i for i in inputs if i.path is None or i.path.resolve() not in own]
     summary = IngestSummary(errors=list(errors))
     progress = progress or NullProgress()
     own_store = not isinstance(store, Store)

@@ -272,3 +272,11 @@ def test_many_small_files_share_the_pool_and_match_one_process(tmp_path: Path):
     with Store(serial, read_only=True) as x, Store(pooled, read_only=True) as y:
         assert x.con.execute(query).fetchall() == y.con.execute(query).fetchall()
         assert y.con.execute("SELECT count(*) FROM metrics").fetchall() == [(18 * 600,)]
+
+
+def test_the_database_itself_is_never_ingested(tmp_path: Path):
+    (tmp_path / "app.log").write_bytes(lines(4))
+    db = tmp_path / "logship.duckdb"
+    ingest_paths(db, [str(tmp_path)], OPTS)
+    again = ingest_paths(db, [str(tmp_path)], OPTS)
+    assert [Path(f.name).name for f in again.files] == ["app.log"]
