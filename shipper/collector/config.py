@@ -39,8 +39,6 @@ class CollectorConfig:
     # /v1/query limits
     query_row_limit: int = 10_000
     query_time_limit_s: float = 10.0
-    # bytes read from an HTTP body before handing a chunk to the writer
-    body_chunk_bytes: int = 1 << 20
     # test hook: sleep this long before every commit (simulates a slow store)
     commit_delay_s: float = 0.0
 

@@ -7,6 +7,7 @@ server, also used by the shipper as a client), with built-in WebSocket heartbeat
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -115,6 +116,8 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
                 hooked.append(sig)
             except (NotImplementedError, RuntimeError):
                 pass  # not the main thread or not POSIX: the caller sets `stop`
+        # long-lived start-up objects (modules, grammars) out of the cyclic GC's way
+        gc.freeze()
         on_ready(url)
         await stop.wait()
         # graceful: stop accepting, no new credit, commit what is queued, ack it, close
