@@ -113,7 +113,9 @@ def describe(exc: UnexpectedInput, text: str, lark: Lark | None = None,
         return names.get(t) or field_of(t)
 
     # Inside or right after a key=value pair: the value of that key is what is wrong.
-    m = _KEY_BEFORE.search(text, 0, pos)
+    # (A bounded window: this pattern backtracks quadratically over a long run of word
+    # characters, and a rejected line may be max_line_bytes long: 40 KB took 7 s.)
+    m = _KEY_BEFORE.search(text, max(0, pos - 4096), pos)
     expected_fields = {fld(t) for t in expected if not t.startswith("__ANON") and t != "$END"}
     keywords = [_keyword(lark, t) for t in expected]
     at = _KEY_AT.match(text, pos)

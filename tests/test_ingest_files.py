@@ -280,3 +280,12 @@ def test_the_database_itself_is_never_ingested(tmp_path: Path):
     ingest_paths(db, [str(tmp_path)], OPTS)
     again = ingest_paths(db, [str(tmp_path)], OPTS)
     assert [Path(f.name).name for f in again.files] == ["app.log"]
+
+
+@pytest.mark.parametrize("fmt", ["access", "logfmt", "syslog", "jsonl"])
+def test_a_long_garbage_line_is_one_quick_reject_in_every_format(db_path: Path, log_dir: Path, fmt: str):
+    f = log_dir / "junk.log"
+    f.write_bytes(b"A" * 500_000 + b"\n")
+    summary = ingest_paths(db_path, [str(f)], IngestOptions(tz="UTC", log_format=fmt, workers=1))
+    assert (summary.total("lines"), summary.total("records"), summary.total("rejects")) == (1, 0, 1)
+    assert summary.elapsed < 20
