@@ -185,3 +185,26 @@ def test_an_unknown_kind_is_refused(st: Store):
     with pytest.raises(StoreError, match="unknown ingest kind"):
         st.ingest(src.source_id, 0, DATA, final=True, kind="bogus")
     assert counts(st) == (0, 0, 0)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st_  # noqa: E402
+
+_BOUNDS = [0] + [sum(map(len, LINES[:i + 1])) for i in range(len(LINES))]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st_.lists(st_.tuples(st_.sampled_from(_BOUNDS), st_.sampled_from(_BOUNDS)), min_size=1, max_size=8))
+def test_any_order_of_overlapping_resends_stores_each_entry_once(pieces):
+    """Ranges at entry boundaries, ingested in any order and overlap, then the whole:
+    the tables hold exactly what one ingest of the whole gives."""
+    with Store(":memory:") as st:
+        src = new_source(st)
+        for a, b in pieces:
+            start, end = min(a, b), max(a, b)
+            if end > start:
+                st.ingest(src.source_id, start, DATA[start:end], final=True)
+        st.ingest(src.source_id, 0, DATA, final=True)
+        assert counts(st) == (5, 4, 0)
+        assert st.committed_ranges(src.source_id) == [(0, len(DATA))]
+        assert st.con.execute("SELECT count(DISTINCT byte_offset) FROM events").fetchall() == [(4,)]
