@@ -89,12 +89,38 @@ def _write_text(table: pa.Table, fmt: str, stream: TextIO, title: str | None) ->
         json.dump([{n: _json_value(row[n]) for n in names} for row in rows], stream, ensure_ascii=False)
         stream.write("\n")
     else:
-        from rich.console import Console
-        from rich.table import Table
+        _write_table(names, rows, stream, title)
 
-        t = Table(title=title, show_lines=False)
-        for n in names:
-            t.add_column(n, overflow="fold")
-        for row in rows:
-            t.add_row(*(_text(row[n]) for n in names))
-        Console(file=stream, soft_wrap=False).print(t)
+
+def _table_text(value: Any) -> str:
+    """A cell for people: UTC instants as `2026-11-27 21:09:05.123Z` (one column width)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        utc = value.astimezone(dt.timezone.utc)
+        text = utc.strftime("%Y-%m-%d %H:%M:%S")
+        return (text + f".{utc.microsecond // 1000:03d}" if utc.microsecond else text) + "Z"
+    return _text(value)
+
+
+def _write_table(names: list[str], rows: list[dict], stream: TextIO, title: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    cells = [[_table_text(row[n]) for n in names] for row in rows]
+    t = Table(title=title, show_lines=False)
+    needed = 1
+    for i, n in enumerate(names):
+        widest = max([len(n), *(len(c[i]) for c in cells)])
+        # Short values (times, ids, numbers) keep their width; long text folds.
+        min_width = widest if widest <= _NO_WRAP_WIDTH else _LONG_TEXT_MIN_WIDTH
+        t.add_column(n, no_wrap=widest <= _NO_WRAP_WIDTH, overflow="fold", min_width=min_width)
+        needed += min_width + 3
+    for c in cells:
+        t.add_row(*c)
+    console = Console(file=stream, soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(file=stream, soft_wrap=False, width=max(console.width, needed))
+    console.print(t)
+
+
+_NO_WRAP_WIDTH = 32
+_LONG_TEXT_MIN_WIDTH = 24
