@@ -48,6 +48,7 @@ __all__ = ["Shipper", "run_shipper", "exec_daemon", "main", "check_connection", 
 log = logging.getLogger("logship.shipper")
 
 _BACKLOG_BLOCK = 256 << 10
+_FORGET_DONE_AFTER_S = 7 * 86400   # completed sources with no file left are forgotten after a week
 
 
 def local_zone() -> str:
@@ -202,7 +203,8 @@ class Shipper:
 
     async def _housekeeping(self) -> None:
         assert self._discovery is not None
-        last_scan = time.monotonic()
+        last_scan = last_prune = time.monotonic()
+        self._prune()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._housekeeping_timeout())
@@ -219,6 +221,9 @@ class Shipper:
             self._kick.set()
             self._check_approvals()
             self._retention()
+            if now_m - last_prune > 3600:
+                self._prune()
+                last_prune = now_m
             self.state.maybe_save()
             if self.status.due():
                 self.status.maybe_write(self._status_doc())
@@ -240,6 +245,20 @@ class Shipper:
                     self.state.mark_dirty()
                     log.info("backlog %s approved", seg.id)
                     self._backlog_kick.set()
+
+    def _prune(self) -> None:
+        """Forget sources completed long ago whose files are gone, so the state stays small.
+
+        Should an archive of one turn up later, the collector's ranges cover it: nothing is
+        sent twice.
+        """
+        cutoff = time.time() - _FORGET_DONE_AFTER_S
+        for src in list(self.tailer.sources):
+            st = self.state.get(src.key) if src.ready else None
+            if st is not None and st.final_acked and st.done_at is not None and st.done_at < cutoff \
+                    and not src.paths and src.reader is None:
+                self.state.drop(st.key)
+                self.tailer.forget(src)
 
     def _retention(self) -> None:
         keep = self.cfg.delete_acked_after
