@@ -385,3 +385,30 @@ def test_logship_ingest_and_reparse_run_inside_the_running_collector(tmp_path):
         coll.stop()
     assert coll.query("SELECT client_id, count(*) FROM events GROUP BY 1") == [("desk-1", 50)]
     assert coll.query("SELECT count(*) FROM rejects") == [(1,)]
+
+
+def test_sigterm_during_an_upload_commits_its_start_and_answers_how_far(tmp_path):
+    import signal
+
+    coll = CollectorProc(tmp_path).start()
+    data = client_lines(0, 50_000)
+
+    async def slow():
+        for i in range(0, len(data), 65536):
+            yield data[i:i + 65536]
+            await asyncio.sleep(0.05)
+
+    async def go():
+        task = asyncio.get_running_loop().create_task(
+            post(coll.url + "/v1/backlog?start=0", TOKENS["alpha"], slow(), backlog_headers(data, gz=False)))
+        await asyncio.sleep(1.5)
+        coll.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(task, 20)
+
+    st, body = run(go())
+    assert coll.stop() == 0
+    assert st == 400 and body["error"]["code"] == "body_incomplete", body
+    end = body["committed_end"]
+    assert 0 < end < len(data) and body["ranges"] == [[0, end]]
+    lines = data[:end].count(b"\n")
+    assert coll.query("SELECT count(*), count(DISTINCT attrs) FROM events") == [(lines, lines)]

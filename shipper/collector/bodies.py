@@ -73,21 +73,36 @@ def _json_error(status: type[web.HTTPException], code: str, message: str, **extr
 
 class _BodyReader(io.RawIOBase):
     """The request body as a blocking file, for a worker thread: each read asks the
-    event loop for the next bytes of aiohttp's stream (so nothing is read ahead)."""
+    event loop for the next bytes of aiohttp's stream (so nothing is read ahead).
+    `abort()` (collector shutdown) ends a waiting read: the body counts as broken off."""
 
     def __init__(self, content: StreamReader, loop: asyncio.AbstractEventLoop, metrics: Metrics) -> None:
         self.content = content
         self.loop = loop
         self.metrics = metrics
+        self.aborted = False
+        self._pending: concurrent.futures.Future[bytes] | None = None
 
     def readable(self) -> bool:
         return True
 
+    def abort(self) -> None:
+        self.aborted = True
+        if self._pending is not None:
+            self._pending.cancel()
+
     def readinto(self, b: Any) -> int:
+        if self.aborted:
+            raise OSError("the body broke off: the collector is shutting down")
+        self._pending = asyncio.run_coroutine_threadsafe(self.content.read(len(b)), self.loop)
         try:
-            data = asyncio.run_coroutine_threadsafe(self.content.read(len(b)), self.loop).result()
-        except (ConnectionError, asyncio.CancelledError, aiohttp.ClientError) as exc:
-            raise OSError(f"the body broke off: {exc!r}") from None
+            data = self._pending.result()
+        except (ConnectionError, asyncio.CancelledError, concurrent.futures.CancelledError,
+                aiohttp.ClientError) as exc:
+            why = "the collector is shutting down" if self.aborted else repr(exc)
+            raise OSError(f"the body broke off: {why}") from None
+        finally:
+            self._pending = None
         self.metrics.bytes_received += len(data)
         self.metrics.lines_received += data.count(b"\n")
         b[:len(data)] = data
@@ -196,10 +211,16 @@ async def ingest_body(state: CollectorState, request: web.Request, source_id: st
     if encoding not in ("identity", "gzip", "x-gzip", ""):
         raise _json_error(web.HTTPUnsupportedMediaType, "bad_encoding",
                           f"Content-Encoding {encoding!r} not supported (identity or gzip)")
+    if state.shutting_down:
+        raise _json_error(web.HTTPServiceUnavailable, "shutting_down", "the collector is stopping; retry later")
     loop = asyncio.get_running_loop()
     raw = _BodyReader(request.content, loop, state.metrics)
-    return await loop.run_in_executor(state.body_pool, _ingest_body_blocking, state, loop, source_id, start,
-                                      raw, encoding in ("gzip", "x-gzip"), kind, final_at_end)
+    state.body_readers.add(raw)
+    try:
+        return await loop.run_in_executor(state.body_pool, _ingest_body_blocking, state, loop, source_id, start,
+                                          raw, encoding in ("gzip", "x-gzip"), kind, final_at_end)
+    finally:
+        state.body_readers.discard(raw)
 
 
 def _header(request: web.Request, name: str) -> str | None:

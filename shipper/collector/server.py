@@ -123,6 +123,10 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         # graceful: stop accepting, no new credit, commit what is queued, ack it, close
         state.shutting_down = True
         await site.stop()
+        # bodies being uploaded: commit what came so far and answer with how far
+        for reader in list(state.body_readers):
+            reader.abort()
+        await loop.run_in_executor(None, state.body_pool.shutdown, True)
         await state.writer.close()
         await asyncio.gather(*(s.drain_and_close() for s in list(state.sessions)), return_exceptions=True)
     finally:
@@ -133,7 +137,8 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         if not state.writer.closed:
             await state.writer.close()
         query.close()
-        state.body_pool.shutdown(wait=False, cancel_futures=True)
+        # body threads end once their connections are closed; wait while the loop still runs
+        await loop.run_in_executor(None, state.body_pool.shutdown, True)
         store.close()
         try:
             if json.loads(cfile.read_text(encoding="utf-8")).get("pid") == os.getpid():

@@ -38,6 +38,7 @@ class CollectorState:
         # body readers block on the loop for bytes and on the writer for commits
         self.body_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="logship-body")
         self.lines_locks: dict[str, asyncio.Lock] = {}
+        self.body_readers: set[Any] = set()  # bodies being read (aborted at shutdown)
         # local admin token, written to <db>.collector.json for `logship query` on this machine
         self.local_token = secrets.token_urlsafe(32)
 
