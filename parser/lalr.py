@@ -16,7 +16,8 @@ tests/test_parser_lalr.py compares the two on valid, mutated and random lines.
 
 from __future__ import annotations
 
-from typing import Any
+from operator import itemgetter
+from typing import Any, Callable
 
 from lark import Lark, Token, Transformer, Tree
 from lark.lexer import ContextualLexer
@@ -93,6 +94,64 @@ def flat(result: Any) -> list[Tok]:
 
 
 _FAST: dict[int, "FastLALR"] = {}
+# Line shapes (trie nodes) kept per grammar: a few hundred for real logs; garbage with
+# endless new type sequences stops adding at this cap and takes the uncached loop.
+MAX_SHAPES = 50_000
+
+
+class _Uncached(Exception):
+    """Internal: the shape cache is full; parse this line with the plain loop."""
+
+
+class _Shape:
+    """A trie node of the shape cache: the parser after a prefix of token types."""
+
+    __slots__ = ("match", "ignore", "callbacks", "states", "values", "ntoks", "children", "finish")
+
+    def __init__(self, match: Any, ignore: frozenset[str], callbacks: dict[str, Any],
+                 states: list[Any], values: list[Any], ntoks: int) -> None:
+        self.match = match
+        self.ignore = ignore
+        self.callbacks = callbacks
+        self.states = states
+        self.values = values
+        self.ntoks = ntoks
+        self.children: dict[str, _Shape] = {}
+        self.finish: Callable[[list[Any]], list[Any]] | None = None
+
+
+def _template(out: list[Any], ntoks: int) -> Callable[[list[Any]], list[Any]]:
+    """A function from a line's token list to its flat output: `out` lists token
+    indexes and RULE markers in output order."""
+    markers = [item for item in out if type(item) is not int]
+    if not markers and out == list(range(ntoks)):
+        return _same
+    combined: list[int] = []
+    k = ntoks
+    for item in out:
+        if type(item) is int:
+            combined.append(item)
+        else:
+            combined.append(k)
+            k += 1
+    if len(combined) == 0:
+        return lambda toks: []
+    if len(combined) == 1:
+        i = combined[0]
+        if markers:
+            return lambda toks: [markers[0]]
+        return lambda toks: [toks[i]]
+    get = itemgetter(*combined)
+
+    def apply(toks: list[Any]) -> list[Any]:
+        toks.extend(markers)
+        return list(get(toks))
+
+    return apply
+
+
+def _same(toks: list[Any]) -> list[Any]:
+    return toks
 
 
 class FastLALR:
@@ -127,6 +186,8 @@ class FastLALR:
         for state, basic in lexer.lexers.items():
             scanner = basic.scanner  # built lazily by Lark: build it now, once
             self._lexers[state] = (_matcher(scanner._mres), frozenset(basic.ignore_types), dict(basic.callback))
+        self._shapes = 0
+        self._root = self._node([self._start_state], [], 0)
 
     @classmethod
     def of(cls, lark: Lark) -> "FastLALR":
@@ -139,9 +200,108 @@ class FastLALR:
 
     def parse(self, text: str) -> list[Tok]:
         try:
-            return self._parse(text)
+            return self._parse_shapes(text)
+        except _Uncached:
+            pass
         except (_Fail, KeyError):
             return flat(self._lark.parse(text))  # raises Lark's own UnexpectedInput
+        try:
+            return self._parse(text)
+        except (_Fail, KeyError):
+            return flat(self._lark.parse(text))
+
+    # -- the shape cache ------------------------------------------------------------
+    # The parser's actions depend only on the sequence of terminal TYPES the lexer
+    # yields (the text of a token never steers an LALR parser), and which contextual
+    # lexer reads the next token depends only on the state those types led to. So the
+    # parse of a line is memoised per type sequence in a trie: a node is the parser
+    # after a prefix of types (its lexer, its stacks), and a finished node holds the
+    # output's template (which tokens, in which order, with which RULE markers). A line
+    # of a known shape costs its regex matches and one dict lookup per token; a new
+    # shape is worked out once, by the same table walk as `_parse`, on token indexes.
+
+    def _node(self, states: list[Any], values: list[Any], ntoks: int) -> "_Shape":
+        match, ignore, callbacks = self._lexers[states[-1]]
+        self._shapes += 1
+        return _Shape(match, ignore, callbacks, states, values, ntoks)
+
+    def _parse_shapes(self, text: str) -> list[Tok]:
+        filtered = self._filtered
+        node = self._root
+        toks: list[Any] = []
+        pos = 0
+        end = len(text)
+        new_token = Token._future_new
+        while pos < end:
+            m = node.match(text, pos)
+            if m is None:
+                raise _Fail
+            ttype = m.lastgroup
+            if ttype in node.ignore:  # as Lark: ignored by the type the regex matched
+                if ttype in node.callbacks:
+                    node.callbacks[ttype](new_token(ttype, m.group(0), pos, 1, pos + 1))
+                pos = m.end()
+                continue
+            if ttype in node.callbacks:  # keyword collisions: Lark may retype the token
+                ttype = node.callbacks[ttype](new_token(ttype, m.group(0), pos, 1, pos + 1)).type
+            if ttype not in filtered:
+                toks.append((ttype, m.group(0), pos + 1))
+            pos = m.end()
+            child = node.children.get(ttype)
+            node = child if child is not None else self._grow(node, ttype)
+        finish = node.finish
+        if finish is None:
+            finish = self._finish(node)
+        return finish(toks)
+
+    def _grow(self, node: "_Shape", ttype: str) -> "_Shape":
+        """The child of `node` for one more token of type `ttype` (raises _Fail/KeyError
+        where `_parse` would, _Uncached when the cache is full)."""
+        if self._shapes >= MAX_SHAPES:
+            raise _Uncached
+        states, values = list(node.states), list(node.values)
+        ntoks = node.ntoks
+        if ttype in self._filtered:
+            token: Any = []
+        else:
+            token, ntoks = ntoks, ntoks + 1
+        self._feed(states, values, ttype, token)
+        child = node.children[ttype] = self._node(states, values, ntoks)
+        return child
+
+    def _finish(self, node: "_Shape") -> Callable[[list[Any]], list[Any]]:
+        out = self._feed(list(node.states), list(node.values), "$END", None)
+        node.finish = _template(out, node.ntoks)
+        return node.finish
+
+    def _feed(self, states: list[Any], values: list[Any], ttype: str, token: Any) -> Any:
+        """`_parse`'s feed step on symbolic values: a token is its index, a filtered
+        token an empty list, a reduced rule a new list (never grown in place: the
+        stacks are shared by the trie)."""
+        table = self._table
+        is_end = token is None
+        while True:
+            shift, arg = table[states[-1]][ttype]
+            if shift:
+                if is_end:
+                    raise _Fail
+                states.append(arg)
+                values.append(token)
+                return None
+            size, marker, origin = arg
+            out: list[Any] = [(RULE, marker, 0)] if marker else []
+            if size:
+                for v in values[-size:]:
+                    if type(v) is list:
+                        out.extend(v)
+                    else:
+                        out.append(v)
+                del states[-size:]
+                del values[-size:]
+            states.append(table[states[-1]][origin][1])
+            values.append(out)
+            if is_end and states[-1] == self._end_state:
+                return out
 
     def _parse(self, text: str) -> list[Tok]:
         table = self._table
