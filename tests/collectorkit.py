@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import signal
 import subprocess
 import sys
@@ -252,7 +251,3 @@ def uncovered(total: int, ranges: list[list[int]]) -> list[tuple[int, int]]:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")

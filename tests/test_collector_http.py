@@ -5,19 +5,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import json
 import os
 import shutil
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import zlib
+
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.collectorkit import (ADMIN, TOKENS, CollectorProc, StreamClient, client_line, client_lines, run,
                                 uncovered)
+
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def auth(token: str) -> dict[str, str]:
@@ -290,8 +297,6 @@ def test_healthz_and_metrics(collector):
 def test_collector_json_written_while_running_and_removed_on_sigterm(tmp_path):
     coll = CollectorProc(tmp_path).start()
     cfile = tmp_path / "coll.duckdb.collector.json"
-    import json
-
     info = json.loads(cfile.read_text())
     assert info["url"] == coll.url and info["pid"] == coll.pid
     assert (cfile.stat().st_mode & 0o777) == 0o600
@@ -329,9 +334,6 @@ def test_tls_serves_wss_and_https(tmp_path):
 
 
 def test_logship_query_uses_the_running_collector(tmp_path):
-    import subprocess
-    import sys
-
     coll = CollectorProc(tmp_path, config="query_row_limit = 3\n").start()
     try:
         st, body = run(post(coll.url + "/v1/lines?source=q", TOKENS["alpha"], client_lines(0, 25)))
@@ -339,18 +341,16 @@ def test_logship_query_uses_the_running_collector(tmp_path):
         # the file is held by the collector: the CLI asks it (all rows: the local token)
         out = subprocess.run([sys.executable, "-m", "cli", "query", "--db", str(coll.db), "--format", "csv",
                               "SELECT count(*) AS n, min(ts) AS first FROM events"],
-                             cwd=tmp_path.parent, capture_output=True, text=True, timeout=60,
-                             env={**__import__("os").environ, "PYTHONPATH": str(__import__("pathlib").Path(
-                                 __file__).resolve().parent.parent)})
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert out.stdout.splitlines()[1].startswith("25,2026-11-27")
         out = subprocess.run([sys.executable, "-m", "cli", "query", "--db", str(coll.db), "--format", "csv",
                               "SELECT * FROM range(10)"], capture_output=True, text=True, timeout=60,
-                             cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
+                             cwd=REPO)
         assert out.stdout.split() == ["range"] + [str(i) for i in range(10)], out.stderr
         bad = subprocess.run([sys.executable, "-m", "cli", "query", "--db", str(coll.db), "DELETE FROM events"],
                              capture_output=True, text=True, timeout=60,
-                             cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
+                             cwd=REPO)
         assert bad.returncode == 1 and "only SELECT" in bad.stderr and bad.stderr.count("\n") == 1
     finally:
         coll.stop()
@@ -358,15 +358,11 @@ def test_logship_query_uses_the_running_collector(tmp_path):
 
 
 def test_logship_ingest_and_reparse_run_inside_the_running_collector(tmp_path):
-    import gzip as gz
-    import subprocess
-    import sys
-
-    repo = __import__("pathlib").Path(__file__).resolve().parent.parent
+    repo = REPO
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "a.log").write_bytes(client_lines(0, 30) + b"not a log line\n")
-    (logs / "b.log.gz").write_bytes(gz.compress(client_lines(100, 120)))
+    (logs / "b.log.gz").write_bytes(gzip.compress(client_lines(100, 120)))
     coll = CollectorProc(tmp_path).start()
     try:
         def cli(*args):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 
 from shipper.protocol import FLAG_TRUNCATED, DataFrame, encode_frame, encode_message
 from tests.collectorkit import TOKENS, CollectorProc, StreamClient, client_line, client_lines, run, uncovered
