@@ -228,6 +228,7 @@ class Tailer:
         self.missed_bytes_total = 0
         self.last_paths: list[str] = []   # what the globs matched at the last scan
         self.empty_paths: list[str] = []  # matched but empty at the last scan: refresh() watches them
+        self._origins: dict[tuple[int, int], str] = {}
 
     # -- known sources (from the state file) ----------------------------------------
     def add_known(self, key: str, head: bytes, origin: str, *, done: bool = False) -> Source:
@@ -282,6 +283,9 @@ class Tailer:
         paths = expand_globs(self.patterns)
         self.last_paths = paths
         empty: list[str] = []
+        # where each file (by inode, from the last scan only) was first seen: a file that
+        # was empty under app.log and has content under app.log.1 now was rotated
+        prev_origins, self._origins = self._origins, {}
         by_inode: dict[tuple[int, int], Source] = {
             (s.reader.dev, s.reader.ino): s for s in self.sources if s.reader is not None
         }
@@ -292,6 +296,8 @@ class Tailer:
                 st = os.stat(path)
             except OSError:
                 continue
+            origin = prev_origins.get((st.st_dev, st.st_ino), path)
+            self._origins[(st.st_dev, st.st_ino)] = origin
             owner = by_inode.get((st.st_dev, st.st_ino))
             if owner is not None:
                 owner.paths.add(path)
@@ -306,7 +312,7 @@ class Tailer:
                 continue
             src = self._match(head)
             if src is None:
-                src = self._new_source(path, head, now, notes)
+                src = self._new_source(path, head, now, notes, origin)
                 if src is not None:
                     by_inode[(src.reader.dev, src.reader.ino)] = src  # type: ignore[union-attr]
                 continue
@@ -335,13 +341,13 @@ class Tailer:
                 return src
         return None
 
-    def _new_source(self, path: str, head: bytes, now: float, notes: list[str]) -> Source | None:
+    def _new_source(self, path: str, head: bytes, now: float, notes: list[str], origin: str) -> Source | None:
         try:
             reader = Reader(path)
         except OSError as exc:
             notes.append(f"{path}: cannot open: {exc}")
             return None
-        src = Source(head=head, origin=path, paths={path}, reader=reader, first_seen=now,
+        src = Source(head=head, origin=origin, paths={path}, reader=reader, first_seen=now,
                      last_growth=reader.mtime)
         self.sources.append(src)
         notes.append(f"{path}: new file")

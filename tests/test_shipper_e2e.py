@@ -360,6 +360,8 @@ def test_long_line_travels_truncated_and_retention_deletes_acked_rotated(tmp_pat
     ship = ShipperProc(tmp_path, [str(logs / "app.log*")], collector.url, max_line_bytes=4096,
                        max_frame_bytes=2048, delete_acked_after=1.0).start()
     try:
+        # a file first seen under its rotated name is never known to be rotated: start first
+        wait_for(lambda: ship.status().get("connection", {}).get("state") == "connected", what="shipper up")
         w = Writer(logs / "app.log")
         w.write(30)
         w.f.write(b"2026-11-27T21:09:05.123+00:00 INFO  sess=3f2a9c1e5b7d9e01 event big " + b"y" * 50_000 + b"\n")

@@ -294,3 +294,16 @@ def test_open_shared_lets_others_rename_and_delete(tmp_path):
         os.rename(p, tmp_path / "g.log")
         os.unlink(tmp_path / "g.log")
         assert f.read() == b"abc\n"
+
+
+def test_file_empty_at_first_scan_then_rotated_is_known_as_rotated(log_dir):
+    p = log_dir / "app.log"
+    p.touch()
+    t, clock, c = make(log_dir, rotate_wait_s=0.0)
+    c.cycle(clock)                       # seen empty: no source yet, but its path is remembered
+    p.write_bytes(lines("a", 30))
+    os.rename(p, log_dir / "app.log.1")
+    p.write_bytes(lines("b", 30))
+    c.cycle(clock, 1.0)
+    c.cycle(clock, 1.0)
+    assert len(c.finals) == 1 and c.all_bytes() == sorted([lines("a", 30), lines("b", 30)])
