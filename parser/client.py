@@ -23,7 +23,10 @@ from .lalr import FastLALR, FlatTransformer, Tok
 from .timestamps import TimestampError, iso_to_us
 from .values import convert_pair
 
-__all__ = ["ClientHandler"]
+__all__ = ["ClientHandler", "MAX_CACHED"]
+
+# Entries in each conversion cache of a handler; when full, it starts again empty.
+MAX_CACHED = 50_000
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -38,6 +41,8 @@ class ClientHandler:
         self._parse = FastLALR.of(lark).parse
         self._lark = lark
         self._tz = tz
+        self._pairs: dict[str, tuple[str, str, str, Any, str | None, bool]] = {}
+        self._objects: dict[tuple[Any, ...], str] = {}
 
     def context(self) -> dict[str, Any]:
         return {}
@@ -72,51 +77,92 @@ class ClientHandler:
                         f"continuation line, field message: a metric entry cannot have continuation lines "
                         f"({len(cont)} found)")
             return self._metric(ch, n, ts, session, name, message, batch, offset)
-        attrs: dict[str, Any] = {}
-        for i in range(5, n):
-            tok = ch[i]
-            try:
-                key, value, _, _ = convert_pair(tok[0], tok[1])
-            except ValueError as exc:
-                return "bad_value", f"column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
-            attrs[key] = value
+        attrs: str | None = None
+        if n > 5:
+            pairs = self._pairs
+            hits = []
+            for i in range(5, n):
+                tok = ch[i]
+                hit = pairs.get(tok[1])
+                if hit is None or hit[0] != tok[0]:
+                    try:
+                        hit = self._convert(tok)
+                    except ValueError as exc:
+                        return "bad_value", f"column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
+                hits.append(hit)
+            attrs = self._json(tuple(hits))
         ev = batch.events
         ev.ts_us.append(ts)
         ev.session_id.append(session)
         ev.level.append(level)
         ev.name.append(("session." + name) if kind == "session" else name)
         ev.message.append(message)
-        ev.attrs.append(_dumps(attrs) if attrs else None)
+        ev.attrs.append(attrs)
         ev.byte_offset.append(offset)
         return None
 
     def _metric(self, ch: list[Tok], n: int, ts: int, session: str, group: str,
                 message: str | None, batch: ParsedBatch, offset: int) -> tuple[str, str] | None:
-        samples: list[tuple[str, Any, str | None]] = []
-        labels: dict[str, Any] = {}
+        pairs = self._pairs
+        samples = []
+        labels = []
         for i in range(5, n):
             tok = ch[i]
-            try:
-                key, value, unit, numeric = convert_pair(tok[0], tok[1])
-            except ValueError as exc:
-                return "bad_value", f"column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
-            if numeric:
-                samples.append((key, value, unit))
+            hit = pairs.get(tok[1])
+            if hit is None or hit[0] != tok[0]:
+                try:
+                    hit = self._convert(tok)
+                except ValueError as exc:
+                    return "bad_value", f"column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
+            if hit[5]:
+                samples.append(hit)
             else:
-                labels[key] = value
+                labels.append(hit)
         if message is not None:
-            labels["message"] = message
+            d = {h[2]: h[3] for h in labels}
+            d["message"] = message
+            lab = _dumps(d)
+        elif labels:
+            lab = self._json(tuple(labels))
+        else:
+            lab = None
         if not samples:
             return "no_metrics", f"field {group}: a metric entry needs at least one numeric field"
-        lab = _dumps(labels) if labels else None
         m = batch.metrics
         prefix = group + "."
-        for key, value, unit in samples:
+        for hit in samples:
             m.ts_us.append(ts)
             m.session_id.append(session)
-            m.name.append(prefix + key)
-            m.value.append(float(value))
-            m.unit.append(unit)
+            m.name.append(prefix + hit[2])
+            m.value.append(float(hit[3]))
+            m.unit.append(hit[4])
             m.labels.append(lab)
             m.byte_offset.append(offset)
         return None
+
+    # -- caches: a log repeats its key=value texts and label sets -------------------
+    # A pair's conversion depends only on its terminal type and text; a JSON object
+    # of pairs only on their (type, text) sequence, and a hit carries both, so equal
+    # keys give the very same text (values are never compared: -0.0 == 0.0, 1 == 1.0).
+    # A failed conversion or dump is never cached: it raises again, as before.
+
+    def _convert(self, tok: Tok) -> tuple[str, str, str, Any, str | None, bool]:
+        """(type, text, key, value, unit, is_numeric) of a PAIR token; raises ValueError."""
+        key, value, unit, numeric = convert_pair(tok[0], tok[1])
+        hit = (tok[0], tok[1], key, value, unit, numeric)
+        pairs = self._pairs
+        if len(pairs) >= MAX_CACHED:
+            pairs.clear()
+        pairs[tok[1]] = hit
+        return hit
+
+    def _json(self, hits: tuple[tuple[str, str, str, Any, str | None, bool], ...]) -> str:
+        """The JSON object text of the pairs `hits` (later keys win, as in a dict)."""
+        text = self._objects.get(hits)
+        if text is None:
+            text = _dumps({h[2]: h[3] for h in hits})
+            objects = self._objects
+            if len(objects) >= MAX_CACHED:
+                objects.clear()
+            objects[hits] = text
+        return text
