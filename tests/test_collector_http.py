@@ -408,3 +408,25 @@ def test_sigterm_during_an_upload_commits_its_start_and_answers_how_far(tmp_path
     assert 0 < end < len(data) and body["ranges"] == [[0, end]]
     lines = data[:end].count(b"\n")
     assert coll.query("SELECT count(*), count(DISTINCT attrs) FROM events") == [(lines, lines)]
+
+
+def test_overlong_line_in_a_body_is_one_line_too_long_reject(tmp_path):
+    coll = CollectorProc(tmp_path, config="[limits]\nmax_line_bytes = 4096\n").start()
+    long_line = b"z" * 10_000 + b"\n"
+    body = client_lines(0, 100) + long_line + client_lines(100, 200)
+
+    async def go():
+        a = await post(coll.url + "/v1/lines?source=long", TOKENS["alpha"], body, {"Logship-Offset": "0"})
+        b = await post(coll.url + "/v1/backlog?start=0&final=1", TOKENS["alpha"], body,
+                       {**backlog_headers(b"Q" + body, gz=False), "X-Logship-Log-Format": "no-such-format"})
+        return a, b
+
+    try:
+        (sa, a), (sb, b) = run(go())
+    finally:
+        coll.stop()
+    assert sa == 200 and a["lines"] == 201 and a["rejects"] == 1 and a["committed_end"] == len(body), a
+    assert sb == 400 and b["error"]["code"] == "bad_source" and "no-such-format" in b["error"]["message"], b
+    assert coll.query("SELECT count(*) FROM events") == [(200,)]
+    rej = coll.query("SELECT byte_offset, error_code, octet_length(raw) FROM rejects")
+    assert rej == [(len(client_lines(0, 100)), "line_too_long", 4096)]

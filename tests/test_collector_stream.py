@@ -152,14 +152,16 @@ def test_bad_input_gets_clear_error_codes_and_the_others_keep_being_served(colle
             await c.send_text("{not json")
             await c.send_text('{"type": "welcome", "version": 1}')
             await c.send_text(encode_message("open", sid=9, head_b64="***", path="x", tz="UTC"))
+            await c.send_text(encode_message("open", sid=8, head_b64="QUJD", path="x", tz="UTC", log_format="nope"))
             await c.send_raw(b"\x00\x01")  # shorter than a header
             await c.send_raw(encode_frame(DataFrame(1, 0, b"abc", flags=0x80)))  # unknown flag
             await c.send_raw(encode_frame(DataFrame(99, 0, good)))  # never opened
             await c.send_raw(encode_frame(DataFrame(1, 0, b"y" * (4 << 20) + b"\n")))  # over max_frame_bytes
-            await c.wait_for(lambda: len(c.errors) >= 7)
+            await c.wait_for(lambda: len(c.errors) >= 8)
             codes = sorted(e["code"] for e in c.errors)  # open is answered asynchronously
-            assert codes == ["bad_frame", "bad_frame", "bad_message", "bad_message", "bad_open",
+            assert codes == ["bad_frame", "bad_frame", "bad_message", "bad_message", "bad_open", "bad_open",
                              "frame_too_large", "unknown_sid"], codes
+            assert any("unknown log format 'nope'" in e["message"] for e in c.errors)
             assert [e["sid"] for e in c.errors if e["code"] == "unknown_sid"] == [99]
             assert all(e["message"] for e in c.errors)
             # the same connection still works, and so does the other one

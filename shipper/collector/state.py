@@ -71,7 +71,14 @@ class CollectorState:
             content_type="application/json", headers={"WWW-Authenticate": 'Bearer realm="logship"'})
 
     async def resolve(self, client_id: str, head: bytes, **kw: Any) -> Any:
-        """Store.resolve_source on the writer's thread (it owns the connection)."""
+        """Store.resolve_source on the writer's thread (it owns the connection).
+
+        A declared log format is checked first: an unknown name must not be stored on the
+        source (every later ingest of it would fail)."""
+        if kw.get("log_format"):
+            from parser import get_format
+
+            get_format(kw["log_format"])  # UnknownFormatError names the known formats
         return await self.writer.run_in_thread(lambda: self.store.resolve_source(client_id, head, **kw))
 
     async def on_writer(self, fn: Any, *args: Any) -> Any:
