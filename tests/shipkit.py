@@ -135,15 +135,25 @@ class ShipperProc:
         except (OSError, ValueError):
             return {}
 
-    def wait_caught_up(self, total_bytes: int | None = None, timeout: float = 30.0) -> dict:
-        """Until every file is fully acked (and, if given, the sizes add up) and the status settled."""
+    def wait_caught_up(self, total_bytes: int | None = None, timeout: float = 30.0,
+                       live: tuple[Path, ...] = ()) -> dict:
+        """Until every file is fully acked (and, if given, the sizes add up) and the status settled.
+
+        ``live``: files that must be listed with their whole current size acked (a status
+        written before the shipper saw them would otherwise look caught up).
+        """
         deadline = time.monotonic() + timeout
         st: dict = {}
         while time.monotonic() < deadline:
             st = self.status()
             files = st.get("files", [])
+            by_path = {f["path"]: f for f in files}
+            live_ok = all(
+                p.stat().st_size == 0 or by_path.get(str(p), {}).get("acked", -1) >= p.stat().st_size
+                for p in live if p.exists()
+            )
             if (st.get("connection", {}).get("state") == "connected" and not st.get("unsettled_files")
-                    and all(f["lag_bytes"] == 0 for f in files)):
+                    and all(f["lag_bytes"] == 0 for f in files) and live_ok):
                 acked = sum(f["acked"] for f in files)
                 if total_bytes is None or acked >= total_bytes or not files:
                     return st
@@ -160,9 +170,10 @@ def wait_for(pred, timeout: float = 20.0, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def wait_stored(coll: Collector, ship: ShipperProc, expected: set[int], timeout: float = 30.0) -> Counter:
-    """Wait until the shipper's files are acked, give the collector a flush, stop it, read seqs."""
-    ship.wait_caught_up(timeout=timeout)  # lag 0 includes the last entry, flushed by time
+def wait_stored(coll: Collector, ship: ShipperProc, expected: set[int], timeout: float = 30.0,
+                live: tuple[Path, ...] = ()) -> Counter:
+    """Wait until the shipper's files are acked, stop both, read the stored seqs."""
+    ship.wait_caught_up(timeout=timeout, live=live)  # lag 0 includes the last entry, flushed by time
     ship.stop()
     coll.stop()
     return coll.seqs()

