@@ -55,7 +55,9 @@ class IngestOptions:
     parallel_min_bytes: int = 4 << 20
     # DuckDB's memory for an offline ingest: it would otherwise keep up to
     # limits.memory_limit (1 GiB, sized for the collector) of written blocks cached.
-    memory_limit: str = "256MiB"
+    memory_limit: str = "128MiB"
+    # DuckDB threads for an offline ingest with a parse pool: the workers need the cores.
+    pool_db_threads: int = 1
 
 
 @dataclass
@@ -140,6 +142,8 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
         st = Store(store, memory_limit=options.memory_limit,
                    max_line_bytes=options.limits.max_line_bytes) if own_store else store  # type: ignore[arg-type]
         runner.st = st
+        if own_store and runner.pool is not None:
+            st.con.execute(f"SET threads = {int(options.pool_db_threads)}")
         if options.replace:
             with st.transaction():
                 for inp in inputs:
