@@ -58,8 +58,8 @@ class StatusWriter:
             return False
         body = {k: v for k, v in doc.items() if k != "updated_at"}
         data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-        if data == self._last and not force and now - self._at < 30.0:
-            return False  # unchanged: keep the disk quiet (still refreshed twice a minute)
+        if data == self._last and not force and now - self._at < 5.0:
+            return False  # unchanged: keep the disk quiet (still refreshed every 5 s, a liveness sign)
         self._last = data
         self._at = now
         full = {"version": STATUS_VERSION, "updated_at": time.time(), **doc}

@@ -143,9 +143,13 @@ class ShipperProc:
         written before the shipper saw them would otherwise look caught up).
         """
         deadline = time.monotonic() + timeout
+        called = time.time()
         st: dict = {}
         while time.monotonic() < deadline:
             st = self.status()
+            if st.get("updated_at", 0) <= called + 0.2:
+                time.sleep(0.2)  # written before we asked: it may predate the last writes
+                continue
             files = st.get("files", [])
             by_path = {f["path"]: f for f in files}
             live_ok = all(

@@ -367,6 +367,7 @@ def test_long_line_travels_truncated_and_retention_deletes_acked_rotated(tmp_pat
         w.write(30)
         w.f.write(b"2026-11-27T21:09:05.123+00:00 INFO  sess=3f2a9c1e5b7d9e01 event big " + b"y" * 50_000 + b"\n")
         w.write(30)
+        ship.wait_caught_up(live=(logs / "app.log",))  # known under app.log before it moves
         os.rename(logs / "app.log", logs / "app.log.1")
         w.reopen(logs / "app.log")
         w.write(30)
