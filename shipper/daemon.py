@@ -319,6 +319,11 @@ class Shipper:
         self.conn = conn = _Conn(client, client.credit)
         self.conn_state, self.conn_since, self.last_error = "connected", time.time(), ""
         log.info("connected to %s (credit %d)", self.cfg.collector, conn.credit)
+        theirs = client.welcome.get("client_id")
+        if theirs and theirs != self.cfg.client_id:
+            log.warning("the collector maps this token to client %r but client_id is %r: source ids "
+                        "will not match `logship ingest --client-id %s` of the same files", theirs,
+                        self.cfg.client_id, theirs)
         loop = asyncio.get_running_loop()
         reader = loop.create_task(self._receive(conn))
         sender = loop.create_task(self._send(conn))
