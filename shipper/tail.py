@@ -227,7 +227,9 @@ class Tailer:
         self.sources: list[Source] = []
         self.missed_bytes_total = 0
         self.last_paths: list[str] = []   # what the globs matched at the last scan
-        self.empty_paths: list[str] = []  # matched but empty at the last scan: refresh() watches them
+        # files matched but empty at the last scan, by inode -> (real path, origin): refresh()
+        # watches them, and scan() still reads one a switched symlink no longer points to
+        self._empty: dict[tuple[int, int], tuple[str, str]] = {}
         self._origins: dict[tuple[int, int], str] = {}
 
     # -- known sources (from the state file) ----------------------------------------
@@ -267,9 +269,9 @@ class Tailer:
                 src.last_growth = now
             if st.st_nlink == 0 and not src.rotated:
                 return True
-        for path in self.empty_paths:
+        for real, _ in self._empty.values():
             try:
-                if os.stat(path).st_size > 0:
+                if os.stat(real).st_size > 0:
                     return True
             except OSError:
                 return True
@@ -282,15 +284,16 @@ class Tailer:
         self._check_open_readers(now, notes)
         paths = expand_globs(self.patterns)
         self.last_paths = paths
-        empty: list[str] = []
         # where each file (by inode, from the last scan only) was first seen: a file that
         # was empty under app.log and has content under app.log.1 now was rotated
         prev_origins, self._origins = self._origins, {}
+        prev_empty, self._empty = self._empty, {}
         by_inode: dict[tuple[int, int], Source] = {
             (s.reader.dev, s.reader.ino): s for s in self.sources if s.reader is not None
         }
         for src in self.sources:
             src.paths = set()
+        candidates: list[tuple[str, os.stat_result, str]] = []
         for path in paths:
             try:
                 st = os.stat(path)
@@ -298,6 +301,19 @@ class Tailer:
                 continue
             origin = prev_origins.get((st.st_dev, st.st_ino), path)
             self._origins[(st.st_dev, st.st_ino)] = origin
+            candidates.append((path, st, origin))
+        for key, (real, origin) in prev_empty.items():
+            # an empty file the globs no longer reach (a symlink switched before we read
+            # it): it was the link's target, so its bytes are that link's rotated source
+            if key in self._origins:
+                continue
+            try:
+                st = os.stat(real)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == key:
+                candidates.append((real, st, origin))
+        for path, st, origin in candidates:
             owner = by_inode.get((st.st_dev, st.st_ino))
             if owner is not None:
                 owner.paths.add(path)
@@ -308,7 +324,7 @@ class Tailer:
                 notes.append(f"{path}: cannot read: {exc}")
                 continue
             if not head:
-                empty.append(path)
+                self._empty[(st.st_dev, st.st_ino)] = (os.path.realpath(path), origin)
                 continue
             src = self._match(head)
             if src is None:
@@ -328,7 +344,6 @@ class Tailer:
                 src.last_growth = max(src.last_growth, st.st_mtime)
                 by_inode[(src.reader.dev, src.reader.ino)] = src
                 notes.append(f"{path}: resumes source {src.key[:12] or '(new)'}")
-        self.empty_paths = empty
         for src in self.sources:
             self._update_head(src, now)
             self._check_rotated(src)

@@ -107,6 +107,8 @@ def test_rename_rotation_symlink_switch_and_gzip_exactly_once(tmp_path, collecto
         ship.stop()
     assert set(got) == expected, f"missing {sorted(expected - set(got))[:10]}, extra {sorted(set(got) - expected)[:10]}"
     assert max(got.values()) == 1, f"duplicates: {[s for s, n in got.items() if n > 1][:10]}"
+    log = (tmp_path / "shipper.log").read_text()
+    assert "credit_exceeded" not in log and "collector error" not in log  # never over its credit
 
 
 def _restart(c: Collector) -> Collector:

@@ -307,3 +307,24 @@ def test_file_empty_at_first_scan_then_rotated_is_known_as_rotated(log_dir):
     c.cycle(clock, 1.0)
     c.cycle(clock, 1.0)
     assert len(c.finals) == 1 and c.all_bytes() == sorted([lines("a", 30), lines("b", 30)])
+
+
+def test_symlink_switched_before_its_empty_target_was_read(tmp_path):
+    d = tmp_path / "real"
+    d.mkdir()
+    (d / "a.log").touch()
+    (d / "b.log").touch()
+    link = tmp_path / "current.log"
+    link.symlink_to(d / "a.log")
+    clock = Clock()
+    t = Tailer([str(link)], "c1", clock=clock, rotate_wait_s=0.0)
+    c = Consumer(t)
+    c.cycle(clock)                      # a.log seen empty through the link
+    (d / "a.log").write_bytes(lines("a", 30))
+    tmp = tmp_path / "next.log"
+    tmp.symlink_to(d / "b.log")
+    os.replace(tmp, link)               # switched before the shipper read a.log
+    (d / "b.log").write_bytes(lines("b", 30))
+    c.cycle(clock, 1.0)
+    c.cycle(clock, 1.0)
+    assert c.all_bytes() == sorted([lines("a", 30), lines("b", 30)]) and len(c.finals) == 1
