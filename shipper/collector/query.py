@@ -84,11 +84,9 @@ class QueryRunner:
         t0 = time.monotonic()
         try:
             cur.execute("SET TimeZone = 'UTC'")
-            cur.execute(sql, params) if params else cur.execute(sql)
-            columns = [d[0] for d in (cur.description or [])]
-            types = [str(d[1]) for d in (cur.description or [])]
             if arrow:
-                reader = cur.to_arrow_reader(min(limit + 1, 100_000))
+                # A relation streams Arrow batches without the DB-API result's extra copy.
+                reader = cur.sql(sql, params=params or None).to_arrow_reader(min(limit + 1, 100_000))
                 batches, n = [], 0
                 for b in reader:
                     batches.append(b)
@@ -100,6 +98,9 @@ class QueryRunner:
                 with pa.ipc.new_stream(sink, table.schema) as w:
                     w.write_table(table)
                 return {"arrow": sink.getvalue().to_pybytes(), "truncated": n > limit}
+            cur.execute(sql, params) if params else cur.execute(sql)
+            columns = [d[0] for d in (cur.description or [])]
+            types = [str(d[1]) for d in (cur.description or [])]
             rows = cur.fetchmany(limit + 1)
         except duckdb.InterruptException:
             raise QueryRefused(f"query stopped after its time limit of {self.time_limit_s:g} s") from None
