@@ -211,7 +211,7 @@ class Shipper:
             if self._stop.is_set():
                 return  # (3.11's wait_for can swallow a cancel that races the event)
             self._wake.clear()
-            _, scan = self._discovery.drain()
+            scan = self._discovery.drain()
             now_m = time.monotonic()
             if (scan or now_m - last_scan >= self.cfg.poll_interval
                     or (now_m - last_scan >= 1.0 and self._busy()) or self.tailer.refresh()):

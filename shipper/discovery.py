@@ -36,11 +36,10 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
-__all__ = ["Discovery", "watch_roots", "MODIFIED", "CHANGED"]
+__all__ = ["Discovery", "watch_roots", "CHANGED"]
 
 log = logging.getLogger("logship.shipper.discovery")
 
-MODIFIED = "modified"   # data was appended: refresh sizes
 CHANGED = "changed"     # a file appeared, moved or vanished: rescan the globs
 
 # No modify events: appends are noticed by the daemon's fstat of its open files every
@@ -121,22 +120,15 @@ class Discovery:
             except OSError as exc:
                 log.warning("%s: cannot watch (%s); the slow poll covers it", root, exc)
 
-    def drain(self, known: set[str] | None = None) -> tuple[bool, bool]:
-        """(need_refresh, need_scan) from the events queued since the last drain.
-
-        A modification of a file that is not among ``known`` (the open files' paths and
-        their link targets) asks for a scan: it may be a file not tracked yet.
-        """
-        refresh = scan = False
+    def drain(self) -> bool:
+        """Whether any created/moved/deleted event was queued since the last drain."""
+        changed = False
         while True:
             try:
-                kind, path = self._q.get_nowait()
+                self._q.get_nowait()
             except queue.Empty:
-                return refresh, scan
-            if kind == MODIFIED and (known is None or path in known):
-                refresh = True
-            else:
-                scan = True
+                return changed
+            changed = True
 
     def stop(self) -> None:
         self._observer.stop()
