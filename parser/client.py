@@ -25,8 +25,9 @@ from .values import convert_pair
 
 __all__ = ["ClientHandler", "MAX_CACHED"]
 
-# Entries in each conversion cache of a handler; when full, it starts again empty.
-MAX_CACHED = 50_000
+# Entries in each conversion cache of a handler (~250 bytes each); when full, it starts
+# again empty.
+MAX_CACHED = 20_000
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 

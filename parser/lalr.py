@@ -94,9 +94,10 @@ def flat(result: Any) -> list[Tok]:
 
 
 _FAST: dict[int, "FastLALR"] = {}
-# Line shapes (trie nodes) kept per grammar: a few hundred for real logs; garbage with
-# endless new type sequences stops adding at this cap and takes the uncached loop.
-MAX_SHAPES = 50_000
+# Line shapes (trie nodes, ~750 bytes each) kept per grammar and process: 26 for the
+# client format's real logs; garbage with endless new type sequences stops adding at
+# this cap (~7.5 MB) and takes the uncached loop.
+MAX_SHAPES = 10_000
 
 
 class _Uncached(Exception):
