@@ -430,9 +430,14 @@ class Shipper:
                         continue
                     chunk = self.tailer.read(op.src, op.send_from,
                                              min(conn.credit, self.cfg.max_frame_bytes))
-                    if chunk is None and op.src.blocked_on and conn.credit >= op.src.blocked_on:
-                        # one line longer than a frame (<= max_line_bytes): a frame of its own
-                        chunk = self.tailer.read(op.src, op.send_from, op.src.blocked_on)
+                    if chunk is None and op.src.blocked_on:
+                        if conn.credit >= op.src.blocked_on:
+                            # one line longer than a frame (<= max_line_bytes): a frame of its own
+                            chunk = self.tailer.read(op.src, op.send_from, op.src.blocked_on)
+                        else:
+                            # longer than the credit we hold: in pieces, or the window deadlocks
+                            chunk = self.tailer.read_piece(op.src, op.send_from,
+                                                           min(conn.credit, self.cfg.max_frame_bytes))
                     if chunk is None:
                         continue
                     if chunk.span == 0 and not chunk.final:

@@ -542,6 +542,23 @@ class Tailer:
         src.read_hwm = max(src.read_hwm, offset + span)
         return Chunk(offset, payload, span, flags)
 
+    def read_piece(self, src: Source, offset: int, max_bytes: int) -> Chunk | None:
+        """The first ``max_bytes`` of a complete line that does not fit the caller's credit.
+
+        Protocol v1 lets a frame end mid-line: the collector holds the start of the line
+        (unacked) and returns its credit, so a line longer than the window is sent in
+        pieces instead of waiting for credit that only comes back when it is sent.
+        Only for a line that ``read`` found complete (``src.blocked_on``).
+        """
+        r = src.reader
+        if r is None or not src.blocked_on:
+            return None
+        data = r.pread(offset, max(1, min(max_bytes, src.blocked_on)))
+        if not data:
+            return None
+        src.read_hwm = max(src.read_hwm, offset + len(data))
+        return Chunk(offset, data, len(data), 0)
+
     def _first_long_line(self, payload: bytes) -> int | None:
         """Offset in ``payload`` of the first line longer than max_line_bytes, if any."""
         pos = 0

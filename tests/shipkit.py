@@ -26,8 +26,9 @@ def line(seq: int, pad: int = 40) -> bytes:
 class Collector:
     """`logship collect` on 127.0.0.1; restartable on the same port."""
 
-    def __init__(self, tmp: Path, port: int = 0) -> None:
+    def __init__(self, tmp: Path, port: int = 0, config: str = "") -> None:
         self.tmp = tmp
+        self.config = config
         self.db = tmp / "e2e.duckdb"
         self.tokens = tmp / "tokens.txt"
         self.tokens.write_text(f"{CLIENT} {TOKEN}\n")
@@ -37,9 +38,13 @@ class Collector:
 
     def start(self) -> "Collector":
         self.log = open(self.tmp / "collector.log", "ab")
+        extra: list[str] = []
+        if self.config:
+            (self.tmp / "collector.toml").write_text(self.config)
+            extra = ["--config", str(self.tmp / "collector.toml")]
         self.proc = subprocess.Popen(
             [str(BIN), "collect", "--db", str(self.db), "--listen", f"127.0.0.1:{self.port}",
-             "--token-file", str(self.tokens)],
+             "--token-file", str(self.tokens), *extra],
             stdout=subprocess.PIPE, stderr=self.log,
         )
         assert self.proc.stdout is not None

@@ -442,3 +442,32 @@ def test_random_actions_against_model_end_to_end(tmp_path_factory):
         assert not got or max(got.values()) == 1
 
     run()
+
+
+def test_line_longer_than_the_credit_is_sent_in_pieces_not_deadlocked(tmp_path):
+    """A 300 KB line (under max_line_bytes) with a 64 KiB window: it must arrive whole."""
+    coll = Collector(tmp_path, config="min_credit = 65536\n[limits]\ninitial_credit = 65536\n").start()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    ship = ShipperProc(tmp_path, [str(logs / "app.log")], coll.url, max_frame_bytes=16384).start()
+    try:
+        w = Writer(logs / "app.log")
+        w.write(5)
+        w.f.write(b"2026-11-27T21:09:05.123+00:00 INFO  sess=3f2a9c1e5b7d9e01 event big -- "
+                  + b"y" * 300_000 + b"\n")
+        w.write(5)
+        w.close()
+        got = wait_stored(coll, ship, set(range(w.seq)), live=(logs / "app.log",))
+    finally:
+        ship.stop()
+        coll.stop()
+    assert set(got) == set(range(w.seq)) and max(got.values()) == 1
+    import duckdb
+
+    con = duckdb.connect(str(coll.db), read_only=True)
+    try:
+        big = con.sql("SELECT length(message) FROM events WHERE name = 'big'").fetchall()
+        rejects = con.sql("SELECT count(*) FROM rejects").fetchall()[0][0]
+    finally:
+        con.close()
+    assert big == [(300_000,)] and rejects == 0
