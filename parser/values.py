@@ -26,18 +26,13 @@ __all__ = [
     "UNIT_PERCENT",
 ]
 
-UNIT_BYTES = "bytes"
-UNIT_SECONDS = "seconds"
-UNIT_PERCENT = "percent"
-
-SIZE_FACTORS: dict[str, int] = {
-    "B": 1,
-    "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
-}
-DURATION_FACTORS: dict[str, float] = {
-    "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
-}
+from shipper.units import (  # noqa: F401  (re-exported: the parser's vocabulary)
+    DURATION_FACTORS,
+    SIZE_FACTORS,
+    UNIT_BYTES,
+    UNIT_PERCENT,
+    UNIT_SECONDS,
+)
 
 
 def _split_unit(text: str) -> tuple[str, str]:

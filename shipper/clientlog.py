@@ -27,6 +27,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Iterable, Mapping, Union
 
+from shipper.units import DURATION_FACTORS, SIZE_FACTORS  # one table for writer and parser
+
 __all__ = [
     "LEVELS",
     "KINDS",
@@ -49,15 +51,6 @@ __all__ = [
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 KINDS = ("session", "metric", "event")
 
-# Unit factors; the same tables as parser/values.py (a test checks they agree).
-SIZE_FACTORS: dict[str, int] = {
-    "B": 1,
-    "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-    "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
-}
-DURATION_FACTORS: dict[str, float] = {
-    "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
-}
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 _DECIMAL_UNITS = ("B", "KB", "MB", "GB", "TB")
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from shipper.errors import ConfigError
 from shipper.protocol import DEFAULT_LIMITS
+from shipper.tomlconfig import read_toml
 
 __all__ = ["ShipperConfig", "load_config", "read_token", "parse_size", "parse_duration", "BACKLOG_POLICIES"]
 
@@ -172,12 +172,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> ShipperConfig:
     origin = "options"
     if path is not None:
         origin = str(path)
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raw = read_toml(path)
         unknown = sorted(set(raw) - set(_FIELDS))
         if unknown:
             raise ConfigError(f"{path}: unknown config key(s): {', '.join(unknown)}")

@@ -7,12 +7,12 @@ silently fall back to its default.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from shipper.protocol import DEFAULT_LIMITS, Limits
+from shipper.tomlconfig import read_toml
 
 from .errors import ConfigError
 
@@ -89,12 +89,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
     cfg = CollectorConfig()
     raw: dict[str, Any] = {}
     if path is not None:
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raw = read_toml(path)
     limits_raw = raw.pop("limits", {})
     if not isinstance(limits_raw, dict):
         raise ConfigError(f"{path}: [limits] must be a table")
