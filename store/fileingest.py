@@ -92,12 +92,14 @@ class IngestSummary:
         """The one-line summary printed at the end of `logship ingest`."""
         lines = self.total("lines")
         rate = lines / self.elapsed if self.elapsed > 0 else 0.0
+        files = len([f for f in self.files if f.source_id])
+        errors = len(self.errors)
         return (
-            f"ingested {len([f for f in self.files if f.source_id])} files: {lines:,} lines, "
+            f"ingested {files} file{'' if files == 1 else 's'}: {lines:,} lines, "
             f"{self.total('records'):,} records, {self.total('rejects'):,} rejects, "
             f"{self.total('skipped_bytes'):,} bytes skipped as already stored, "
             f"{self.elapsed:.1f} s, {rate:,.0f} lines/s"
-            + (f", {len(self.errors)} errors" if self.errors else "")
+            + (f", {errors} error{'' if errors == 1 else 's'}" if errors else "")
         )
 
 

@@ -62,7 +62,7 @@ def new_grammar(tmp_path: Path) -> Path:
 def test_ingest_then_query_as_csv(db_path: Path, logfile: Path):
     res = run("ingest", str(logfile), "--db", str(db_path), "--tz", "UTC")
     assert res.exit_code == 0, res.output
-    assert "ingested 1 files: 7 lines, 5 records, 2 rejects, 0 bytes skipped" in res.output
+    assert "ingested 1 file: 7 lines, 5 records, 2 rejects, 0 bytes skipped" in res.output
     res = run("query", "SELECT name, level, message FROM events ORDER BY ts", "--db", str(db_path), "--format", "csv")
     assert res.exit_code == 0
     assert res.stdout == (
