@@ -285,6 +285,30 @@ def test_sigterm_commits_and_acks_what_was_received_then_closes(tmp_path):
     assert not (tmp_path / "coll.duckdb.collector.json").exists()
 
 
+def test_a_second_sigterm_during_shutdown_does_not_cut_it_short(tmp_path):
+    """Operators and supervisors signal twice; the shutdown still commits and exits 0."""
+    import signal
+
+    coll = CollectorProc(tmp_path, config="commit_delay_s = 0.5\n").start()
+    data = client_lines(0, 3000)
+
+    async def go():
+        async with StreamClient(coll.url, TOKENS["alpha"]) as c:
+            await c.hello()
+            await c.open(1, data)
+            await c.send(1, 0, data, final=True)
+            await asyncio.sleep(0.1)
+            deadline = time.monotonic() + 30
+            while coll.proc.poll() is None and time.monotonic() < deadline:
+                coll.proc.send_signal(signal.SIGTERM)  # again and again, until it has exited
+                await asyncio.sleep(0.01)
+
+    run(go())
+    assert coll.proc.wait(30) == 0
+    assert coll.stop() == 0
+    assert coll.query("SELECT count(*) FROM events") == [(3000,)]
+
+
 def test_empty_final_frame_flushes_the_last_entry_and_the_writer_goes_idle(collector):
     import psutil
 

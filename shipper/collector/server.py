@@ -120,6 +120,12 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         gc.freeze()
         on_ready(url)
         await stop.wait()
+        # a repeated SIGINT/SIGTERM (a supervisor, an impatient operator) must not cut the
+        # shutdown short mid-commit: from here on they are ignored (SIGKILL still works)
+        for sig in hooked:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+        hooked.clear()
         # graceful: stop accepting, no new credit, commit what is queued, ack it, close
         state.shutting_down = True
         await site.stop()
