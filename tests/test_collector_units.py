@@ -115,6 +115,19 @@ def test_credit_fair_share_and_return():
     assert bank.inflight == 333 + 200 and b.window == 0
 
 
+def test_credit_window_starts_at_initial_and_grows_to_max_credit_when_alone():
+    """max_credit: a lone connection's window grows past initial_credit up to the ceiling."""
+    bank = CreditBank(10_000, 400, 100, Metrics(), writer_full=lambda: False, max_credit=2_000)
+    a, ga = bank.open(lambda n: None)
+    assert ga == 400  # initial_credit on open
+    assert bank.consume(a, 400)
+    assert bank.returned(a, 400) == 2_000  # topped up to max_credit, not the budget (10,000)
+    assert a.window == 2_000 and bank.inflight == 2_000
+    crowd = [bank.open(lambda n: None) for _ in range(99)]
+    assert bank.target() == 100  # 100 connections: the fair share (10,000 // 100) rules
+    assert all(g <= 400 for _, g in crowd)
+
+
 def test_credit_never_starves_and_stops_when_the_writer_is_full():
     full = [False]
     bank = _bank(budget=200, initial=200, min_credit=100, full=lambda: full[0])

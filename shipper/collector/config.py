@@ -34,6 +34,9 @@ class CollectorConfig:
     limits: Limits = DEFAULT_LIMITS
     # smallest credit window granted to a connection when the budget is shared by many
     min_credit: int = 64 << 10
+    # largest credit window of one connection (a lone fast shipper grows up to it; with
+    # many connections their share of inflight_budget is smaller): two commits' worth
+    max_credit: int = 16 << 20
     # WebSocket ping interval; a peer that misses a pong for this long is closed
     heartbeat_s: float = 20.0
     # /v1/query limits

@@ -8,8 +8,10 @@ budget is spent, nobody gets new credit: shippers stop sending, while the collec
 keeps reading their sockets (heartbeats, control messages), so memory stays bounded.
 
 Fair share: each connection's window aims at budget / connections, between
-`min_credit` (so that none starves when thousands share the budget) and
-`initial_credit`.
+`min_credit` (so that none starves when thousands share the budget) and `max_credit`.
+A new connection starts with `initial_credit`; its window grows towards its share as
+acks return credit, so a lone fast shipper keeps the next batch in flight while the
+writer commits the last one (a window of one batch would make it send, wait, send).
 """
 
 from __future__ import annotations
@@ -39,10 +41,11 @@ class Account:
 
 class CreditBank:
     def __init__(self, inflight_budget: int, initial_credit: int, min_credit: int,
-                 metrics: Metrics, writer_full: Callable[[], bool]) -> None:
+                 metrics: Metrics, writer_full: Callable[[], bool], max_credit: int | None = None) -> None:
         self.budget = inflight_budget
         self.initial = initial_credit
         self.min_credit = min(min_credit, initial_credit)
+        self.max_credit = max(max_credit or initial_credit, initial_credit)
         self.metrics = metrics
         self.writer_full = writer_full
         self.accounts: set[Account] = set()
@@ -50,12 +53,12 @@ class CreditBank:
 
     def target(self) -> int:
         share = self.budget // max(1, len(self.accounts))
-        return max(self.min_credit, min(self.initial, share))
+        return max(self.min_credit, min(self.max_credit, share))
 
     def open(self, send_credit: Callable[[int], None]) -> tuple[Account, int]:
         acc = Account(send_credit)
         self.accounts.add(acc)
-        return acc, self.grant(acc)
+        return acc, self.grant(acc, cap=self.initial)
 
     def close(self, acc: Account) -> None:
         """The connection is gone: its unused window returns now, unacked bytes when committed."""
@@ -80,10 +83,10 @@ class CreditBank:
         self._add(-n)
         return self.grant(acc) if acc.open else 0
 
-    def grant(self, acc: Account, min_grant: int = 1) -> int:
+    def grant(self, acc: Account, min_grant: int = 1, cap: int | None = None) -> int:
         if not acc.open or self.writer_full():
             return 0
-        deficit = self.target() - acc.held
+        deficit = min(self.target(), cap or self.max_credit) - acc.held
         if deficit < min_grant:
             return 0
         free = self.budget - self.inflight

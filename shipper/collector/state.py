@@ -32,7 +32,8 @@ class CollectorState:
         self.writer = Writer(store, config.limits, self.metrics, config.commit_delay_s)
         lim = config.limits
         self.bank = CreditBank(lim.inflight_budget, lim.initial_credit, config.min_credit, self.metrics,
-                               writer_full=lambda: self.writer.full or self.shutting_down)
+                               writer_full=lambda: self.writer.full or self.shutting_down,
+                               max_credit=config.max_credit)
         self.writer.space_listeners.append(self.bank.replenish)
         self.sessions: set[StreamSession] = set()
         # body readers block on the loop for bytes and on the writer for commits
