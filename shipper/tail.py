@@ -75,8 +75,9 @@ class Chunk:
 class Reader:
     """One open file behind a source: plain (positioned reads) or gzip (decompressed offsets)."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str, name: str | None = None) -> None:
+        """Open ``path``; ``name`` is the path it is known by (a symlink to it), for messages."""
+        self.path = name or path
         self.fh: BinaryIO = open_shared(path)
         st = os.fstat(self.fh.fileno())
         self.dev, self.ino = st.st_dev, st.st_ino
@@ -293,15 +294,20 @@ class Tailer:
         }
         for src in self.sources:
             src.paths = set()
-        candidates: list[tuple[str, os.stat_result, str]] = []
+        # (glob path, the file it resolved to, its stat, origin). A symlink is resolved ONCE
+        # and the file is then stat'ed, read and opened by its real path: resolving the link
+        # again for each step races a switch of the link (stat of the old target, then the
+        # head or the handle of the new one), and the old target, never read, was lost.
+        candidates: list[tuple[str, str, os.stat_result, str]] = []
         for path in paths:
             try:
-                st = os.stat(path)
+                real = os.path.realpath(path)
+                st = os.stat(real)
             except OSError:
                 continue
             origin = prev_origins.get((st.st_dev, st.st_ino), path)
             self._origins[(st.st_dev, st.st_ino)] = origin
-            candidates.append((path, st, origin))
+            candidates.append((path, real, st, origin))
         for key, (real, origin) in prev_empty.items():
             # an empty file the globs no longer reach (a symlink switched before we read
             # it): it was the link's target, so its bytes are that link's rotated source
@@ -312,23 +318,24 @@ class Tailer:
             except OSError:
                 continue
             if (st.st_dev, st.st_ino) == key:
-                candidates.append((real, st, origin))
-        for path, st, origin in candidates:
-            owner = by_inode.get((st.st_dev, st.st_ino))
+                candidates.append((real, real, st, origin))
+        for path, real, st, origin in candidates:
+            ident = (st.st_dev, st.st_ino)
+            owner = by_inode.get(ident)
             if owner is not None:
                 owner.paths.add(path)
                 continue
             try:
-                head = _read_head(path)
+                head = _read_head(real)
             except OSError as exc:
                 notes.append(f"{path}: cannot read: {exc}")
                 continue
             if not head:
-                self._empty[(st.st_dev, st.st_ino)] = (os.path.realpath(path), origin)
+                self._empty[ident] = (real, origin)
                 continue
             src = self._match(head)
             if src is None:
-                src = self._new_source(path, head, now, notes, origin)
+                src = self._new_source(path, real, ident, head, now, notes, origin)
                 if src is not None:
                     by_inode[(src.reader.dev, src.reader.ino)] = src  # type: ignore[union-attr]
                 continue
@@ -336,11 +343,10 @@ class Tailer:
             if src.reader is None and not src.ended and not src.done:
                 if len(head) < len(src.head) and now - st.st_mtime < self.head_settle_s:
                     continue  # a copy still being written: decide when it settles
-                try:
-                    src.reader = Reader(path)
-                except OSError as exc:
-                    notes.append(f"{path}: cannot open: {exc}")
+                reader = self._open(path, real, ident, notes)
+                if reader is None:
                     continue
+                src.reader = reader
                 src.last_growth = max(src.last_growth, st.st_mtime)
                 by_inode[(src.reader.dev, src.reader.ino)] = src
                 notes.append(f"{path}: resumes source {src.key[:12] or '(new)'}")
@@ -356,11 +362,24 @@ class Tailer:
                 return src
         return None
 
-    def _new_source(self, path: str, head: bytes, now: float, notes: list[str], origin: str) -> Source | None:
+    def _open(self, path: str, real: str, ident: tuple[int, int], notes: list[str]) -> Reader | None:
+        """A reader of the file ``real`` (named ``path``) if it is still the file stat'ed as ``ident``."""
         try:
-            reader = Reader(path)
+            reader = Reader(real, name=path)
         except OSError as exc:
             notes.append(f"{path}: cannot open: {exc}")
+            return None
+        if (reader.dev, reader.ino) != ident:
+            # renamed over since the stat: its head may be another file's; the next scan decides
+            reader.close()
+            notes.append(f"{path}: replaced while being opened; looked at again at the next scan")
+            return None
+        return reader
+
+    def _new_source(self, path: str, real: str, ident: tuple[int, int], head: bytes, now: float,
+                    notes: list[str], origin: str) -> Source | None:
+        reader = self._open(path, real, ident, notes)
+        if reader is None:
             return None
         src = Source(head=head, origin=origin, paths={path}, reader=reader, first_seen=now,
                      last_growth=reader.mtime)

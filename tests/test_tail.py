@@ -328,3 +328,51 @@ def test_symlink_switched_before_its_empty_target_was_read(tmp_path):
     c.cycle(clock, 1.0)
     c.cycle(clock, 1.0)
     assert c.all_bytes() == sorted([lines("a", 30), lines("b", 30)]) and len(c.finals) == 1
+
+
+@pytest.mark.parametrize("when", ["before_head", "after_head"])
+def test_symlink_switched_during_the_scan_that_first_reads_its_target(tmp_path, monkeypatch, when):
+    """The link is switched in the middle of the scan that first finds its target with
+    content (the e2e race: b.log's creation event wakes the scan while the app switches the
+    link): the target stat'ed, read and opened must be one file, or the old one is lost."""
+    import shipper.tail as tail_mod
+
+    d = tmp_path / "real"
+    d.mkdir()
+    (d / "a.log").touch()
+    link = tmp_path / "current.log"
+    link.symlink_to(d / "a.log")
+    clock = Clock()
+    t = Tailer([str(link)], "c1", clock=clock, rotate_wait_s=0.0)
+    c = Consumer(t)
+    c.cycle(clock)                      # a.log seen empty through the link
+    (d / "a.log").write_bytes(lines("a", 30))
+    (d / "b.log").touch()
+    real_read_head = tail_mod._read_head
+    switched = []
+
+    def switch() -> None:
+        if not switched:
+            switched.append(True)
+            tmp = tmp_path / "next.log"
+            tmp.symlink_to(d / "b.log")
+            os.replace(tmp, link)
+            with open(d / "a.log", "ab") as f:  # the app still writes to the old target
+                f.write(lines("a", 3, 30))
+
+    def racing_read_head(path: str) -> bytes:
+        if when == "before_head":
+            switch()
+        head = real_read_head(path)
+        if when == "after_head":
+            switch()
+        return head
+
+    monkeypatch.setattr(tail_mod, "_read_head", racing_read_head)
+    c.cycle(clock, 1.0)                 # the scan that the switch lands in
+    monkeypatch.setattr(tail_mod, "_read_head", real_read_head)
+    assert switched
+    (d / "b.log").write_bytes(lines("b", 30))  # then reopens the link
+    for _ in range(3):
+        c.cycle(clock, 1.0)
+    assert c.all_bytes() == sorted([lines("a", 33), lines("b", 30)]) and len(c.finals) == 1
