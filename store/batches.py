@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-__all__ = ["ArrowBatch", "to_arrow", "concat", "insert_batch", "EMPTY"]
+__all__ = ["ArrowBatch", "to_arrow", "concat", "insert_arrow", "insert_batch", "EMPTY"]
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -84,34 +84,31 @@ def concat(batches: list[ArrowBatch]) -> ArrowBatch:
     )
 
 
+def insert_arrow(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str,
+                 params: dict[str, str] | None = None) -> None:
+    """Run ``sql`` with ``table`` registered as ``name`` (inside the caller's transaction).
+
+    The one way Arrow rows reach DuckDB here (file ingest and the collector's group
+    commits); an empty table costs nothing.
+    """
+    if not table.num_rows:
+        return
+    con.register(name, table)
+    try:
+        con.execute(sql, params) if params else con.execute(sql)
+    finally:
+        con.unregister(name)
+
+
 def insert_batch(con: duckdb.DuckDBPyConnection, client_id: str, source_id: str, batch: ArrowBatch) -> None:
-    """Insert one batch (inside the caller's transaction); empty tables cost nothing."""
-    if batch.metrics.num_rows:
-        con.register("_logship_metrics", batch.metrics)
-        try:
-            con.execute(
-                "INSERT INTO metrics SELECT ts, $c, session_id, name, value, unit, labels, $s, byte_offset "
-                "FROM _logship_metrics",
-                {"c": client_id, "s": source_id},
-            )
-        finally:
-            con.unregister("_logship_metrics")
-    if batch.events.num_rows:
-        con.register("_logship_events", batch.events)
-        try:
-            con.execute(
-                "INSERT INTO events SELECT ts, $c, session_id, level, name, message, attrs, $s, byte_offset "
-                "FROM _logship_events",
-                {"c": client_id, "s": source_id},
-            )
-        finally:
-            con.unregister("_logship_events")
-    if batch.rejects.num_rows:
-        con.register("_logship_rejects", batch.rejects)
-        try:
-            con.execute(
-                "INSERT INTO rejects SELECT now(), $s, byte_offset, raw, error_code, error FROM _logship_rejects",
-                {"s": source_id},
-            )
-        finally:
-            con.unregister("_logship_rejects")
+    """Insert one source's batch; client and source ids are constants of the statement."""
+    ids = {"c": client_id, "s": source_id}
+    insert_arrow(con, "_logship_metrics", batch.metrics,
+                 "INSERT INTO metrics SELECT ts, $c, session_id, name, value, unit, labels, $s, byte_offset "
+                 "FROM _logship_metrics", ids)
+    insert_arrow(con, "_logship_events", batch.events,
+                 "INSERT INTO events SELECT ts, $c, session_id, level, name, message, attrs, $s, byte_offset "
+                 "FROM _logship_events", ids)
+    insert_arrow(con, "_logship_rejects", batch.rejects,
+                 "INSERT INTO rejects SELECT now(), $s, byte_offset, raw, error_code, error FROM _logship_rejects",
+                 {"s": source_id})

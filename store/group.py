@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from parser import ParsedBatch
-from store.batches import ArrowBatch, to_arrow
+from store.batches import ArrowBatch, insert_arrow, to_arrow
 from store.parsing import detect, make_parser, truncated_piece
 from store.ranges import Range, covered_end, merge, subtract
 from store.sessions import _AGGREGATE, _UPSERT
@@ -45,16 +45,6 @@ def _with_ids(table: pa.Table, client_id: str, source_id: str) -> pa.Table:
     n = table.num_rows
     return (table.append_column("client_id", pa.array([client_id] * n, pa.string()))
             .append_column("source_id", pa.array([source_id] * n, pa.string())))
-
-
-def _insert(con: Any, name: str, table: pa.Table, sql: str) -> None:
-    if not table.num_rows:
-        return
-    con.register(name, table)
-    try:
-        con.execute(sql)
-    finally:
-        con.unregister(name)
 
 
 def _join(batches: list[ParsedBatch]) -> ParsedBatch:
@@ -154,13 +144,13 @@ def ingest_group(st: Store, calls: list[GroupCall], parsers: dict[str, Any] | No
         return results
     con = st.con
     with st.transaction():
-        _insert(con, "_logship_g_metrics", pa.concat_tables(metrics),
+        insert_arrow(con, "_logship_g_metrics", pa.concat_tables(metrics),
                 "INSERT INTO metrics SELECT ts, client_id, session_id, name, value, unit, labels, source_id, "
                 "byte_offset FROM _logship_g_metrics")
-        _insert(con, "_logship_g_events", pa.concat_tables(events),
+        insert_arrow(con, "_logship_g_events", pa.concat_tables(events),
                 "INSERT INTO events SELECT ts, client_id, session_id, level, name, message, attrs, source_id, "
                 "byte_offset FROM _logship_g_events")
-        _insert(con, "_logship_g_rejects", pa.concat_tables(rejects),
+        insert_arrow(con, "_logship_g_rejects", pa.concat_tables(rejects),
                 "INSERT INTO rejects SELECT now(), source_id, byte_offset, raw, error_code, error "
                 "FROM _logship_g_rejects")
         ev = pa.concat_tables(events).select(["client_id", "session_id", "name", "ts", "attrs"])
@@ -190,13 +180,13 @@ def ingest_group(st: Store, calls: list[GroupCall], parsers: dict[str, Any] | No
         con.register("_logship_g_src", utab)
         try:
             con.execute("DELETE FROM source_ranges WHERE source_id IN (SELECT source_id FROM _logship_g_src)")
-            _insert(con, "_logship_g_ranges", rtab,
+            insert_arrow(con, "_logship_g_ranges", rtab,
                     "INSERT INTO source_ranges SELECT source_id, start_offset, end_offset FROM _logship_g_ranges")
             con.execute("UPDATE sources SET last_seen = now(), context = u.context::JSON FROM _logship_g_src u "
                         "WHERE sources.source_id = u.source_id")
         finally:
             con.unregister("_logship_g_src")
-        _insert(con, "_logship_g_ingests", itab,
+        insert_arrow(con, "_logship_g_ingests", itab,
                 'INSERT INTO ingests ("at", kind, source_id, start_offset, end_offset, lines, records, rejects) '
                 "SELECT now(), kind, source_id, start_offset, end_offset, lines, records, rejects "
                 "FROM _logship_g_ingests")
