@@ -37,7 +37,7 @@ import os
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from shipper.fileopen import open_shared
 from shipper.fingerprint import HEAD_BYTES, heads_match, is_gzip, read_head, source_id
@@ -255,14 +255,7 @@ class Tailer:
         for a scan.
         """
         now = self.clock()
-        for src in self.sources:
-            r = src.reader
-            if r is None or r.gz:
-                continue
-            try:
-                st = r.stat()
-            except OSError:
-                continue
+        for src, r, st in self._plain_readers():
             if st.st_size < r.size:
                 return True
             if st.st_size > r.size:
@@ -424,7 +417,11 @@ class Tailer:
             return
         src.key = source_id(self.client_id, src.head)
 
-    def _check_open_readers(self, now: float, notes: list[str]) -> None:
+    def _plain_readers(self) -> Iterator[tuple[Source, Reader, os.stat_result]]:
+        """Open, uncompressed sources with a fresh fstat (a .gz archive does not grow).
+
+        Iterates a snapshot: callers may drop a reader (truncation) as they go.
+        """
         for src in list(self.sources):
             r = src.reader
             if r is None or r.gz:
@@ -433,6 +430,10 @@ class Tailer:
                 st = r.stat()
             except OSError:
                 continue
+            yield src, r, st
+
+    def _check_open_readers(self, now: float, notes: list[str]) -> None:
+        for src, r, st in self._plain_readers():
             if st.st_size < r.size or (src.ready and r.pread(0, len(src.head)) != src.head):
                 self._truncated(src, notes)  # shrank, or rewritten in place past its old size
                 continue
