@@ -18,6 +18,7 @@ import duckdb
 import psutil
 
 from shipper.protocol import DataFrame, decode_message, encode_frame, encode_message
+from tests.shipkit import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 TOKENS = {"alpha": "tok-alpha-1234567890", "beta": "tok-beta-0987654321"}
@@ -82,13 +83,7 @@ class CollectorProc:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.proc is None:
             return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
+        rc, _ = stop_process(self.proc, sig, timeout)
         assert self.proc.stdout is not None
         self.proc.stdout.close()
         self.proc = None

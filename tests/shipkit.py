@@ -23,6 +23,20 @@ def line(seq: int, pad: int = 40) -> bytes:
             f"seq={seq} -- {'p' * pad}\n").encode()
 
 
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30.0) -> tuple[int, bool]:
+    """Signal the process and reap it; SIGKILL when it outlives ``timeout``.
+
+    Returns (exit code, whether it had to be killed).
+    """
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout), False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(), True
+
+
 class Collector:
     """`logship collect` on 127.0.0.1; restartable on the same port."""
 
@@ -57,15 +71,7 @@ class Collector:
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:
             return
-        if kill:
-            self.proc.kill()
-        else:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, signal.SIGKILL if kill else signal.SIGTERM, timeout=30)
         if self.proc.stdout:
             self.proc.stdout.close()
         self.log.close()
@@ -116,19 +122,13 @@ class ShipperProc:
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:
             return
-        if kill:
-            self.proc.kill()
-        else:
-            self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("the shipper did not stop on SIGTERM")
+            _, killed = stop_process(self.proc, signal.SIGKILL if kill else signal.SIGTERM, timeout=20)
         finally:
             self.log.close()
             self.proc = None
+        if killed:
+            raise AssertionError("the shipper did not stop on SIGTERM")
 
     def rss(self) -> int:
         assert self.proc is not None
