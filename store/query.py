@@ -12,33 +12,35 @@ import duckdb
 import pyarrow as pa
 
 from store.errors import QueryError
-from store.store import Store
+from store.readonly import check_query, open_for_queries, read_only_transaction
 
 __all__ = ["run_query", "sessions_query", "rejects_query", "SUMMARY_QUERIES", "summary"]
 
 
 def run_query(db: str | Path, sql: str, params: list | dict | None = None) -> pa.Table:
-    """Run one SQL statement on a read-only connection and return its rows as Arrow.
+    """Run one SELECT read-only and return its rows as Arrow.
 
-    A statement DuckDB rejects becomes QueryError with DuckDB's message on one line.
-    While `logship collect` holds the file, the query runs there (shipper/collector/remote.py).
+    Offline the file is opened read-only with external access off and the configuration
+    locked, and the statement runs inside a read-only transaction after the one-SELECT
+    check (store/readonly.py). A statement DuckDB rejects becomes QueryError with
+    DuckDB's message on one line. While `logship collect` holds the file, the query runs
+    there, behind the same guard (shipper/collector/remote.py).
     """
     from shipper.collector.remote import held_by_collector
 
     running = held_by_collector(db)
     if running is not None:
         return running.query(sql, params)
-    with Store(db, read_only=True) as st:
-        try:
-            rel = st.con.sql(sql, params=params)
-        except duckdb.Error as exc:
-            raise QueryError(f"SQL error: {' '.join(str(exc).split())}") from None
-        if rel is None:  # a statement without a result (SET, PRAGMA ...)
-            return pa.table({})
-        try:
-            return rel.to_arrow_table()
-        except duckdb.Error as exc:
-            raise QueryError(f"SQL error: {' '.join(str(exc).split())}") from None
+    con = open_for_queries(db)
+    try:
+        check_query(con, sql)
+        with read_only_transaction(con):
+            try:
+                return con.sql(sql, params=params).to_arrow_table()
+            except duckdb.Error as exc:
+                raise QueryError(f"SQL error: {' '.join(str(exc).split())}") from None
+    finally:
+        con.close()
 
 
 def sessions_query(db: str | Path, client_id: str | None = None, end_reason: str | None = None,
