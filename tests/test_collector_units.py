@@ -44,12 +44,25 @@ def test_config_toml_limits_and_overrides(tmp_path, tokens):
     ("listen = 'nope'\n", "HOST:PORT"),
     ("token_file = 3\n", "path string"),
     ("a = [\n", "invalid TOML"),
-], ids=["unknown", "unknown-limit", "type", "negative", "listen", "path", "toml"])
+    ("max_concurrent_queries = 0\n", "max_concurrent_queries must be at least 1"),
+    ("query_queue_timeout_s = 'soon'\n", "query_queue_timeout_s"),
+], ids=["unknown", "unknown-limit", "type", "negative", "listen", "path", "toml", "no-query-slot",
+        "queue-timeout-type"])
 def test_config_errors_are_named(tmp_path, tokens, text, msg):
     p = tmp_path / "c.toml"
     p.write_text(text)
     with pytest.raises(ConfigError, match=msg.replace("(", r"\(").replace(")", r"\)")):
         load_config(p, token_file=tokens)
+
+
+def test_query_limits_have_defaults_and_can_be_set(tmp_path, tokens):
+    cfg = load_config(None, token_file=tokens)
+    assert (cfg.query_row_limit, cfg.query_time_limit_s, cfg.max_concurrent_queries,
+            cfg.query_queue_timeout_s) == (10_000, 10.0, 2, 10.0)
+    p = tmp_path / "c.toml"
+    p.write_text("max_concurrent_queries = 3\nquery_queue_timeout_s = 2\nquery_time_limit_s = 0.5\n")
+    cfg = load_config(p, token_file=tokens)
+    assert (cfg.max_concurrent_queries, cfg.query_queue_timeout_s, cfg.query_time_limit_s) == (3, 2.0, 0.5)
 
 
 def test_config_needs_tokens_and_both_tls_files(tokens, tmp_path):

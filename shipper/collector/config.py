@@ -41,7 +41,12 @@ class CollectorConfig:
     heartbeat_s: float = 20.0
     # /v1/query limits
     query_row_limit: int = 10_000
+    # counted from when the query starts executing; it is then interrupted
     query_time_limit_s: float = 10.0
+    # queries executing at once (each on its own cursor and thread); more wait in a queue
+    max_concurrent_queries: int = 2
+    # how long a query may wait in that queue before it is answered 503
+    query_queue_timeout_s: float = 10.0
     # test hook: sleep this long before every commit (simulates a slow store)
     commit_delay_s: float = 0.0
 
@@ -117,6 +122,8 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
         else:
             raise ConfigError(f"unknown collector option {k!r}")
     cfg = replace(cfg, limits=replace(DEFAULT_LIMITS, **lims), **top)
+    if cfg.max_concurrent_queries < 1:
+        raise ConfigError(f"max_concurrent_queries must be at least 1, got {cfg.max_concurrent_queries}")
     if (cfg.tls_cert is None) != (cfg.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
     if cfg.token_file is None and cfg.hmac_secret_file is None:

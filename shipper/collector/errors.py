@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shipper.errors import ConfigError, LogshipError
 
-__all__ = ["CollectorError", "AuthFileError", "RemoteError", "QueryRefused", "ConfigError"]
+__all__ = ["CollectorError", "AuthFileError", "RemoteError", "QueryRefused", "QueryBusy", "ConfigError"]
 
 
 class CollectorError(LogshipError):
@@ -21,3 +21,7 @@ class RemoteError(LogshipError):
 
 class QueryRefused(LogshipError):
     """A /v1/query statement that is not a single read-only SELECT, or that failed."""
+
+
+class QueryBusy(LogshipError):
+    """A /v1/query that waited past query_queue_timeout_s for a slot, or came while stopping (503)."""

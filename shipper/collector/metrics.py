@@ -32,6 +32,8 @@ class Metrics:
     commits: int = 0
     commit_seconds_sum: float = 0.0
     commit_buckets: list[int] = field(default_factory=lambda: [0] * len(COMMIT_BUCKETS))
+    queries_running: int = 0
+    queries_queued: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     http_requests: Counter[str] = field(default_factory=Counter)
 
@@ -68,6 +70,8 @@ class Metrics:
                self.inflight_bytes)
         series("credit_granted_bytes_total", "counter", "Credit granted to shippers.", self.credit_granted)
         series("acks_total", "counter", "Acks after commit (stream acks and HTTP answers).", self.acks)
+        series("queries_running", "gauge", "/v1/query statements executing now.", self.queries_running)
+        series("queries_queued", "gauge", "/v1/query statements waiting for a slot.", self.queries_queued)
         out.append("# HELP logship_commit_seconds Time of one group commit (parse + insert + commit).")
         out.append("# TYPE logship_commit_seconds histogram")
         cum = 0

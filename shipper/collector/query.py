@@ -1,15 +1,20 @@
-"""POST /v1/query: ad-hoc SQL while collecting, safely.
+"""POST /v1/query: ad-hoc SQL while collecting, read-only and bounded.
 
-- One statement, and it must be a SELECT (DuckDB's own parser says which:
-  `extract_statements`), so no INSERT/UPDATE/DELETE, COPY, ATTACH, SET, PRAGMA, CALL.
-- External access is disabled for the database (`SET enable_external_access=false` is
-  global in DuckDB 2.0 and cannot be turned back on while it runs): no read_csv,
-  read_text, parquet or file globbing, no ATTACH. The store inserts through registered
-  Arrow tables, which this setting allows.
-- A row limit (fetchmany(limit + 1) says whether there was more) and a time limit
-  (`interrupt()` on the query's own cursor).
-Queries run on their own cursor in their own threads, concurrently with the writer
-(DuckDB MVCC: a query sees the last committed state).
+Read-only (store/readonly.py, the same guard as offline `logship query`): one statement,
+a SELECT by DuckDB's own parser, no function with a side effect in its parse tree, run
+inside `BEGIN TRANSACTION READ ONLY` on its own cursor; the database has external access
+off and its configuration locked (`lock_down`, once at start-up).
+
+Bounded:
+- at most `max_concurrent_queries` execute at once, each on its own cursor in its own
+  pool thread; the others wait, at most `query_queue_timeout_s`, then get 503;
+- `query_time_limit_s` counts from when the query starts executing: then its cursor is
+  interrupted, and again every half second until it has stopped (an interrupt that
+  lands between two statements is not lost);
+- rows: `query_row_limit` (fetchmany(limit + 1) says whether there was more);
+- on shutdown every running query is interrupted and every waiting one answered 503.
+Queries run concurrently with the writer (DuckDB MVCC: a query sees the last committed
+state, and its read-only transaction never conflicts with the writer's commits).
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ import base64
 import datetime as dt
 import decimal
 import json
+import logging
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -29,17 +37,21 @@ import pyarrow as pa
 import pyarrow.ipc  # noqa: F401  (pa.ipc)
 from aiohttp import web
 
-from .errors import QueryRefused
+from store.errors import QueryError
+from store.readonly import check_query, read_only_transaction
+
+from .errors import QueryBusy, QueryRefused
+from .metrics import Metrics
 from .state import CollectorState
 
-__all__ = ["QueryRunner", "handle_query", "disable_external_access", "ARROW_STREAM"]
+__all__ = ["QueryRunner", "QueryLimits", "handle_query", "ARROW_STREAM"]
+
+log = logging.getLogger("logship.collector.query")
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 LOCAL_MAX_ROWS = 10_000_000
-
-
-def disable_external_access(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("SET enable_external_access = false")
+# after its time limit a query's cursor is interrupted again this often until it stops
+REINTERRUPT_S = 0.5
 
 
 def _jsonable(v: Any) -> Any:
@@ -62,69 +74,159 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
+@dataclass(frozen=True)
+class QueryLimits:
+    """The named query limits of the collector config (docs/protocol.md)."""
+
+    row_limit: int = 10_000
+    time_limit_s: float = 10.0
+    max_concurrent: int = 2
+    queue_timeout_s: float = 10.0
+
+
+class _Running:
+    """One executing query: its cursor and when its time is up (set by its own thread)."""
+
+    __slots__ = ("cur", "deadline", "done")
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self.cur = cur
+        self.deadline: float | None = None
+        self.done = False
+
+
 class QueryRunner:
-    def __init__(self, con: duckdb.DuckDBPyConnection, row_limit: int, time_limit_s: float) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, limits: QueryLimits, metrics: Metrics | None = None) -> None:
         self.con = con
-        self.row_limit = row_limit
-        self.time_limit_s = time_limit_s
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="logship-query")
+        self.limits = limits
+        self.metrics = metrics or Metrics()
+        self.pool = ThreadPoolExecutor(max_workers=limits.max_concurrent, thread_name_prefix="logship-query")
+        self._slots: asyncio.Semaphore | None = None
+        self._running: set[_Running] = set()
+        self._lock = threading.Lock()  # _running and each cursor's creation (the writer shares con)
+        self.closing = False
 
-    def check(self, sql: str) -> None:
-        try:
-            stmts = self.con.cursor().extract_statements(sql)
-        except duckdb.Error as exc:
-            raise QueryRefused(f"syntax: {' '.join(str(exc).split())}") from None
-        if len(stmts) != 1:
-            raise QueryRefused(f"one statement per query, got {len(stmts)}")
-        if stmts[0].type != duckdb.StatementType.SELECT:
-            raise QueryRefused(f"only SELECT is allowed, got {stmts[0].type.name}")
+    # --- the parts that run in a pool thread -----------------------------------------
 
-    def _run(self, cur: duckdb.DuckDBPyConnection, sql: str, limit: int, params: Any,
-             arrow: bool) -> dict[str, Any]:
+    def _execute(self, q: _Running, sql: str, limit: int, params: Any, arrow: bool) -> dict[str, Any]:
+        cur = q.cur
         t0 = time.monotonic()
         try:
-            cur.execute("SET TimeZone = 'UTC'")
-            if arrow:
-                # A relation streams Arrow batches without the DB-API result's extra copy.
-                reader = cur.sql(sql, params=params or None).to_arrow_reader(min(limit + 1, 100_000))
-                batches, n = [], 0
-                for b in reader:
-                    batches.append(b)
-                    n += b.num_rows
-                    if n > limit:
-                        break
-                table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, limit)
-                sink = pa.BufferOutputStream()
-                with pa.ipc.new_stream(sink, table.schema) as w:
-                    w.write_table(table)
-                return {"arrow": sink.getvalue().to_pybytes(), "truncated": n > limit}
-            cur.execute(sql, params) if params else cur.execute(sql)
-            columns = [d[0] for d in (cur.description or [])]
-            types = [str(d[1]) for d in (cur.description or [])]
-            rows = cur.fetchmany(limit + 1)
+            with read_only_transaction(cur):
+                q.deadline = time.monotonic() + self.limits.time_limit_s  # the limit runs from here
+                if arrow:
+                    # a relation streams Arrow batches without the DB-API result's extra copy
+                    reader = cur.sql(sql, params=params or None).to_arrow_reader(min(limit + 1, 100_000))
+                    batches, n = [], 0
+                    for b in reader:
+                        batches.append(b)
+                        n += b.num_rows
+                        if n > limit:
+                            break
+                    table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, limit)
+                    sink = pa.BufferOutputStream()
+                    with pa.ipc.new_stream(sink, table.schema) as w:
+                        w.write_table(table)
+                    return {"arrow": sink.getvalue().to_pybytes(), "truncated": n > limit}
+                cur.execute(sql, params) if params else cur.execute(sql)
+                columns = [d[0] for d in (cur.description or [])]
+                types = [str(d[1]) for d in (cur.description or [])]
+                rows = cur.fetchmany(limit + 1)
         except duckdb.InterruptException:
-            raise QueryRefused(f"query stopped after its time limit of {self.time_limit_s:g} s") from None
+            if self.closing:
+                raise QueryBusy("the collector is shutting down; the query was stopped") from None
+            raise QueryRefused(f"query stopped after its time limit of {self.limits.time_limit_s:g} s "
+                               "(query_time_limit_s)") from None
         except duckdb.Error as exc:
             raise QueryRefused(" ".join(str(exc).split())) from None
         finally:
+            q.done = True
+            with self._lock:
+                self._running.discard(q)
             cur.close()
         return {"columns": columns, "types": types, "rows": [[_jsonable(v) for v in r] for r in rows[:limit]],
                 "truncated": len(rows) > limit, "elapsed_s": round(time.monotonic() - t0, 6)}
 
+    # --- the event loop side ---------------------------------------------------------
+
+    def _watch(self, q: _Running, loop: asyncio.AbstractEventLoop) -> None:
+        """Interrupt a query past its deadline (and on shutdown), again until it stops."""
+        if q.done:
+            return
+        now = time.monotonic()
+        if self.closing or (q.deadline is not None and now >= q.deadline):
+            q.cur.interrupt()
+            loop.call_later(REINTERRUPT_S, self._watch, q, loop)
+        else:
+            wait = REINTERRUPT_S if q.deadline is None else max(0.01, q.deadline - now)
+            loop.call_later(wait, self._watch, q, loop)
+
     async def run(self, sql: str, limit: int | None = None, params: Any = None, arrow: bool = False,
                   max_rows: int | None = None) -> dict[str, Any]:
-        self.check(sql)
-        cap = max_rows or self.row_limit
-        limit = min(limit or cap, cap)
-        cur = self.con.cursor()
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(self.time_limit_s, cur.interrupt)
+        if self.closing:
+            raise QueryBusy("the collector is shutting down")
+        with self._lock:
+            cur = self.con.cursor()
         try:
-            return await loop.run_in_executor(self.pool, self._run, cur, sql, limit, params, arrow)
+            check_query(cur, sql)
+        except QueryError as exc:
+            cur.close()
+            raise QueryRefused(str(exc).removeprefix("SQL error: ")) from None
+        cap = max_rows or self.limits.row_limit
+        limit = min(limit or cap, cap)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.limits.max_concurrent)
+        slots = self._slots
+        self.metrics.queries_queued += 1
+        try:
+            await asyncio.wait_for(slots.acquire(), self.limits.queue_timeout_s)
+        except TimeoutError:
+            cur.close()
+            raise QueryBusy(f"{self.limits.max_concurrent} queries are running (max_concurrent_queries); this one "
+                            f"waited {self.limits.queue_timeout_s:g} s (query_queue_timeout_s)") from None
         finally:
-            timer.cancel()
+            self.metrics.queries_queued -= 1
+        if self.closing:
+            slots.release()
+            cur.close()
+            raise QueryBusy("the collector is shutting down")
+        q = _Running(cur)
+        with self._lock:
+            self._running.add(q)
+        self.metrics.queries_running += 1
+        loop = asyncio.get_running_loop()
+
+        def finished(_: Any) -> None:  # the slot is free when the thread is, not when the caller gives up
+            self.metrics.queries_running -= 1
+            slots.release()
+
+        fut = loop.run_in_executor(self.pool, self._execute, q, sql, limit, params, arrow)
+        fut.add_done_callback(finished)
+        self._watch(q, loop)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            q.cur.interrupt()
+            raise
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Refuse new queries, interrupt the running ones and wait (bounded) for their threads."""
+        self.closing = True
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                running = list(self._running)
+            if not running:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("%d queries did not stop within %g s of their interrupt", len(running), timeout)
+                return
+            for q in running:
+                q.cur.interrupt()
+            await asyncio.sleep(0.05)
 
     def close(self) -> None:
+        self.closing = True
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -154,6 +256,10 @@ async def handle_query(request: web.Request) -> web.Response:
     except QueryRefused as exc:
         state.metrics.http_requests["/v1/query 400"] += 1
         return web.json_response({"error": {"code": "query_refused", "message": str(exc)}}, status=400)
+    except QueryBusy as exc:
+        state.metrics.http_requests["/v1/query 503"] += 1
+        return web.json_response({"error": {"code": "query_busy", "message": str(exc)}}, status=503,
+                                 headers={"Retry-After": "1"})
     state.metrics.http_requests["/v1/query 200"] += 1
     if arrow:
         return web.Response(body=out["arrow"], content_type=ARROW_STREAM,

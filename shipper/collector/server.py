@@ -18,12 +18,14 @@ from pathlib import Path
 
 from aiohttp import web
 
+from store.readonly import lock_down
+
 from .auth import Authenticator
 from .bodies import handle_backlog, handle_lines
 from .config import CollectorConfig
 from .errors import CollectorError
 from .jobs import handle_job
-from .query import QueryRunner, disable_external_access, handle_query
+from .query import QueryLimits, QueryRunner, handle_query
 from .state import CollectorState
 from .storeport import open_store
 from .stream import handle_stream
@@ -85,9 +87,15 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         store = open_store(cfg.db, cfg.limits.memory_limit, cfg.limits.max_line_bytes)
     except Exception as exc:
         raise CollectorError(f"cannot open {cfg.db}: {exc}") from None
-    disable_external_access(store.store.con)
+    # jemalloc's background threads give the memory of a big query back to the system
+    # within seconds (without them the RSS stays at its peak); then no statement may
+    # turn external access back on or change any setting (store/readonly.py)
+    store.store.con.execute("SET allocator_background_threads = true")
+    lock_down(store.store.con)
     state = CollectorState(cfg, auth, store)
-    query = QueryRunner(store.store.con, cfg.query_row_limit, cfg.query_time_limit_s)
+    query = QueryRunner(store.store.con, QueryLimits(cfg.query_row_limit, cfg.query_time_limit_s,
+                                                     cfg.max_concurrent_queries, cfg.query_queue_timeout_s),
+                        state.metrics)
     app = make_app(state, query)
     runner = web.AppRunner(app, handle_signals=False, auto_decompress=False, access_log=None)
     stop = stop or asyncio.Event()
@@ -128,6 +136,8 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         hooked.clear()
         # graceful: stop accepting, no new credit, commit what is queued, ack it, close
         state.shutting_down = True
+        # running queries are interrupted, waiting ones answered 503: nothing holds the exit
+        await query.stop()
         await site.stop()
         # bodies being uploaded: commit what came so far and answer with how far
         for reader in list(state.body_readers):
@@ -142,7 +152,8 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         await runner.cleanup()
         if not state.writer.closed:
             await state.writer.close()
-        query.close()
+        await query.stop(timeout=0)
+        await loop.run_in_executor(None, query.close)
         # body threads end once their connections are closed; wait while the loop still runs
         await loop.run_in_executor(None, state.body_pool.shutdown, True)
         store.close()
