@@ -46,8 +46,10 @@ def test_config_toml_limits_and_overrides(tmp_path, tokens):
     ("a = [\n", "invalid TOML"),
     ("max_concurrent_queries = 0\n", "max_concurrent_queries must be at least 1"),
     ("query_queue_timeout_s = 'soon'\n", "query_queue_timeout_s"),
+    ("query_nice = 20\n", "query_nice must be 0..19"),
+    ("db_threads = 0\n", "db_threads must be at least 1"),
 ], ids=["unknown", "unknown-limit", "type", "negative", "listen", "path", "toml", "no-query-slot",
-        "queue-timeout-type"])
+        "queue-timeout-type", "nice", "db-threads"])
 def test_config_errors_are_named(tmp_path, tokens, text, msg):
     p = tmp_path / "c.toml"
     p.write_text(text)
@@ -58,7 +60,7 @@ def test_config_errors_are_named(tmp_path, tokens, text, msg):
 def test_query_limits_have_defaults_and_can_be_set(tmp_path, tokens):
     cfg = load_config(None, token_file=tokens)
     assert (cfg.query_row_limit, cfg.query_time_limit_s, cfg.max_concurrent_queries,
-            cfg.query_queue_timeout_s) == (10_000, 10.0, 2, 10.0)
+            cfg.query_queue_timeout_s, cfg.query_nice, cfg.db_threads) == (10_000, 10.0, 2, 10.0, 19, 1)
     p = tmp_path / "c.toml"
     p.write_text("max_concurrent_queries = 3\nquery_queue_timeout_s = 2\nquery_time_limit_s = 0.5\n")
     cfg = load_config(p, token_file=tokens)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -151,3 +152,38 @@ def test_sigterm_stops_the_collector_within_10s_while_runaway_queries_run(tmp_pa
     assert rc == 0 and took <= 10.0, (rc, took)
     statuses = [a[0] if isinstance(a, tuple) else type(a).__name__ for a in answers]
     assert statuses.count(503) >= 2, statuses  # the running ones were stopped and answered
+
+
+def _nice_of_threads(pid: int) -> dict[int, int]:
+    """Each thread's niceness by thread id (/proc/PID/task/TID/stat, field 19)."""
+    out: dict[int, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out[int(task.name)] = int(stat[stat.rindex(")") + 2:].split()[16])
+    return out
+
+
+def test_queries_run_on_niced_threads_and_the_database_on_one_duckdb_thread(tmp_path):
+    coll = CollectorProc(tmp_path, config="query_time_limit_s = 3.0\nquery_nice = 12\n").start()
+    pid = coll.pid
+
+    async def go():
+        threads = await _query(coll.url, "SELECT current_setting('threads') AS t")
+        slow = asyncio.ensure_future(_query(coll.url, RUNAWAY, timeout=30))
+        await _until(lambda: _running(coll.url))
+        nices = _nice_of_threads(pid)
+        await slow
+        return threads, nices
+
+    try:
+        threads, nices = run(go())
+    finally:
+        coll.stop()
+    assert threads[0] == 200 and threads[1]["rows"] == [[1]], threads
+    # the query pool's threads (one per query run so far, at most max_concurrent_queries)
+    # are niced; every other thread (the event loop, the writer, DuckDB's) is not
+    assert sorted(nices.values()).count(12) in (1, 2) and set(nices.values()) == {0, 12}, nices
+    assert nices[pid] == 0

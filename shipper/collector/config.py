@@ -47,6 +47,12 @@ class CollectorConfig:
     max_concurrent_queries: int = 2
     # how long a query may wait in that queue before it is answered 503
     query_queue_timeout_s: float = 10.0
+    # niceness of the threads that execute queries (Linux: per thread), so that runaway
+    # queries leave the CPU to the writer and the connections first
+    query_nice: int = 19
+    # DuckDB worker threads of the collector's database; with 1 a query executes only on
+    # its own (niced) thread instead of sharing DuckDB's pool with the writer's commits
+    db_threads: int = 1
     # test hook: sleep this long before every commit (simulates a slow store)
     commit_delay_s: float = 0.0
 
@@ -122,6 +128,10 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
         else:
             raise ConfigError(f"unknown collector option {k!r}")
     cfg = replace(cfg, limits=replace(DEFAULT_LIMITS, **lims), **top)
+    if cfg.db_threads < 1:
+        raise ConfigError(f"db_threads must be at least 1, got {cfg.db_threads}")
+    if cfg.query_nice > 19:
+        raise ConfigError(f"query_nice must be 0..19, got {cfg.query_nice}")
     if cfg.max_concurrent_queries < 1:
         raise ConfigError(f"max_concurrent_queries must be at least 1, got {cfg.max_concurrent_queries}")
     if (cfg.tls_cert is None) != (cfg.tls_key is None):

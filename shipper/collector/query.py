@@ -25,6 +25,7 @@ import datetime as dt
 import decimal
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -82,6 +83,17 @@ class QueryLimits:
     time_limit_s: float = 10.0
     max_concurrent: int = 2
     queue_timeout_s: float = 10.0
+    nice: int = 19
+
+
+def _lower_priority(nice: int) -> None:
+    """Make this (query) thread nicer: on Linux a priority set by thread id is per thread."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError as exc:
+        log.warning("cannot lower the priority of a query thread: %s", exc)
 
 
 class _Running:
@@ -100,7 +112,8 @@ class QueryRunner:
         self.con = con
         self.limits = limits
         self.metrics = metrics or Metrics()
-        self.pool = ThreadPoolExecutor(max_workers=limits.max_concurrent, thread_name_prefix="logship-query")
+        self.pool = ThreadPoolExecutor(max_workers=limits.max_concurrent, thread_name_prefix="logship-query",
+                                       initializer=_lower_priority, initargs=(limits.nice,))
         self._slots: asyncio.Semaphore | None = None
         self._running: set[_Running] = set()
         self._lock = threading.Lock()  # _running and each cursor's creation (the writer shares con)

@@ -91,10 +91,12 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
     # within seconds (without them the RSS stays at its peak); then no statement may
     # turn external access back on or change any setting (store/readonly.py)
     store.store.con.execute("SET allocator_background_threads = true")
+    store.store.con.execute(f"SET threads = {int(cfg.db_threads)}")
     lock_down(store.store.con)
     state = CollectorState(cfg, auth, store)
     query = QueryRunner(store.store.con, QueryLimits(cfg.query_row_limit, cfg.query_time_limit_s,
-                                                     cfg.max_concurrent_queries, cfg.query_queue_timeout_s),
+                                                     cfg.max_concurrent_queries, cfg.query_queue_timeout_s,
+                                                     cfg.query_nice),
                         state.metrics)
     app = make_app(state, query)
     runner = web.AppRunner(app, handle_signals=False, auto_decompress=False, access_log=None)
