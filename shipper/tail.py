@@ -1,6 +1,6 @@
 """Rotation-safe tailing of log files, by content fingerprint.
 
-A *source* is one file's byte stream (DESIGN.md): it keeps its identity when the file is
+A *source* is one file's byte stream (docs/shipper.md): it keeps its identity when the file is
 renamed, compressed to ``.gz`` or reached through a different symlink, because identity
 is its head (the first 1024 bytes, fingerprint.py), never its inode or path. The
 :class:`Tailer` finds files matching the configured globs, maps each to a source and
@@ -349,7 +349,7 @@ class Tailer:
         return notes
 
     def _match(self, head: bytes) -> Source | None:
-        """A settled source whose head is a prefix-match of ``head`` (DESIGN.md identity)."""
+        """A settled source whose head is a prefix-match of ``head`` (docs/shipper.md, identity)."""
         for src in self.sources:
             if src.ready and heads_match(src.head, head):
                 return src
