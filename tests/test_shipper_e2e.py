@@ -458,7 +458,9 @@ def test_random_actions_against_model_end_to_end(tmp_path_factory):
     from hypothesis import given, settings
     from hypothesis import strategies as hs
 
-    @settings(max_examples=5, deadline=None, database=None)
+    from tests.hypothesis_profiles import examples
+
+    @settings(max_examples=examples(5), deadline=None, database=None)
     @given(hs.lists(hs.sampled_from(ACTIONS), min_size=4, max_size=12), hs.randoms(use_true_random=False))
     def run(actions, rnd):
         tmp = tmp_path_factory.mktemp("e2e-model")
