@@ -240,6 +240,7 @@ class ShipperState:
     def load(self) -> None:
         """Read the state file; anything unreadable is set aside and we start empty."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temp_files()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -263,6 +264,17 @@ class ShipperState:
                 log.warning("%s: cannot set aside: %s", self.path, exc2)
             return
         self.sources = sources
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of a run killed in the middle of a write (atomic_write's names): the
+        rename never happened, so they hold nothing the state file needs, only disk space.
+        Only the daemon's own files: approvals.json is written by the CLI, maybe right now."""
+        for tmp in sorted([*self.dir.glob(f".{STATE_FILE}.*.tmp"), *self.dir.glob(".status.json.*.tmp")]):
+            try:
+                tmp.unlink()
+                log.info("%s: removed (a write cut short by an earlier crash)", tmp)
+            except OSError as exc:
+                log.warning("%s: cannot remove: %s", tmp, exc)
 
     def get(self, key: str) -> SourceState | None:
         return self.sources.get(key)
