@@ -74,8 +74,12 @@ def _open(path: Path) -> BinaryIO:
 
 
 def _stdin() -> BinaryIO:
-    """Standard input as a binary stream (gzip is not sniffed on a pipe)."""
-    return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    """Standard input as a binary stream, gunzipped when it starts with gzip's magic (as
+    `logship ingest -` does)."""
+    f = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    if f.peek(2)[:2] == b"\x1f\x8b":
+        return GunzipReader(f, owns_raw=True)  # type: ignore[return-value]
+    return f
 
 
 def check_file(path: str | Path, log_format: str | None = None, tz: str | None = None,
@@ -97,7 +101,7 @@ def check_file(path: str | Path, log_format: str | None = None, tz: str | None =
         raise CheckError(f"{p}: {exc.strerror or exc}") from None
     with (_stdin() if stdin else _open(p)) as f:
         head, err = read_prefix(f, DETECT_PEEK_BYTES)
-        if err is not None and (not head or not isinstance(f, GunzipReader)):
+        if err is not None and (not head or not isinstance(f, GunzipReader)):  # as ingest's open_input
             raise CheckError(f"{p}: cannot read: {err}")
         detected = log_format is None
         if detected:

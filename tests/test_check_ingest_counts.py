@@ -126,3 +126,19 @@ def test_a_truncated_gz_in_parallel_ingest_keeps_the_same_start(tmp_path: Path):
     assert set(seqs) == set(range(complete)) and max(seqs.values()) == 1
     assert len(summary.errors) == 1
     assert summary.errors[0].startswith(f"{p}: truncated or corrupt at byte {intact:,} ")
+
+
+def test_check_of_gzip_on_stdin_counts_what_ingest_of_it_stores(tmp_path: Path):
+    """`logship check -` did not gunzip a pipe (`ingest -` does): 0 records, all garbage."""
+    import io
+    import subprocess
+    import sys
+
+    data = gzip.compress(client_lines(0, 40), mtime=0)
+    out = subprocess.run([str(Path(sys.executable).parent / "logship"), "check", "--tz", "UTC", "-"],
+                         input=data, capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode().startswith("-: format client (detected, 100% of the first lines parse); "
+                                          "40 lines, 40 entries, 40 records, 0 rejected")
+    s = ingest_paths(tmp_path / "db.duckdb", ["-"], IngestOptions(tz="UTC", workers=1), stdin=io.BytesIO(data))
+    assert (s.files[0].log_format, s.files[0].lines, s.files[0].records, s.files[0].rejects) == ("client", 40, 40, 0)
