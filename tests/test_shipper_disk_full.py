@@ -174,3 +174,23 @@ def test_full_state_disk_shipper_keeps_running_reports_and_resumes(tmp_path):
     assert set(got) == expected, f"missing {sorted(expected - set(got))[:10]}, extra {sorted(set(got) - expected)[:10]}"
     assert max(got.values()) == 1, f"stored twice: {[s for s, n in got.items() if n > 1][:10]}"
     assert len(got) == FILES * LINES * 4
+
+
+def test_backlog_approve_on_a_full_disk_is_one_clear_error(tmp_path: Path):
+    """The consent cannot be written: one line naming the file, exit 1, no temp file left."""
+    from tests.shipkit import BIN
+
+    with tmpfs(tmp_path / "state", size="64k") as state:
+        (state / "status.json").write_text(json.dumps({"backlog": {"segments": [
+            {"id": "abc-0", "status": "pending", "bytes": 10, "path": "x.log"}]}}))
+        filler = state / "filler"
+        with contextlib.suppress(OSError), open(filler, "wb") as f:
+            while True:
+                f.write(b"\0" * PAGE)
+                f.flush()
+        out = subprocess.run([str(BIN), "backlog", "approve", "--all", "--state-dir", str(state)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1
+        assert out.stderr.strip().splitlines() == [
+            f"error: {state / 'approvals.json'}: consent not recorded: No space left on device"]
+        assert sorted(p.name for p in state.iterdir()) == ["filler", "status.json"]
