@@ -138,6 +138,10 @@ def test_a_fatal_duckdb_error_invalidates_the_database_and_the_writer_reopens_it
                     assert time.monotonic() < deadline, writer.health.as_json()
                     await asyncio.sleep(0.05)
                 assert len(reopened) == 1
+                # the lane was cut at 0: its second half alone would leave a hole, refused
+                gap = await writer.submit_wait(Work(info.source_id, half, data[half:], final=True,
+                                                    keep_tail=False, lane=lane))
+                assert gap.error and "failed at offset 0" in gap.error, gap
                 # the sender resends from its last ack (0): the lane heals and all is committed
                 done = await writer.submit_wait(Work(info.source_id, 0, data, final=True, keep_tail=False, lane=lane))
                 assert done.error is None and done.acked_end == len(data), done

@@ -29,11 +29,11 @@ from aiohttp import StreamReader, web
 from shipper.fingerprint import HEAD_BYTES
 from shipper.protocol import MAX_OFFSET
 from store.segments import ReadFailure, Segment, iter_segments
+from store.store import MTIME_MAX, MTIME_MIN
 
 from .metrics import Metrics
 from .state import CollectorState
 from .storeport import StoreUnavailable
-from store.store import MTIME_MAX, MTIME_MIN
 from .writer import Done, Lane, Work
 
 # a body is cut into pieces of about this size (entry boundaries) for the writer

@@ -256,6 +256,7 @@ class Writer:
                         pass
             if self.health.due():
                 await loop.run_in_executor(self._exec, self._recover)
+                self.metrics.store_reopens = self.health.reopens
                 if not self.health.failing:
                     self.metrics.store_failing = 0
                     log.warning("the store commits again (%d reopen(s) so far)", self.health.reopens)
