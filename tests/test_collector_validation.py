@@ -75,7 +75,7 @@ def test_backlog_body_running_past_u63_is_refused_with_nothing_acked_past_it(col
     assert collector.query("SELECT count(*) FROM source_ranges") == [(0,)]
 
 
-@pytest.mark.parametrize("mtime", ["nan", "inf", "-inf", "1e300", "abc"])
+@pytest.mark.parametrize("mtime", ["nan", "inf", "-inf", "1e300", "abc", "١٢", "1_0", "99999999999999"])
 def test_backlog_bad_mtime_is_400_and_creates_no_source(collector, mtime):
     data = client_lines(0, 5)
     status, body = run(post(f"{collector.url}/v1/backlog?start=0&final=1", data,

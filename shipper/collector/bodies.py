@@ -81,6 +81,7 @@ def _unavailable(exc: StoreUnavailable) -> web.HTTPException:
 
 
 _DIGITS = re.compile(r"[0-9]{1,19}")
+_SECONDS = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,9})?")  # epoch seconds (float() also takes '١٢', '1_0', 'nan')
 
 
 def offset_value(text: str | None, name: str) -> int:
@@ -284,13 +285,10 @@ async def handle_backlog(request: web.Request) -> web.StreamResponse:
         raise _json_error(web.HTTPBadRequest, "bad_head",
                           f"X-Logship-Head must hold the source's first 1..{HEAD_BYTES} bytes (base64)")
     mtime_s = _header(request, "X-Logship-Mtime")
-    try:
-        mtime = float(mtime_s) if mtime_s is not None else None
-        if mtime is not None and not (MTIME_MIN <= mtime <= MTIME_MAX):  # also NaN
-            raise ValueError
-    except ValueError:
+    mtime = float(mtime_s) if mtime_s is not None and _SECONDS.fullmatch(mtime_s) else None
+    if mtime_s is not None and (mtime is None or not MTIME_MIN <= mtime <= MTIME_MAX):
         raise _json_error(web.HTTPBadRequest, "bad_request",
-                          f"X-Logship-Mtime must be a finite number of epoch seconds (got {mtime_s!r})") from None
+                          f"X-Logship-Mtime must be epoch seconds in ASCII digits, years 1..9999 (got {mtime_s!r})")
     try:
         info = await state.resolve(client_id, head, path=_header(request, "X-Logship-Path"),
                                    log_format=_header(request, "X-Logship-Log-Format"),
