@@ -2,7 +2,7 @@
 
 When a source is opened on a (re)connection, the data it is behind is split in two: the
 *live tail* streams at once, and what is older than ``backlog_after`` or more than
-``backlog_bytes`` behind becomes a *backlog segment* (DESIGN.md allows the gap on the
+``backlog_bytes`` behind becomes a *backlog segment* (the protocol allows the gap on the
 collector). The policy decides what happens to segments: ``always`` sends them (through
 /v1/backlog, gzip), ``never`` skips them for good, ``ask`` keeps them pending until
 ``logship backlog approve`` writes ``approvals.json`` in the state directory. The
@@ -84,8 +84,13 @@ def approve(state_dir: Path, seg_id: str | None = None, *, all_: bool = False,
             )
         new = Approvals(cur.ids | {seg_id}, cur.all_at)
     doc = {"ids": sorted(new.ids), "all_at": new.all_at}
-    Path(state_dir).mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(state_dir) / APPROVALS_FILE, json.dumps(doc).encode("utf-8"))
+    path = Path(state_dir) / APPROVALS_FILE
+    try:
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(doc).encode("utf-8"))
+    except OSError as exc:
+        # e.g. a full disk: the consent is not recorded, and the user must know it
+        raise BacklogError(f"{path}: consent not recorded: {exc.strerror or exc}") from None
     return new
 
 

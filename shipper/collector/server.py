@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import ssl
+from typing import Any
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from .config import CollectorConfig
 from .errors import CollectorError
 from .jobs import handle_job
 from .query import QueryLimits, QueryRunner, handle_query
+from .remote import process_started
 from .state import CollectorState
 from .storeport import open_store
 from .stream import handle_stream
@@ -41,11 +43,15 @@ def collector_file(db: Path) -> Path:
 
 
 async def handle_healthz(request: web.Request) -> web.Response:
+    """200 `ok`; 503 `stopping` while shutting down, 503 `store_failing` (with the reason
+    in `store.error`) while the store cannot commit (disk full, I/O error, reopening)."""
     state: CollectorState = request.app["state"]
-    body = {"status": "stopping" if state.shutting_down else "ok",
+    health = state.writer.health
+    status = "stopping" if state.shutting_down else "store_failing" if health.failing else "ok"
+    body = {"status": status, "store": health.as_json(),
             "connections": state.metrics.connections, "queue_bytes": state.writer.queued_bytes,
             "inflight_bytes": state.bank.inflight}
-    return web.json_response(body, status=503 if state.shutting_down else 200)
+    return web.json_response(body, status=200 if status == "ok" else 503)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
@@ -68,6 +74,19 @@ def make_app(state: CollectorState, query: QueryRunner) -> web.Application:
     return app
 
 
+def _prepare_database(con: Any, cfg: CollectorConfig) -> None:
+    """Settings of the collector's database, then locked (store/readonly.py: no statement
+    may turn external access back on or change any setting).
+
+    jemalloc's background threads give the memory of a big query back to the system
+    within seconds (without them the RSS stays at its peak); `db_threads` DuckDB threads
+    (1: a query executes only on its own niced thread, shipper/collector/query.py).
+    """
+    con.execute("SET allocator_background_threads = true")
+    con.execute(f"SET threads = {int(cfg.db_threads)}")
+    lock_down(con)
+
+
 def _ssl_context(cfg: CollectorConfig) -> ssl.SSLContext | None:
     if cfg.tls_cert is None or cfg.tls_key is None:
         return None
@@ -87,19 +106,24 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         store = open_store(cfg.db, cfg.limits.memory_limit, cfg.limits.max_line_bytes)
     except Exception as exc:
         raise CollectorError(f"cannot open {cfg.db}: {exc}") from None
-    # jemalloc's background threads give the memory of a big query back to the system
-    # within seconds (without them the RSS stays at its peak); then no statement may
-    # turn external access back on or change any setting (store/readonly.py)
-    store.store.con.execute("SET allocator_background_threads = true")
-    store.store.con.execute(f"SET threads = {int(cfg.db_threads)}")
-    lock_down(store.store.con)
+    _prepare_database(store.store.con, cfg)
     state = CollectorState(cfg, auth, store)
     query = QueryRunner(store.store.con, QueryLimits(cfg.query_row_limit, cfg.query_time_limit_s,
                                                      cfg.max_concurrent_queries, cfg.query_queue_timeout_s,
                                                      cfg.query_nice),
                         state.metrics)
+
+    def reopened(con: object) -> None:
+        # after a fatal DuckDB error the writer reopens the database: queries use the new one
+        _prepare_database(con, cfg)  # type: ignore[arg-type]
+        query.con = con  # type: ignore[assignment]
+
+    store.on_reopen.append(reopened)
     app = make_app(state, query)
-    runner = web.AppRunner(app, handle_signals=False, auto_decompress=False, access_log=None)
+    # keepalive_timeout is also aiohttp's only bound on a connection that has not sent a
+    # whole request line and headers yet (a slowloris client): header_timeout_s
+    runner = web.AppRunner(app, handle_signals=False, auto_decompress=False, access_log=None,
+                           keepalive_timeout=cfg.header_timeout_s)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     hooked: list[int] = []
@@ -116,8 +140,9 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         shown = f"[{host}]" if ":" in host else host
         url = f"{cfg.scheme}://{shown}:{port}"
         tmp = cfile.with_name(cfile.name + ".tmp")
-        tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "token": state.local_token,
-                                   "db": str(cfg.db.resolve())}), encoding="utf-8")
+        tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "started": process_started(os.getpid()),
+                                   "token": state.local_token, "db": str(cfg.db.resolve())}),
+                       encoding="utf-8")
         os.chmod(tmp, 0o600)
         os.replace(tmp, cfile)
         for sig in (signal.SIGINT, signal.SIGTERM):
