@@ -187,3 +187,37 @@ def test_queries_run_on_niced_threads_and_the_database_on_one_duckdb_thread(tmp_
     # are niced; every other thread (the event loop, the writer, DuckDB's) is not
     assert sorted(nices.values()).count(12) in (1, 2) and set(nices.values()) == {0, 12}, nices
     assert nices[pid] == 0
+
+
+def test_a_reopened_database_is_locked_down_and_queries_follow_it(tmp_path):
+    """The writer reopens the database after a fatal DuckDB error: the new connection gets
+    the same settings and lock, and the query runner uses it (in-process, real parts)."""
+    import pytest
+
+    from shipper.collector.config import load_config
+    from shipper.collector.errors import QueryRefused
+    from shipper.collector.metrics import Metrics
+    from shipper.collector.server import open_queries
+    from shipper.collector.storeport import open_store
+
+    (tmp_path / "tokens.txt").write_text("alpha tok-alpha-1234567890\n")
+    cfg = load_config(None, token_file=tmp_path / "tokens.txt", db=tmp_path / "r.duckdb")
+    store = open_store(cfg.db, cfg.limits.memory_limit, cfg.limits.max_line_bytes)
+    query = open_queries(store, cfg, Metrics())
+    settings = ("SELECT current_setting('lock_configuration') AS l, current_setting('enable_external_access') AS e, "
+                "current_setting('threads') AS t, current_setting('allocator_background_threads') AS b")
+
+    async def go() -> dict[str, Any]:
+        with pytest.raises(QueryRefused, match="read-only"):
+            await query.run("WITH x AS (DELETE FROM sources RETURNING 1) SELECT count(*) FROM x")
+        return await query.run(settings)
+
+    try:
+        first = query.con
+        store.reopen()
+        assert query.con is store.store.con and query.con is not first
+        out = asyncio.run(go())
+    finally:
+        query.close()
+        store.close()
+    assert out["rows"] == [[True, False, 1, True]]

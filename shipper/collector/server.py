@@ -13,9 +13,9 @@ import logging
 import os
 import signal
 import ssl
-from typing import Any
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -26,13 +26,14 @@ from .bodies import handle_backlog, handle_lines
 from .config import CollectorConfig
 from .errors import CollectorError
 from .jobs import handle_job
+from .metrics import Metrics
 from .query import QueryLimits, QueryRunner, handle_query
 from .remote import process_started
 from .state import CollectorState
-from .storeport import open_store
+from .storeport import StoreAdapter, open_store
 from .stream import handle_stream
 
-__all__ = ["make_app", "serve", "run", "collector_file"]
+__all__ = ["make_app", "serve", "run", "collector_file", "open_queries"]
 
 log = logging.getLogger("logship.collector")
 
@@ -87,6 +88,22 @@ def _prepare_database(con: Any, cfg: CollectorConfig) -> None:
     lock_down(con)
 
 
+def open_queries(store: StoreAdapter, cfg: CollectorConfig, metrics: Metrics) -> QueryRunner:
+    """The database prepared and locked, and the query runner on it; both again on every
+    reopen of the database by the writer (after a fatal DuckDB error)."""
+    _prepare_database(store.store.con, cfg)
+    query = QueryRunner(store.store.con, QueryLimits(cfg.query_row_limit, cfg.query_time_limit_s,
+                                                     cfg.max_concurrent_queries, cfg.query_queue_timeout_s,
+                                                     cfg.query_nice), metrics)
+
+    def reopened(con: Any) -> None:
+        _prepare_database(con, cfg)
+        query.con = con
+
+    store.on_reopen.append(reopened)
+    return query
+
+
 def _ssl_context(cfg: CollectorConfig) -> ssl.SSLContext | None:
     if cfg.tls_cert is None or cfg.tls_key is None:
         return None
@@ -106,19 +123,8 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         store = open_store(cfg.db, cfg.limits.memory_limit, cfg.limits.max_line_bytes)
     except Exception as exc:
         raise CollectorError(f"cannot open {cfg.db}: {exc}") from None
-    _prepare_database(store.store.con, cfg)
     state = CollectorState(cfg, auth, store)
-    query = QueryRunner(store.store.con, QueryLimits(cfg.query_row_limit, cfg.query_time_limit_s,
-                                                     cfg.max_concurrent_queries, cfg.query_queue_timeout_s,
-                                                     cfg.query_nice),
-                        state.metrics)
-
-    def reopened(con: object) -> None:
-        # after a fatal DuckDB error the writer reopens the database: queries use the new one
-        _prepare_database(con, cfg)  # type: ignore[arg-type]
-        query.con = con  # type: ignore[assignment]
-
-    store.on_reopen.append(reopened)
+    query = open_queries(store, cfg, state.metrics)
     app = make_app(state, query)
     # keepalive_timeout is also aiohttp's only bound on a connection that has not sent a
     # whole request line and headers yet (a slowloris client): header_timeout_s
