@@ -21,8 +21,9 @@ demo: $(STAMP)
 	$(BIN)/logship summary --db $(DEMO)/demo.duckdb
 	$(BIN)/python -m bench.demo_check --manifest $(DEMO)/manifest.json --db $(DEMO)/demo.duckdb
 
+# Two workers: most tests wait on real processes, so the suite takes about half as long.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
