@@ -73,7 +73,7 @@ class OutputFormat(str, Enum):
     parquet = "parquet"
 
 
-# Shared output options (STYLE.md: define once, reuse in every command that prints rows).
+# Shared output options (define once, reuse in every command that prints rows).
 FormatOpt = Annotated[Optional[OutputFormat], typer.Option(
     "--format", help="Output format: table (default on a terminal), csv (default when piped), json, parquet.")]
 OutputOpt = Annotated[Optional[Path], typer.Option(

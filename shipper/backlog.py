@@ -2,7 +2,7 @@
 
 When a source is opened on a (re)connection, the data it is behind is split in two: the
 *live tail* streams at once, and what is older than ``backlog_after`` or more than
-``backlog_bytes`` behind becomes a *backlog segment* (DESIGN.md allows the gap on the
+``backlog_bytes`` behind becomes a *backlog segment* (the protocol allows the gap on the
 collector). The policy decides what happens to segments: ``always`` sends them (through
 /v1/backlog, gzip), ``never`` skips them for good, ``ask`` keeps them pending until
 ``logship backlog approve`` writes ``approvals.json`` in the state directory. The

@@ -41,7 +41,7 @@ from shipper.discovery import Discovery
 from shipper.protocol import DataFrame
 from shipper.state import ShipperState, SourceState, add_range, covered, first_gap
 from shipper.status import StatusWriter
-from shipper.tail import Source, Tailer
+from shipper.tail import Reader, Source, Tailer
 
 __all__ = ["Shipper", "run_shipper", "exec_daemon", "main", "check_connection", "local_zone"]
 
@@ -108,6 +108,7 @@ class Shipper:
         self._stop = asyncio.Event()
         self._backlog_kick = asyncio.Event()
         self._caught_up_at: dict[str, float] = {}
+        self._unreadable_backlogs: set[str] = set()
         self._discovery: Discovery | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -256,7 +257,8 @@ class Shipper:
         for src in list(self.tailer.sources):
             st = self.state.get(src.key) if src.ready else None
             if st is not None and st.final_acked and st.done_at is not None and st.done_at < cutoff \
-                    and not src.paths and src.reader is None:
+                    and not src.paths and src.reader is None \
+                    and not any(b.status in ("pending", "approved") for b in st.backlogs):
                 self.state.drop(st.key)
                 self.tailer.forget(src)
 
@@ -485,16 +487,34 @@ class Shipper:
                     if seg.status != "approved":
                         continue
                     src = self.tailer.by_key(st.key)
-                    if src is None or src.reader is None:
+                    if src is None:
+                        continue
+                    # a file shipped to its FINAL has no live reader: open it again (the
+                    # consent may come long after the live tail was acked and the reader closed)
+                    reader = src.reader or self.tailer.open_at_rest(src)
+                    if reader is None:
+                        self._note_unreadable(seg.id, st.path or src.origin)
                         continue
                     try:
-                        await self._upload_segment(http, st, src, seg)
+                        await self._upload_segment(http, st, reader, seg)
                     except (ConnectionLost, CollectorRefused) as exc:
                         self.last_error = f"backlog {seg.id}: {exc}"
                         log.warning("backlog %s: %s (will retry)", seg.id, exc)
                         break
+                    finally:
+                        if reader is not src.reader:
+                            reader.close()
 
-    async def _upload_segment(self, http: aiohttp.ClientSession, st: SourceState, src: Source, seg: Any) -> None:
+    def _note_unreadable(self, seg_id: str, path: str) -> None:
+        """Once per segment: its file is gone (deleted by hand?); it stays listed as approved."""
+        if seg_id in self._unreadable_backlogs:
+            return
+        self._unreadable_backlogs.add(seg_id)
+        self.last_error = f"backlog {seg_id}: {path} is no longer readable under the shipped paths"
+        log.error("%s; its bytes stay counted in the backlog status", self.last_error)
+
+    async def _upload_segment(self, http: aiohttp.ClientSession, st: SourceState, reader: Reader,
+                              seg: Any) -> None:
         url = self.cfg.http_url("/v1/backlog")
         while True:
             start = first_gap(st.ranges, seg.start)
@@ -505,13 +525,13 @@ class Shipper:
                 return
             gap_end = min([seg.end] + [s for s, _ in st.ranges if s > start])
             end = gap_end
-            if end - start > self.cfg.backlog_request_bytes and src.reader is not None:
-                nl = src.reader.find_newline(start + self.cfg.backlog_request_bytes - 1)
+            if end - start > self.cfg.backlog_request_bytes:
+                nl = reader.find_newline(start + self.cfg.backlog_request_bytes - 1)
                 if nl is not None and nl + 1 < gap_end:
                     end = nl + 1
             answer = await post_backlog(
                 http, url, self.token, source_key=st.key, head=st.head, start=start,
-                body=self._read_range(src, start, end), timeout=self.cfg.connect_timeout,
+                body=self._read_range(reader, start, end), timeout=self.cfg.connect_timeout,
                 final=end == gap_end, path=st.path, tz=self.tz, log_format=self.cfg.log_format,
             )
             ranges: list[list[int]] = []
@@ -525,13 +545,10 @@ class Shipper:
             st.ranges = ranges
             self.state.mark_dirty()
 
-    async def _read_range(self, src: Source, start: int, end: int) -> AsyncIterator[bytes]:
+    async def _read_range(self, reader: Reader, start: int, end: int) -> AsyncIterator[bytes]:
         pos = start
         while pos < end:
-            r = src.reader
-            if r is None:
-                raise ConnectionLost("the file went away during a backlog upload")
-            block = r.pread(pos, min(_BACKLOG_BLOCK, end - pos))
+            block = reader.pread(pos, min(_BACKLOG_BLOCK, end - pos))
             if not block:
                 return
             pos += len(block)
@@ -582,6 +599,8 @@ class Shipper:
                 "policy": self.cfg.backlog,
                 "pending_files": len({s["path"] for s in pending}),
                 "pending_bytes": sum(s["bytes"] for s in pending),
+                # consented to but not yet stored by the collector (sent as soon as it answers)
+                "approved_bytes": sum(s["bytes"] for s in segs if s["status"] == "approved"),
                 "oldest": min((s["oldest"] for s in pending if s["oldest"] is not None), default=None),
                 "segments": segs,
             },

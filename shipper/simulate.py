@@ -87,7 +87,7 @@ def parse_duration(text: str) -> float:
 
 
 def end_reason(has_end: bool, exit_code: int | None, signal: str | None, later_session: bool) -> str:
-    """DESIGN.md's rule: clean (exit=0), crashed (non-zero exit or signal), lost, open."""
+    """The end-reason rule of docs/storage.md: clean (exit=0), crashed (non-zero exit or signal), lost, open."""
     if has_end:
         return "clean" if exit_code == 0 and signal is None else "crashed"
     return "lost" if later_session else "open"

@@ -12,7 +12,7 @@ Shape (all times are Unix seconds)::
      "files": [{"path", "source_id", "sid", "size", "acked", "lag_bytes", "lag_seconds",
                 "missed_bytes", "final"}],
      "backlog": {"policy": "ask|always|never", "pending_files": N, "pending_bytes": N,
-                 "oldest": t|null, "segments": [{"id", "path", "bytes", "oldest", "status"}]},
+                 "approved_bytes": N, "oldest": t|null, "segments": [{"id", "path", "bytes", "oldest", "status"}]},
      "consent": "none_needed|needed|given",
      "missed_bytes_total": N,
      "unsettled_files": N}     # files < 1 KiB still growing, not named (nor shipped) yet
@@ -108,7 +108,8 @@ def format_backlog(doc: dict[str, Any]) -> str:
     rows = [[s["id"], s.get("status", ""), _size(s.get("bytes", 0)), _when(s.get("oldest")), s.get("path", "")]
             for s in segs]
     head = (f"backlog policy {bl.get('policy', '?')}: {bl.get('pending_files', 0)} file(s), "
-            f"{_size(bl.get('pending_bytes', 0))} waiting, oldest {_when(bl.get('oldest'))}")
+            f"{_size(bl.get('pending_bytes', 0))} waiting, oldest {_when(bl.get('oldest'))}"
+            + (f"; {_size(bl['approved_bytes'])} approved, not yet stored" if bl.get("approved_bytes") else ""))
     return head + ("\n" + _table(["id", "status", "bytes", "oldest", "path"], rows) if rows else "")
 
 

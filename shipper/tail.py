@@ -1,6 +1,6 @@
 """Rotation-safe tailing of log files, by content fingerprint.
 
-A *source* is one file's byte stream (DESIGN.md): it keeps its identity when the file is
+A *source* is one file's byte stream (docs/shipper.md): it keeps its identity when the file is
 renamed, compressed to ``.gz`` or reached through a different symlink, because identity
 is its head (the first 1024 bytes, fingerprint.py), never its inode or path. The
 :class:`Tailer` finds files matching the configured globs, maps each to a source and
@@ -349,7 +349,7 @@ class Tailer:
         return notes
 
     def _match(self, head: bytes) -> Source | None:
-        """A settled source whose head is a prefix-match of ``head`` (DESIGN.md identity)."""
+        """A settled source whose head is a prefix-match of ``head`` (docs/shipper.md, identity)."""
         for src in self.sources:
             if src.ready and heads_match(src.head, head):
                 return src
@@ -600,6 +600,30 @@ class Tailer:
             src.last_size = max(src.last_size, src.size())
             src.reader.close()
             src.reader = None
+
+    def open_at_rest(self, src: Source) -> Reader | None:
+        """A fresh reader of a source whose live reader is closed (shipped to its FINAL).
+
+        A backlog segment approved after the file's live tail was acked still needs the
+        file's bytes: the file is found again under one of the paths the last scan saw it
+        at (a rotation may have renamed or compressed it; offsets are of the decompressed
+        stream either way), and its head must still be the source's. Plain files are
+        tried before ``.gz`` copies (a compressor may still be writing one). The caller
+        closes the reader. None when no path holds the source any more.
+        """
+        for path in sorted(src.paths, key=lambda p: (is_gzip(p), p)):
+            try:
+                reader = Reader(path)
+            except OSError:
+                continue
+            try:
+                head = reader.pread(0, len(src.head))
+            except OSError:
+                head = b""
+            if heads_match(src.head, head) and len(head) == len(src.head):
+                return reader
+            reader.close()
+        return None
 
     def forget(self, src: Source) -> None:
         if src.reader is not None:

@@ -1,6 +1,6 @@
 """ParsedBatch column lists -> Arrow tables -> one INSERT ... SELECT per table.
 
-Bulk loading through Arrow is ~300x faster than executemany (PERF-NOTES). The tables
+Bulk loading through Arrow is ~300x faster than executemany (measured on this project's machines). The tables
 carry no client_id/source_id columns: those are constants of a commit, added in SQL.
 Arrow tables pickle as buffers, so pool workers build them and the writer only inserts.
 """

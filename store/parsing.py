@@ -48,7 +48,7 @@ class ParsedPiece:
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while a batch of small objects is built (PERF-NOTES: 1.25-2.6x)."""
+    """Pause the cyclic GC while a batch of small objects is built (measured: 1.25-2.6x faster)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

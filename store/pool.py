@@ -4,7 +4,7 @@ Workers are forked (no re-import, no resource-tracker or forkserver process left
 behind) and started at once, before the caller opens DuckDB, so no DuckDB thread exists
 at fork time. Workers get (ParseSpec, bytes, start, final) and return a ParsedPiece of Arrow tables,
 which pickle as buffers; the writer process only inserts and commits, in order.
-Workers freeze the start-up heap and pause the cyclic GC while parsing (PERF-NOTES:
+Workers freeze the start-up heap and pause the cyclic GC while parsing (measured:
 the GC dominates when many small objects stay alive).
 """
 

@@ -38,7 +38,7 @@ _V1 = [
         client_id VARCHAR, session_id VARCHAR, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ,
         end_attrs JSON, ends BIGINT, first_ts TIMESTAMPTZ, last_seen TIMESTAMPTZ,
         PRIMARY KEY (client_id, session_id))""",
-    # end_reason per DESIGN.md: clean (end, exit 0 or none, no signal), crashed (end with
+    # end_reason (docs/storage.md): clean (end, exit 0 or none, no signal), crashed (end with
     # non-zero exit or a signal), lost (no end and a later session of the client), open.
     """CREATE VIEW sessions AS
     SELECT client_id, session_id, started_at, ended_at,

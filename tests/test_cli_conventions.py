@@ -1,4 +1,4 @@
-"""CLI conventions that every command must keep (STYLE.md, DESIGN.md 'CLI conventions')."""
+"""CLI conventions that every command must keep (docs/architecture.md, README)."""
 
 from __future__ import annotations
 

@@ -228,6 +228,52 @@ def other_fs_dir(tmp_path):
     shutil.rmtree(d, ignore_errors=True)
 
 
+
+@pytest.mark.parametrize("restart", ["same-shipper", "shipper-killed-before-consent"])
+def test_backlog_of_a_file_rotated_during_an_outage_is_sent_after_its_final_ack(tmp_path, collector, restart):
+    """Outage, rotation by rename, collector back, live tail of the rotated file acked to
+    its FINAL (its reader closes), consent given only then: the backlog must still go.
+
+    On the first wave's code the approved segment stayed "approved" forever (the backlog
+    loop skipped sources without an open reader) and its lines were lost silently.
+    """
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    ship = ShipperProc(tmp_path, [str(logs / "app.log*")], collector.url, backlog="ask",
+                       backlog_bytes=20_000).start()
+    coll = collector
+    try:
+        w = Writer(logs / "app.log")
+        w.write(100)
+        ship.wait_caught_up(live=(logs / "app.log",))
+        coll.stop()
+        wait_for(lambda: ship.status().get("connection", {}).get("state") != "connected", what="down")
+        w.write(5000)                     # ~550 kB: far more than backlog_bytes behind
+        os.rename(logs / "app.log", logs / "app.log.1")
+        w.reopen(logs / "app.log")
+        w.write(50)
+        coll = _restart(coll)
+        wait_for(lambda: ship.status().get("consent") == "needed", what="consent needed")
+        # the rotated file's live tail goes to its FINAL and is acked: nothing of it is listed any more
+        wait_for(lambda: not any(f["path"].endswith("app.log.1") for f in ship.status().get("files", []))
+                 and ship.status().get("connection", {}).get("state") == "connected",
+                 timeout=30, what="rotated file finished")
+        pending = ship.status()["backlog"]
+        assert pending["pending_files"] == 1 and pending["pending_bytes"] > 500_000
+        if restart == "shipper-killed-before-consent":
+            ship.stop(kill=True)
+            ship.start()
+            wait_for(lambda: ship.status().get("connection", {}).get("state") == "connected", what="reconnect")
+        approved = _run_cli("backlog", "approve", "--all", "--state-dir", str(ship.state))
+        assert approved.returncode == 0, approved.stderr
+        wait_for(lambda: ship.status().get("consent") == "none_needed"
+                 and not ship.status()["backlog"]["segments"], timeout=30, what="backlog sent")
+        got = wait_stored(coll, ship, set(range(w.seq)), live=(logs / "app.log",))
+    finally:
+        ship.stop()
+        coll.stop()
+    assert sorted(got) == list(range(w.seq)) and max(got.values()) == 1
+
 @pytest.mark.parametrize("reuse_wait_s", [0, pytest.param(60, marks=pytest.mark.slow)], ids=["quick", "same-inode"])
 def test_inode_reuse_and_shared_first_lines(tmp_path, collector, other_fs_dir, reuse_wait_s):
     """ext4 hands a freed inode out again only after its journal moved on (seconds), so the

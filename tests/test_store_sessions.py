@@ -1,5 +1,5 @@
 """Sessions stitched from session.start/session.end marks across files and commits,
-with DESIGN.md's end reasons, and corrected by a backlog ingested later."""
+with the end reasons of docs/storage.md, and corrected by a backlog ingested later."""
 
 from __future__ import annotations
 
