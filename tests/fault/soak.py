@@ -34,7 +34,7 @@ from typing import Any
 
 from tests.fault.check import DbCheck, check_db
 from tests.fault.disk import TmpfsDisk
-from tests.fault.plan import FAULT_KINDS, Fault, Plan, make_plan
+from tests.fault.plan import FAULT_KINDS, RESOURCE, Fault, Plan, make_plan
 from tests.fault.procs import CollectorRunner, stop_shipper
 from tests.fault.proxy import FaultProxy
 from tests.fault.writer import SoakWriter
@@ -148,6 +148,7 @@ class Soak:
         self.active: dict[str, tuple[int, Fault]] = {}  # resource -> (index, fault)
         self.next_restart: dict[str, float] = {}
         self.status: dict[str, Any] = {}
+        self._approval: subprocess.Popen[str] | None = None
 
     # -- small helpers ----------------------------------------------------------------------
     def say(self, msg: str) -> None:
@@ -193,6 +194,7 @@ class Soak:
         self.writer.start()
 
     def teardown(self) -> None:
+        self.poll_approval(wait=True)
         if self.writer is not None and self.writer.is_alive():
             self.writer.stop()
         if self.ship is not None and self.ship.proc is not None:
@@ -204,10 +206,11 @@ class Soak:
 
     # -- faults -------------------------------------------------------------------------------
     def inject(self, idx: int, f: Fault) -> None:
-        from tests.fault.plan import RESOURCE
         if f.kind in self.res.skipped:
             self.res.skipped_count[f.kind] += 1
             return
+        if RESOURCE[f.kind] in self.active:  # the plan never overlaps; a late tick might
+            self.heal(RESOURCE[f.kind])
         self.res.faults[f.kind] += 1
         self.note(f"inject {f.kind} for {f.duration:.2f}s" + (f" commit_delay_s={f.value}" if f.value else ""))
         for r in self.res.recoveries:
@@ -290,20 +293,34 @@ class Soak:
             if self.ship.proc is None and now >= self.next_restart.get("shipper", 0.0):
                 self.ship.start()
 
-    def approve(self, force: bool = False) -> None:
-        """`logship backlog approve --all`, when the status says consent is needed."""
+    def approve(self) -> None:
+        """Start `logship backlog approve --all` when the status says consent is needed.
+
+        It runs beside the scheduler (a CLI start takes a second or more on a busy
+        machine) and ``poll_approval`` collects its answer.
+        """
+        if self._approval is not None:
+            return
         st = self.read_status()
-        if not force and st.get("consent") != "needed":
+        if st.get("consent") != "needed":
             return
         assert self.ship is not None
-        r = subprocess.run([str(BIN), "backlog", "approve", "--all", "--state-dir", str(self.ship.state)],
-                           capture_output=True, text=True, timeout=60)
-        if r.returncode == 0:
+        self._approval = subprocess.Popen(
+            [str(BIN), "backlog", "approve", "--all", "--state-dir", str(self.ship.state)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def poll_approval(self, wait: bool = False) -> None:
+        p = self._approval
+        if p is None or (p.poll() is None and not wait):
+            return
+        out, err = p.communicate(timeout=60)
+        self._approval = None
+        if p.returncode == 0:
             self.res.consents += 1
-            self.note(f"consent given: {r.stdout.strip()[:120]}")
+            self.note(f"consent given: {out.strip()[:120]}")
         else:
             self.res.consent_failures += 1
-            self.note(f"consent failed: {r.stderr.strip()[:200]}")
+            self.note(f"consent failed: {err.strip()[:200]}")
 
     # -- recovery -------------------------------------------------------------------------
     def healthy(self, st: dict[str, Any], since_wall: float) -> bool:
@@ -336,11 +353,12 @@ class Soak:
         next_sample = 0.0
         while self.now() < self.o.seconds:
             t = self.now()
-            while faults and faults[0][1].at <= t:
-                self.inject(*faults.pop(0))
+            # heals first: a late tick (a slow stop) must not inject onto a resource still held
             for resource, (_, f) in list(self.active.items()):
                 if f.heal_at <= t:
                     self.heal(resource)
+            while faults and faults[0][1].at <= t:
+                self.inject(*faults.pop(0))
             while rotations and rotations[0][0] <= t:
                 kind = rotations.pop(0)[1]
                 self.writer.rotate(kind)
@@ -348,6 +366,7 @@ class Soak:
             while approvals and approvals[0] <= t:
                 approvals.pop(0)
                 self.approve()
+            self.poll_approval()
             self.supervise()
             if t >= next_sample:
                 self.sample_recovery()
@@ -372,6 +391,7 @@ class Soak:
         stable_since: float | None = None
         next_approve = 0.0
         while time.monotonic() < deadline:
+            self.poll_approval()
             self.supervise()
             if self.now() >= next_approve:
                 self.approve()
