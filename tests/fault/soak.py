@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,7 @@ RECOVERED_LAG_S = 3.0            # "recovered": every file within this many seco
 TICK_S = 0.05
 DRAIN_STABLE_S = 2.5             # the drained condition must hold this long (a full rescan)
 SUPERVISE_RESTART_S = 1.0        # an unexpected exit is restarted after this long
+_ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)\b.*)$", re.M)
 
 
 @dataclass
@@ -94,6 +96,7 @@ class SoakResult:
     incidents: list[str] = field(default_factory=list)         # unexpected exits, slow stops, stalls
     missed_bytes: int = 0
     drained: bool = False
+    drained_after_restart: bool | None = None   # only tried when the drain stalled
     drain_s: float = 0.0
     drain_note: str = ""
     recoveries: list[Recovery] = field(default_factory=list)
@@ -115,10 +118,11 @@ class SoakResult:
 
     @property
     def ok(self) -> bool:
-        """Nothing lost that the shipper did not report as missed, nothing twice, drained."""
+        """Nothing lost that the shipper did not report as missed, nothing twice, drained,
+        and no incident (a process that exited by itself or ignored SIGTERM)."""
         c = self.check
         return (c is not None and not c.duplicated and c.foreign == 0 and self.lost_bytes() <= self.missed_bytes
-                and self.drained)
+                and self.drained and not self.incidents)
 
     def max_recovery(self) -> tuple[float | None, int, int]:
         """(max over clean measurements, measured, never recovered)."""
@@ -149,6 +153,7 @@ class Soak:
         self.next_restart: dict[str, float] = {}
         self.status: dict[str, Any] = {}
         self._approval: subprocess.Popen[str] | None = None
+        self._ship_log_pos = 0
 
     # -- small helpers ----------------------------------------------------------------------
     def say(self, msg: str) -> None:
@@ -186,7 +191,7 @@ class Soak:
             self.work, [str(self.logs / "app.log*")], f"http://127.0.0.1:{self.proxy.port}", state=self.work / "state",
             backlog="ask", backlog_bytes=BACKLOG_BYTES, backlog_after=BACKLOG_AFTER, heartbeat=SHIPPER_HEARTBEAT_S,
             connect_timeout=SHIPPER_CONNECT_TIMEOUT_S, reconnect_max=1, log_level="info")
-        self.ship.start()
+        self.start_shipper()
         _wait(lambda: self.read_status().get("connection", {}).get("state") == "connected", 60,
               "the shipper to connect")
         self.writer = SoakWriter(self.logs, self.o.rate, gzip_delay_s=1.0)
@@ -248,7 +253,7 @@ class Soak:
         if k in ("shipper_kill9", "shipper_term"):
             self.down.discard("shipper")
             assert self.ship is not None
-            self.ship.start()
+            self.start_shipper()
         elif k in ("collector_kill9", "collector_term"):
             self.down.discard("collector")
             self.coll.start()
@@ -268,6 +273,22 @@ class Soak:
         for resource in list(self.active):
             self.heal(resource)
 
+    def start_shipper(self) -> None:
+        """Start the shipper, remembering where its log was (its errors are read from there)."""
+        assert self.ship is not None
+        log = self.work / "shipper.log"
+        self._ship_log_pos = log.stat().st_size if log.exists() else 0
+        self.ship.start()
+
+    def shipper_error(self) -> str:
+        """The first exception line the shipper logged since its last start (the cause, not
+        the tracebacks of tasks torn down after it)."""
+        with open(self.work / "shipper.log", "rb") as f:
+            f.seek(self._ship_log_pos)
+            text = f.read().decode(errors="replace")
+        errors = _ERROR_LINE.findall(text)
+        return errors[0] if errors else "; ".join(text.splitlines()[-2:])
+
     def supervise(self) -> None:
         """Restart a process that exited (or hangs at start) without being told to."""
         now = self.now()
@@ -286,12 +307,11 @@ class Soak:
         if "shipper" not in self.down:
             if self.ship.proc is not None and self.ship.proc.poll() is not None:
                 rc = self.ship.proc.returncode
-                tail = (self.work / "shipper.log").read_text(errors="replace").splitlines()[-2:]
-                self.incident(f"the shipper exited by itself, rc={rc}: {tail!r}")
+                self.incident(f"the shipper exited by itself, rc={rc}: {self.shipper_error()}")
                 stop_shipper(self.ship)
                 self.next_restart["shipper"] = now + SUPERVISE_RESTART_S
             if self.ship.proc is None and now >= self.next_restart.get("shipper", 0.0):
-                self.ship.start()
+                self.start_shipper()
 
     def approve(self) -> None:
         """Start `logship backlog approve --all` when the status says consent is needed.
@@ -386,7 +406,35 @@ class Soak:
             raise RuntimeError(f"the soak's writer failed: {self.writer.error!r}")
         self.res.written = self.writer.seq
         self.res.rotations = dict(self.writer.rotations)
-        t_heal, wall_heal = self.now(), time.time()
+        t_heal = self.now()
+        self.res.drained = self.drain()
+        self.res.drain_s = round(self.now() - t_heal, 2)
+        if not self.res.drained:
+            st = self.read_status()
+            segs = [s for s in st.get("backlog", {}).get("segments", [])]
+            lagging = [f for f in st.get("files", []) if f.get("lag_bytes")]
+            self.res.drain_note = (f"not drained after {self.o.drain_timeout_s:g} s: connection "
+                                   f"{st.get('connection', {}).get('state')}, segments {json.dumps(segs)[:600]}, "
+                                   f"lagging files {json.dumps(lagging)[:400]}")
+            self.incident(self.res.drain_note)
+            # A stall is a failure already; restart the shipper to tell "stuck until some
+            # reconnect" from "gone": what is still lost after this is lost for good.
+            self.note("restart the shipper (SIGTERM) and drain again, to tell a stall from a loss")
+            stop_shipper(self.ship)
+            self.start_shipper()
+            self.res.drained_after_restart = self.drain()
+            self.note(f"drained after the restart: {self.res.drained_after_restart}")
+        self.note("stop both processes (SIGTERM)")
+        if stop_shipper(self.ship)[1]:
+            self.incident("the shipper needed SIGKILL after SIGTERM at the end")
+        if self.coll.stop()[1]:
+            self.incident("the collector needed SIGKILL after SIGTERM at the end")
+        self.res.check = check_db(self.coll.db, self.logs, self.res.written)
+
+    def drain(self) -> bool:
+        """Consent whenever needed until the status shows everything sent (``drained``)
+        for DRAIN_STABLE_S in a row; False after ``drain_timeout_s``."""
+        wall_start = time.time()
         deadline = time.monotonic() + self.o.drain_timeout_s
         stable_since: float | None = None
         next_approve = 0.0
@@ -397,30 +445,15 @@ class Soak:
                 self.approve()
                 next_approve = self.now() + 1.0
             self.sample_recovery()
-            st = self.read_status()
-            if self.drained(st, wall_heal):
+            if self.drained(self.read_status(), wall_start):
                 stable_since = stable_since or time.monotonic()
                 if time.monotonic() - stable_since >= DRAIN_STABLE_S:
-                    self.res.drained = True
-                    break
+                    return True
             else:
                 stable_since = None
             time.sleep(0.2)
-        self.res.drain_s = round(self.now() - t_heal, 2)
-        if not self.res.drained:
-            st = self.read_status()
-            segs = [s for s in st.get("backlog", {}).get("segments", [])]
-            lagging = [f for f in st.get("files", []) if f.get("lag_bytes")]
-            self.res.drain_note = (f"not drained after {self.o.drain_timeout_s:g} s: connection "
-                                   f"{st.get('connection', {}).get('state')}, segments {json.dumps(segs)[:600]}, "
-                                   f"lagging files {json.dumps(lagging)[:400]}")
-            self.incident(self.res.drain_note)
-        self.note("stop both processes (SIGTERM)")
-        if stop_shipper(self.ship)[1]:
-            self.incident("the shipper needed SIGKILL after SIGTERM at the end")
-        if self.coll.stop()[1]:
-            self.incident("the collector needed SIGKILL after SIGTERM at the end")
-        self.res.check = check_db(self.coll.db, self.logs, self.res.written)
+        self.poll_approval(wait=True)
+        return False
 
     def drained(self, st: dict[str, Any], since_wall: float) -> bool:
         if not st or st.get("updated_at", 0) < since_wall + 0.5:
@@ -463,7 +496,10 @@ def report(res: SoakResult, writer_gens: list[dict]) -> str:
     out.append(f"missed_bytes (reported by the shipper) {res.missed_bytes}, lost bytes {res.lost_bytes()}")
     mx, n, never = res.max_recovery()
     out.append(f"max recovery {mx if mx is not None else '-'} s over {n} clean measurements "
-               f"({never} never recovered); drain {res.drain_s} s, drained {res.drained}")
+               f"({never} never recovered); drain {res.drain_s} s, drained {res.drained}"
+               + ("" if res.drained_after_restart is None else
+                  f" (stalled; after a shipper restart drained {res.drained_after_restart}, the loss below "
+                  "is what remained lost after that restart)"))
     if c is not None and c.lost:
         pieces = split_by_generation(c.lost, writer_gens)
         out.append(f"lost ranges ({len(pieces)}, split by the file they were written to):")
