@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench soak clean
+.PHONY: demo test test-slow fuzz bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# Exploration: fresh Hypothesis randomness and 25x the examples (make test is derandomized).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m 'not slow' tests/test_formats_roundtrip.py \
+		tests/test_parser_robust.py tests/test_parser_client.py tests/test_parser_lalr.py \
+		tests/test_parser_stream.py tests/test_ingest_segments.py tests/test_store.py tests/test_tail_model.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

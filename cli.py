@@ -269,12 +269,15 @@ def check(paths: Annotated[list[Path], typer.Argument(help="Log files (plain or 
     bad = False
     for path in paths:
         r = check_file(path, log_format=log_format, tz=tz, registry=registry, max_errors=errors)
-        how = f"detected, {r.hit_rate:.0%} of the first lines parse" if r.detected else "given"
+        how = ("given" if not r.detected else f"detected, {r.hit_rate:.0%} of the first lines parse" if r.hit_rate
+               else "no format reads the first lines: the fallback, as ingest stores it")
         typer.echo(f"{r.path}: format {r.log_format or 'unknown'} ({how}); {r.lines:,} lines, "
                    f"{r.entries:,} entries, {r.records:,} records, {r.rejects:,} rejected")
         for line, offset, code, error in r.errors:
             typer.echo(f"  line {line} (byte {offset}): {code}: {error}")
-        bad = bad or r.rejects > 0 or r.log_format is None
+        if r.read_error:
+            typer.echo(f"error: {r.read_error}", err=True)
+        bad = bad or r.rejects > 0 or r.read_error is not None
     if bad:
         raise typer.Exit(1)
 

@@ -6,23 +6,24 @@ e.g. next to a grammar someone is writing.
 
 from __future__ import annotations
 
-import gzip
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from shipper.gunzip import GunzipReader, damage_message, read_prefix
 from shipper.protocol import DEFAULT_LIMITS
 
-from .detect import DETECT_LINES, detect_format
+from .batch import ParseResult
+from .detect import DETECT_PEEK_BYTES, detect_start
 from .entry import EntryParser
 from .errors import ParserError
 from .formats import FormatRegistry, LogFormat, default_registry
 
 __all__ = ["FileCheck", "GrammarCheck", "CheckError", "check_file", "check_grammar"]
 
-CHUNK_BYTES = 8 << 20
+CHUNK_BYTES = 8 << 20  # read (and parsed) at a time after the detection peek
 
 
 class CheckError(ParserError):
@@ -42,6 +43,7 @@ class FileCheck:
     records: int = 0
     rejects: int = 0
     errors: list[tuple[int, int, str, str]] = field(default_factory=list)  # line, offset, code, error
+    read_error: str | None = None  # a .gz that broke off: the counts cover its intact start
 
 
 @dataclass
@@ -65,21 +67,31 @@ def _open(path: Path) -> BinaryIO:
     except OSError as exc:
         raise CheckError(f"{path}: {exc.strerror or exc}") from None
     if f.read(2) == b"\x1f\x8b":
-        f.close()
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        f.seek(0)
+        return GunzipReader(f, owns_raw=True)  # type: ignore[return-value]
     f.seek(0)
     return f
 
 
 def _stdin() -> BinaryIO:
-    """Standard input as a binary stream (gzip is not sniffed on a pipe)."""
-    return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    """Standard input as a binary stream, gunzipped when it starts with gzip's magic (as
+    `logship ingest -` does)."""
+    f = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    if f.peek(2)[:2] == b"\x1f\x8b":
+        return GunzipReader(f, owns_raw=True)  # type: ignore[return-value]
+    return f
 
 
 def check_file(path: str | Path, log_format: str | None = None, tz: str | None = None,
                registry: FormatRegistry | None = None, max_errors: int = 5) -> FileCheck:
     """Detect (or take) the format of one file (`-`: standard input) and parse all of
-    it; store nothing."""
+    it; store nothing.
+
+    The counts are what `logship ingest` of the file stores: the same detection
+    (detect_start: whole lines of the first DETECT_PEEK_BYTES, FALLBACK_FORMAT when no
+    format reads them) and, for a truncated or corrupt .gz, the same intact start (the
+    complete lines before the damage) with the same one-line ``read_error``.
+    """
     p = Path(path)
     reg = registry or default_registry()
     stdin = str(path) == "-"
@@ -87,53 +99,64 @@ def check_file(path: str | Path, log_format: str | None = None, tz: str | None =
         mtime = None if stdin else os.stat(p).st_mtime
     except OSError as exc:
         raise CheckError(f"{p}: {exc.strerror or exc}") from None
-    try:
-        with (_stdin() if stdin else _open(p)) as f:
-            head = f.read(CHUNK_BYTES)
-            detected = log_format is None
-            if detected:
-                name, rate = detect_format(head.split(b"\n")[:DETECT_LINES], registry=reg, tz=tz, mtime=mtime)
-            else:
-                name, rate = reg.get(log_format).name, 1.0
-            result = FileCheck(str(p), name, rate, detected)
-            if name is None:
-                result.lines = head.count(b"\n") + _count_rest(f, head)
-                return result
-            parser = EntryParser(reg.get(name), tz=tz, mtime=mtime, path=str(p),
-                                 max_line_bytes=DEFAULT_LIMITS.max_line_bytes)
-            _parse_stream(parser, f, head, result, max_errors)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise CheckError(f"{p}: cannot read: {exc}") from None
+    with (_stdin() if stdin else _open(p)) as f:
+        head, err = read_prefix(f, DETECT_PEEK_BYTES)
+        if err is not None and (not head or not isinstance(f, GunzipReader)):  # as ingest's open_input
+            raise CheckError(f"{p}: cannot read: {err}")
+        detected = log_format is None
+        if detected:
+            at_end = err is not None or len(head) < DETECT_PEEK_BYTES
+            name, rate = detect_start(head, at_end=at_end, registry=reg, tz=tz, mtime=mtime)
+        else:
+            name, rate = reg.get(log_format).name, 1.0
+        result = FileCheck(str(p), name, rate, detected)
+        parser = EntryParser(reg.get(name), tz=tz, mtime=mtime, path=str(p),
+                             max_line_bytes=DEFAULT_LIMITS.max_line_bytes)
+        _parse_stream(parser, f, head, err, result, max_errors)
     return result
 
 
-def _count_rest(f: BinaryIO, head: bytes) -> int:
-    n = 0 if head.endswith(b"\n") or not head else 1
-    while chunk := f.read(CHUNK_BYTES):
-        n += chunk.count(b"\n")
-    return n
+class _Counter:
+    """Adds parse results to a FileCheck, numbering the lines of its first errors."""
 
+    def __init__(self, result: FileCheck, max_errors: int) -> None:
+        self.result = result
+        self.max_errors = max_errors
+        self.line_no = 1  # line number of the first byte not parsed yet
 
-def _parse_stream(parser: EntryParser, f: BinaryIO, data: bytes, result: FileCheck, max_errors: int) -> None:
-    offset = 0
-    line_no = 1  # line number of data[0]
-    while True:
-        more = f.read(CHUNK_BYTES) if data else b""
-        final = not more
-        res = parser.parse(data, offset, final)
+    def add(self, res: ParseResult, data: bytes, offset: int) -> None:
+        result = self.result
         result.lines += res.lines
         result.entries += res.entries
         result.records += res.batch.records
         rj = res.batch.rejects
         result.rejects += len(rj)
         for i in range(len(rj)):
-            if len(result.errors) >= max_errors:
+            if len(result.errors) >= self.max_errors:
                 break
             at = rj.byte_offset[i]
-            result.errors.append((line_no + data.count(b"\n", 0, at - offset), at, rj.error_code[i], rj.error[i]))
-        used = res.end_offset - offset
-        line_no += data.count(b"\n", 0, used)
-        data = data[used:] + more
+            result.errors.append((self.line_no + data.count(b"\n", 0, at - offset), at, rj.error_code[i], rj.error[i]))
+        self.line_no += data.count(b"\n", 0, res.end_offset - offset)
+
+
+def _parse_stream(parser: EntryParser, f: BinaryIO, data: bytes, err: BaseException | None,
+                  result: FileCheck, max_errors: int) -> None:
+    counter = _Counter(result, max_errors)
+    offset = 0
+    while True:
+        more, err2 = read_prefix(f, CHUNK_BYTES) if data and err is None else (b"", None)
+        err = err or err2
+        if err is not None:
+            # Broke off (a truncated .gz): what was read is parsed as unfinished, so its
+            # cut-off last line does not count, as `logship ingest` does not commit it.
+            data += more
+            counter.add(parser.parse(data, offset, False), data, offset)
+            result.read_error = damage_message(result.path, offset + len(data), err)
+            return
+        final = not more
+        res = parser.parse(data, offset, final)
+        counter.add(res, data, offset)
+        data = data[res.end_offset - offset:] + more
         offset = res.end_offset
         if final:
             return

@@ -8,9 +8,15 @@ from typing import Iterable
 from .entry import EntryParser
 from .formats import FormatRegistry, list_formats
 
-__all__ = ["detect_format", "DETECT_LINES", "DETECT_MARGIN"]
+__all__ = ["detect_format", "detect_start", "DETECT_LINES", "DETECT_MARGIN", "DETECT_PEEK_BYTES",
+           "FALLBACK_FORMAT"]
 
 DETECT_LINES = 200
+# Detection reads at most this much of a stream's start (whole lines only), which also
+# bounds the cost of trial-parsing garbage with every format.
+DETECT_PEEK_BYTES = 256 << 10
+# A stream no format reads is parsed (and stored) as this format: its lines become rejects.
+FALLBACK_FORMAT = "client"
 DETECT_MARGIN = 0.05
 PROBE_LINES = 20  # a wrong format fails fast: rejects cost Lark's error path
 
@@ -52,3 +58,22 @@ def detect_format(lines: Iterable[bytes | str], registry: FormatRegistry | None 
             if rate == 1.0:
                 break
     return best
+
+
+def detect_start(data: bytes, *, at_end: bool, registry: FormatRegistry | None = None,
+                 tz: str | None = None, mtime: float | None = None) -> tuple[str, float]:
+    """(format name, hit rate) of a stream from its first bytes, FALLBACK_FORMAT at rate 0
+    when nothing parses: the one detection of `logship check` and of the store.
+
+    Only whole lines count: the first DETECT_PEEK_BYTES of ``data``, cut after its last
+    newline unless ``at_end`` (the stream ends there). A line cut short would look like no
+    format at all (a JSON object, a `key=value` list), so one longer than the peek leaves
+    nothing to detect on: the fallback.
+    """
+    cut = data[:DETECT_PEEK_BYTES]
+    if not (at_end and len(data) <= DETECT_PEEK_BYTES):
+        cut = cut[: cut.rfind(b"\n") + 1]
+    name, rate = detect_format(cut.split(b"\n", DETECT_LINES)[:DETECT_LINES], registry=registry, tz=tz, mtime=mtime)
+    if name is None:
+        return FALLBACK_FORMAT, 0.0
+    return str(name), float(rate)

@@ -84,8 +84,13 @@ def approve(state_dir: Path, seg_id: str | None = None, *, all_: bool = False,
             )
         new = Approvals(cur.ids | {seg_id}, cur.all_at)
     doc = {"ids": sorted(new.ids), "all_at": new.all_at}
-    Path(state_dir).mkdir(parents=True, exist_ok=True)
-    atomic_write(Path(state_dir) / APPROVALS_FILE, json.dumps(doc).encode("utf-8"))
+    path = Path(state_dir) / APPROVALS_FILE
+    try:
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(doc).encode("utf-8"))
+    except OSError as exc:
+        # e.g. a full disk: the consent is not recorded, and the user must know it
+        raise BacklogError(f"{path}: consent not recorded: {exc.strerror or exc}") from None
     return new
 
 

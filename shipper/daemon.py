@@ -157,8 +157,14 @@ class Shipper:
             self._discovery = None
         self.conn_state = "stopped"
         self.state.maybe_save(force=True)
-        self.status.maybe_write(self._status_doc(), force=True)
+        self._write_status(force=True)
         self.tailer.close()
+
+    def _write_status(self, *, force: bool = False) -> None:
+        """status.json, saying why state.json cannot be written when it cannot (a full disk)."""
+        doc = self._status_doc()
+        doc["state_error"] = self.state.save_error
+        self.status.maybe_write(doc, force=force)
 
     # -- housekeeping ----------------------------------------------------------------
     def _scan(self) -> None:
@@ -225,9 +231,9 @@ class Shipper:
             if now_m - last_prune > 3600:
                 self._prune()
                 last_prune = now_m
-            self.state.maybe_save()
+            self.state.maybe_save()   # a full disk: logged, retried next tick, never raised
             if self.status.due():
-                self.status.maybe_write(self._status_doc())
+                self._write_status()
 
     def _check_approvals(self) -> None:
         path = self.cfg.state_dir / "approvals.json"

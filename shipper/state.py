@@ -12,6 +12,7 @@ log line, and the shipper starts empty; the collector's ranges then say what to 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ __all__ = [
     "first_gap",
     "covered",
     "atomic_write",
+    "os_error_text",
 ]
 
 log = logging.getLogger("logship.shipper.state")
@@ -189,19 +191,34 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def os_error_text(exc: OSError) -> str:
+    """The error without the file name, so that a temp file's name does not make each line new."""
+    if exc.strerror:
+        return f"{exc.strerror} (errno {exc.errno})" if exc.errno else exc.strerror
+    return str(exc)
+
+
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that a crash leaves either the old or the new file.
 
     ``durable=False`` skips the fsyncs (the status file: informative, rewritten every
     second, and readers cope with its absence).
+
+    On any error (a full disk, EIO) the temp file is removed and the error raised: the old
+    file stays as it was, and no partial or empty temp file is left behind.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        if durable:
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+            if durable:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):  # open() itself may have failed
+            os.unlink(tmp)
+        raise
     if durable:
         _fsync_dir(path.parent)
 
@@ -218,10 +235,12 @@ class ShipperState:
         self._dirty = False
         self._saved_at = 0.0
         self.load_error: str | None = None
+        self.save_error: str | None = None   # why the last save failed; None once one succeeds
 
     def load(self) -> None:
         """Read the state file; anything unreadable is set aside and we start empty."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temp_files()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -245,6 +264,17 @@ class ShipperState:
                 log.warning("%s: cannot set aside: %s", self.path, exc2)
             return
         self.sources = sources
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of a run killed in the middle of a write (atomic_write's names): the
+        rename never happened, so they hold nothing the state file needs, only disk space.
+        Only the daemon's own files: approvals.json is written by the CLI, maybe right now."""
+        for tmp in sorted([*self.dir.glob(f".{STATE_FILE}.*.tmp"), *self.dir.glob(".status.json.*.tmp")]):
+            try:
+                tmp.unlink()
+                log.info("%s: removed (a write cut short by an earlier crash)", tmp)
+            except OSError as exc:
+                log.warning("%s: cannot remove: %s", tmp, exc)
 
     def get(self, key: str) -> SourceState | None:
         return self.sources.get(key)
@@ -276,7 +306,28 @@ class ShipperState:
             return False
         if not force and now - self._saved_at < self.min_interval_s:
             return False
-        atomic_write(self.path, self.to_bytes())
+        try:
+            atomic_write(self.path, self.to_bytes())
+        except OSError as exc:
+            # A full disk or EIO: keep running with the last good file on disk. What could
+            # not be written stays dirty (retried on the next tick) and is never counted as
+            # saved: after a crash the shipper resends from what the file says, and the
+            # collector's committed ranges drop what it already has.
+            self._set_save_error(f"cannot write {self.path}: {os_error_text(exc)}; will retry, "
+                                 "the last saved state stays in place")
+            self._saved_at = now
+            return False
         self._dirty = False
         self._saved_at = now
+        self._set_save_error(None)
         return True
+
+    def _set_save_error(self, error: str | None) -> None:
+        """Record the save error and log it when it changes (one line, not one a second)."""
+        if error == self.save_error:
+            return
+        if error is not None:
+            log.error("%s", error)
+        else:
+            log.info("%s: written again (the write error is over)", self.path)
+        self.save_error = error

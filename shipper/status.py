@@ -1,4 +1,4 @@
-"""The shipper's status file (DESIGN.md "The shipper's status file").
+"""The shipper's status file.
 
 ``status.json`` in the state directory, written atomically at most once a second by
 the daemon, read by ``logship ship --status``, ``logship backlog``, the watchdog (to
@@ -15,18 +15,22 @@ Shape (all times are Unix seconds)::
                  "approved_bytes": N, "oldest": t|null, "segments": [{"id", "path", "bytes", "oldest", "status"}]},
      "consent": "none_needed|needed|given",
      "missed_bytes_total": N,
+     "state_error": "..."|null,  # why state.json cannot be written now (a full disk, EIO)
      "unsettled_files": N}     # files < 1 KiB still growing, not named (nor shipped) yet
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from shipper.errors import LogshipError
-from shipper.state import atomic_write
+from shipper.state import atomic_write, os_error_text
+
+log = logging.getLogger("logship.shipper.status")
 
 __all__ = ["STATUS_FILE", "StatusError", "StatusWriter", "read_status", "format_status", "format_backlog"]
 
@@ -46,6 +50,7 @@ class StatusWriter:
         self.min_interval_s = min_interval_s
         self._last: bytes = b""
         self._at = 0.0
+        self.write_error: str | None = None   # why the last write failed; None once one succeeds
 
     def due(self, now: float | None = None) -> bool:
         """Whether a write could happen now (callers skip building the document otherwise)."""
@@ -60,11 +65,27 @@ class StatusWriter:
         data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         if data == self._last and not force and now - self._at < 5.0:
             return False  # unchanged: keep the disk quiet (still refreshed every 5 s, a liveness sign)
-        self._last = data
         self._at = now
         full = {"version": STATUS_VERSION, "updated_at": time.time(), **doc}
-        atomic_write(self.path, json.dumps(full, indent=1).encode("utf-8"), durable=False)
+        try:
+            atomic_write(self.path, json.dumps(full, indent=1).encode("utf-8"), durable=False)
+        except OSError as exc:
+            # informative only: a full disk must not stop the shipper; retried when due
+            self._set_error(f"cannot write {self.path}: {os_error_text(exc)}; will retry")
+            return False
+        self._last = data
+        self._set_error(None)
         return True
+
+    def _set_error(self, error: str | None) -> None:
+        """Record the write error and log it when it changes (one line, not one a second)."""
+        if error == self.write_error:
+            return
+        if error is not None:
+            log.error("%s", error)
+        else:
+            log.info("%s: written again (the write error is over)", self.path)
+        self.write_error = error
 
 
 def read_status(state_dir: Path) -> dict[str, Any]:
@@ -122,8 +143,10 @@ def format_status(doc: dict[str, Any]) -> str:
         + (f", last error: {conn['last_error']}" if conn.get("last_error") else ""),
         f"status written {age:.0f} s ago; consent: {doc.get('consent')}; "
         f"bytes missed to truncation: {doc.get('missed_bytes_total', 0)}",
-        "",
     ]
+    if doc.get("state_error"):
+        out.append(f"state NOT saved: {doc['state_error']}")
+    out.append("")
     rows = [
         [f.get("path", ""), str(f.get("sid") if f.get("sid") is not None else "-"), str(f.get("size", 0)),
          str(f.get("acked", 0)), str(f.get("lag_bytes", 0)), f"{f.get('lag_seconds', 0):.0f}",

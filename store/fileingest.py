@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from shipper.gunzip import damage_message
 from shipper.protocol import DEFAULT_LIMITS, Limits
 from store.errors import InputError
 from store.inputs import InputFile, OpenedInput, client_id_for, expand_inputs, open_input
@@ -216,7 +217,6 @@ class _Runner:
             return report
         self.progress.start_file(inp.name, None if opened.gzipped else inp.size)
         failure = ReadFailure()
-        read_end = 0
         try:
             if not opened.head:
                 return report  # an empty file: no lines, no identity
@@ -235,7 +235,6 @@ class _Runner:
                 spec = src.spec()
                 for seg in segments:
                     self._submit(src.source_id, spec, seg, report)
-                    read_end = seg.end
             else:
                 self.drain()
                 for seg in segments:
@@ -243,11 +242,10 @@ class _Runner:
                         res = self.st.ingest(src.source_id, seg.start, seg.data, final=seg.final,
                                              kind=self._kind(), span=seg.span)
                     self._account(report, seg.end - seg.start, res)
-                    read_end = seg.end
         finally:
             opened.stream.close()
-        if failure.error is not None:
-            report.error = f"{inp.name}: stopped after {read_end:,} intact bytes: {_reason(failure.error)}"
+        if failure.error is not None:  # the complete lines before the damage are committed
+            report.error = damage_message(inp.name, failure.offset, failure.error)
         return report
 
     def drain(self) -> None:
@@ -265,7 +263,8 @@ class _Runner:
         if self.options.replace:
             self.st.clear_source(src.source_id)
         if src.log_format is None or (self.options.replace and forced and forced != src.log_format):
-            name, rate = (forced, None) if forced else detect(opened.peek, tz=self.tz, mtime=opened.mtime)
+            name, rate = (forced, None) if forced else detect(opened.peek, tz=self.tz, mtime=opened.mtime,
+                                                              at_end=opened.at_end)
             src = self.st.set_format(src.source_id, name, rate)
         return self.st.source(src.source_id)
 

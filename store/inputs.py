@@ -7,14 +7,15 @@ offsets count bytes of the decompressed stream, so a file and its archive line u
 from __future__ import annotations
 
 import glob
-import gzip
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from parser.detect import DETECT_PEEK_BYTES
 from shipper.fingerprint import HEAD_BYTES, is_gzip, read_head
+from shipper.gunzip import GunzipReader, read_prefix
 
 __all__ = ["InputFile", "OpenedInput", "expand_inputs", "open_input", "client_id_for", "PrefixedStream"]
 
@@ -71,6 +72,7 @@ class OpenedInput:
     mtime: float
     gzipped: bool
     peek: bytes  # the first bytes of the decompressed stream (for format detection)
+    at_end: bool  # the stream ends with ``peek`` (its last line is whole even without a newline)
     early_error: BaseException | None = None  # damage found while reading ``peek``
 
 
@@ -123,42 +125,30 @@ def client_id_for(inp: InputFile, default: str, from_dir: bool) -> str:
     return default
 
 
-def _read_prefix(stream: BinaryIO, n: int) -> tuple[bytes, BaseException | None]:
-    """Up to ``n`` bytes, and the error that stopped the reading early (if any)."""
-    out = bytearray()
-    while len(out) < n:
-        try:
-            chunk = stream.read(min(n - len(out), 64 << 10))
-        except (OSError, EOFError) as exc:  # zlib.error and BadGzipFile are OSErrors
-            return bytes(out), exc
-        if not chunk:
-            break
-        out += chunk
-    return bytes(out), None
-
-
-def open_input(inp: InputFile, stdin: BinaryIO | None = None, peek_bytes: int = 256 << 10) -> OpenedInput:
+def open_input(inp: InputFile, stdin: BinaryIO | None = None, peek_bytes: int = DETECT_PEEK_BYTES) -> OpenedInput:
     """Open the decompressed stream; raises OSError/EOFError for unreadable input.
 
     The first ``peek_bytes`` are read ahead (head and format detection) and put back.
     A gzip that fails before its first byte raises; one that fails later keeps its
     intact start and reports the damage in ``early_error`` (or, later in the stream,
-    through store/segments.py's ReadFailure).
+    through store/segments.py's ReadFailure). Gzip is read through shipper/gunzip.py,
+    which keeps every byte decompressed before the damage, as `logship check` and
+    /v1/backlog do.
     """
     if inp.path is None:
         raw: BinaryIO = stdin if stdin is not None else sys.stdin.buffer
-        magic, err = _read_prefix(raw, 2)
+        magic, err = read_prefix(raw, 2)
         if err is not None:
             raise err
         base = PrefixedStream(magic, raw)
         gzipped = magic == _GZIP_MAGIC
-        stream: BinaryIO = gzip.GzipFile(fileobj=base, mode="rb") if gzipped else base  # type: ignore[arg-type]
+        stream: BinaryIO = GunzipReader(base, owns_raw=True) if gzipped else base  # type: ignore[assignment]
         mtime = time.time()
     else:
         gzipped = is_gzip(inp.path)
-        stream = gzip.open(inp.path, "rb") if gzipped else open(inp.path, "rb")
+        stream = GunzipReader(open(inp.path, "rb"), owns_raw=True) if gzipped else open(inp.path, "rb")  # type: ignore[assignment]
         mtime = inp.path.stat().st_mtime
-    peek, err = _read_prefix(stream, peek_bytes)
+    peek, err = read_prefix(stream, peek_bytes)
     if err is not None:
         stream.close()
         if not peek or not gzipped:
@@ -166,7 +156,7 @@ def open_input(inp: InputFile, stdin: BinaryIO | None = None, peek_bytes: int = 
         stream = _Damaged(err)  # type: ignore[assignment]
     head = peek[:HEAD_BYTES] if inp.path is None or err is not None else read_head(inp.path)
     return OpenedInput(stream=PrefixedStream(peek, stream), head=head, mtime=mtime, gzipped=gzipped,
-                       peek=peek, early_error=err)
+                       peek=peek, at_end=err is not None or len(peek) < peek_bytes, early_error=err)
 
 
 class _Damaged:

@@ -16,11 +16,9 @@ import pyarrow as pa
 
 from store.batches import EMPTY, ArrowBatch, to_arrow
 
-__all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "truncated_piece", "detect", "DETECT_LINES"]
+__all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "truncated_piece", "detect"]
 
-DETECT_LINES = 200
-DETECT_LINE_BYTES = 4096
-FALLBACK_FORMAT = "client"
+FALLBACK_FORMAT = "client"  # parser.detect.FALLBACK_FORMAT (this module loads the parser lazily)
 
 
 @dataclass(frozen=True)
@@ -92,20 +90,15 @@ def truncated_piece(start: int, head: bytes, span: int, max_line_bytes: int) -> 
                        batch=ArrowBatch(EMPTY.metrics, EMPTY.events, rejects))
 
 
-def detect(data: bytes, tz: str | None = None, mtime: float | None = None) -> tuple[str, float]:
-    """(format name, hit rate) by trial-parsing the first DETECT_LINES lines (parser seam).
+def detect(data: bytes, tz: str | None = None, mtime: float | None = None, *, at_end: bool = True) -> tuple[str, float]:
+    """(format name, hit rate) from the start of a stream (parser.detect.detect_start, the
+    same detection as `logship check`).
 
     When no format parses any line, the source is stored as FALLBACK_FORMAT with a hit
     rate of 0: its lines become rejects, and `ingest --replace --log-format` or
-    `reparse` can bring them in later.
+    `reparse` can bring them in later. ``at_end``: ``data`` ends with the stream (a frame
+    of whole lines); else its last, possibly cut, line is left out.
     """
-    from parser import detect_format
+    from parser.detect import detect_start
 
-    lines = data.split(b"\n", DETECT_LINES)[:DETECT_LINES]
-    # A log line longer than this says nothing more about its format, and trial-parsing
-    # megabytes of garbage with every format only costs time.
-    lines = [line[:DETECT_LINE_BYTES] for line in lines]
-    name, rate = detect_format(lines, tz=tz, mtime=mtime)
-    if name is None:
-        return FALLBACK_FORMAT, 0.0
-    return str(name), float(rate)
+    return detect_start(data, at_end=at_end, tz=tz, mtime=mtime)

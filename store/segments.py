@@ -41,6 +41,7 @@ class ReadFailure:
 
     def __init__(self) -> None:
         self.error: BaseException | None = None
+        self.offset = 0  # the stream offset where the damage is: every byte before it was read
 
 
 # First bytes of a line that (may) continue the entry above, as the parser seam splits
@@ -89,6 +90,7 @@ def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, inden
             if failure is None:
                 raise
             failure.error = exc
+            failure.offset = long_start + long_len if long_start >= 0 else buf_start + len(buf)
             if buf:
                 yield Segment(buf_start, bytes(buf), final=False)
             return

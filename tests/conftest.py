@@ -10,6 +10,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests import hypothesis_profiles
+
+hypothesis_profiles.load()
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 

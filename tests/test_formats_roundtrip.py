@@ -8,6 +8,7 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.hypothesis_profiles import examples
 
 from parser import EntryParser
 
@@ -29,12 +30,13 @@ def render_logfmt(v) -> str:
     if isinstance(v, float):
         text = repr(v)
         return text if ("." in text or "e" in text) else text + ".0"
-    if v and all(c.isalnum() or c in "_./:@+-" for c in v) and v[0].isalpha() and v.isascii():
+    if (v and all(c.isalnum() or c in "_./:@+-" for c in v) and v[0].isalpha() and v.isascii()
+            and v not in ("true", "false")):   # a bare true/false is a boolean: quote the string
         return v
     return json.dumps(v, ensure_ascii=False)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.dictionaries(keys, values, min_size=1, max_size=6), st.sampled_from(["info", "warn", "error"]),
        texts.filter(lambda s: "\n" not in s and "\r" not in s))
 def test_logfmt_round_trip(fields, level, msg):
@@ -53,7 +55,7 @@ def test_logfmt_round_trip(fields, level, msg):
             assert got[k] == v, (k, v, got[k])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.dictionaries(keys, st.recursive(values, lambda inner: st.lists(inner, max_size=3)
                                           | st.dictionaries(keys, inner, max_size=3), max_leaves=6),
                        max_size=6),

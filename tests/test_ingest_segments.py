@@ -8,6 +8,7 @@ import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.hypothesis_profiles import examples
 
 from store.segments import ReadFailure, iter_segments
 
@@ -19,7 +20,7 @@ line = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(line, max_size=60), st.booleans(), st.integers(16, 300))
 def test_segments_cover_the_stream_exactly(lines, drop_last_newline, chunk):
     data = b"".join(lines)

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.hypothesis_profiles import examples
 
-from parser import EntryParser, ParsedBatch, get_format
+from parser import EntryParser, get_format
 from shipper.clientlog import Duration, Percent, Size, render_entry
 from shipper.clientlog import DURATION_FACTORS as W_DUR, SIZE_FACTORS as W_SIZE
 from parser.values import DURATION_FACTORS, SIZE_FACTORS
@@ -187,7 +188,7 @@ def entries(draw):
         kind=kind, name=name, fields=fields, message=message, cont=cont)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(entries(), min_size=1, max_size=8), st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]))
 def test_round_trip(items, tz):
     text = ""

@@ -8,6 +8,7 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.hypothesis_profiles import examples
 from lark.exceptions import UnexpectedInput
 
 from bench.gen_client import client_lines
@@ -61,7 +62,7 @@ def test_fast_loop_agrees_with_lark_on_samples_and_mutations(fmt):
     assert 0 < accepted < checked
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.text(alphabet=st.sampled_from(list('0123456789-T:.+Z INFOWARsesion=abcdefmtrvk"%\\')), max_size=80))
 def test_fast_loop_agrees_with_lark_on_noise(text):
     fmt = [f for f in lark_formats() if f.name == "client"][0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.hypothesis_profiles import examples
 
 from parser import EntryParser
 from shipper.protocol import DEFAULT_LIMITS
@@ -107,7 +108,7 @@ def test_blank_line_inside_a_traceback_stays_with_the_entry():
     assert (res.lines, res.entries) == (5, 2)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=2000), st.booleans())
 def test_random_bytes_never_crash_and_counts_add_up(data, final):
     res = parse(data, final=final, start=7)
@@ -127,7 +128,7 @@ def test_random_bytes_never_crash_and_counts_add_up(data, final):
         assert len({len(c) for c in group.columns().values()}) <= 1
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.sampled_from([GOOD, CONT, b"garbage line\n", b"\xff\xfe\n", b"\n",
                                  GOOD.replace(b"x=1", b"x=1.5GB")]), max_size=30))
 def test_mixed_lines_every_entry_accounted(chunks):
@@ -140,7 +141,7 @@ def test_mixed_lines_every_entry_accounted(chunks):
     assert res.batch.events.byte_offset == sorted(res.batch.events.byte_offset)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.one_of(st.binary(max_size=120), st.sampled_from([
     b"Nov 27 21:09:05 web-01 sshd[1]: x", b"<13>1 2026-11-27T21:09:05Z h a - - - m",
     b'10.0.0.5 - - [27/Nov/2026:21:09:05 +0000] "GET / HTTP/1.1" 200 1', b'{"ts": 1795813745, "msg": "x"}',

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from tests.hypothesis_profiles import examples
 
 from bench.gen_client import client_lines
 from parser import EntryParser, ParsedBatch
@@ -46,7 +47,7 @@ def streamed(fmt: str, data: bytes, cuts: list[int]):
     return batch, lines, entries, context
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.lists(st.integers(0, len(CLIENT)), max_size=12))
 @example([len(CLIENT)])  # a cut at the very end: the last call is still the final one
 def test_client_in_pieces_equals_whole(cuts):
@@ -56,7 +57,7 @@ def test_client_in_pieces_equals_whole(cuts):
     assert batch == one.batch
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.lists(st.integers(0, len(SYSLOG)), max_size=8))
 def test_syslog_in_pieces_keeps_the_year(cuts):
     one = whole("syslog", SYSLOG)

@@ -84,3 +84,18 @@ def test_size_history_tells_old_offsets():
     for i in range(200):
         s.note_size(400 + i, 2000.0 + 61 * i)
     assert len(s.history) == 64
+
+
+def test_temp_files_of_a_crashed_write_are_removed_at_load(tmp_path):
+    """A kill -9 inside atomic_write leaves `.state.json.PID.tmp` (the rename never ran)."""
+    good = ShipperState(tmp_path, "c1")
+    good.put(SourceState(key="k", head=b"h", origin="/a.log", ranges=[[0, 10]]))
+    assert good.maybe_save(force=True)
+    (tmp_path / ".state.json.4242.tmp").write_bytes(b"")
+    (tmp_path / ".status.json.4242.tmp").write_bytes(b'{"vers')
+    (tmp_path / "notes.tmp").write_bytes(b"not ours")
+    (tmp_path / ".approvals.json.4243.tmp").write_bytes(b"the CLI may be writing it now")
+    st = ShipperState(tmp_path, "c1")
+    st.load()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".approvals.json.4243.tmp", "notes.tmp", "state.json"]
+    assert st.sources["k"].ranges == [[0, 10]]

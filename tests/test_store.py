@@ -189,11 +189,12 @@ def test_an_unknown_kind_is_refused(st: Store):
 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st_  # noqa: E402
+from tests.hypothesis_profiles import examples
 
 _BOUNDS = [0] + [sum(map(len, LINES[:i + 1])) for i in range(len(LINES))]
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(st_.lists(st_.tuples(st_.sampled_from(_BOUNDS), st_.sampled_from(_BOUNDS)), min_size=1, max_size=8))
 def test_any_order_of_overlapping_resends_stores_each_entry_once(pieces):
     """Ranges at entry boundaries, ingested in any order and overlap, then the whole:

@@ -14,6 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as hs
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from tests.hypothesis_profiles import examples
 
 from shipper.tail import Tailer
 from tests.tailkit import Clock, Consumer
@@ -149,7 +150,7 @@ class TailerMachineFinal(TailerMachine):
 
 
 TailerMachineFinal.TestCase.settings = settings(
-    max_examples=40, stateful_step_count=25, deadline=None,
+    max_examples=examples(40), stateful_step_count=25, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 test_tailer_against_model = TailerMachineFinal.TestCase

@@ -17,7 +17,6 @@ import datetime as dt
 import io
 import json
 import re
-import zlib
 import concurrent.futures
 from collections import deque
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import aiohttp
 from aiohttp import StreamReader, web
 
 from shipper.fingerprint import HEAD_BYTES
+from shipper.gunzip import GunzipReader
 from store.segments import ReadFailure, Segment, iter_segments
 
 from .metrics import Metrics
@@ -109,46 +109,6 @@ class _BodyReader(io.RawIOBase):
         return len(data)
 
 
-class _GunzipReader(io.RawIOBase):
-    """Gunzip as a stream that hands out every byte decompressed before any damage
-    (gzip.GzipFile loses a whole read's output when the stream breaks off inside it).
-    Concatenated members continue the stream; a missing end marker is an EOFError."""
-
-    def __init__(self, raw: io.RawIOBase, in_bytes: int = 64 << 10) -> None:
-        self.raw = raw
-        self.in_bytes = in_bytes
-        self.d = zlib.decompressobj(wbits=31)
-        self.tail = b""  # compressed input not yet consumed
-        self.seen_input = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while True:
-            if self.d.eof:
-                rest = self.d.unused_data + self.tail
-                self.tail = b""
-                if not rest:
-                    rest = self.raw.read(self.in_bytes) or b""
-                    if not rest:
-                        return 0
-                self.d = zlib.decompressobj(wbits=31)
-                self.tail = rest
-            if not self.tail:
-                self.tail = self.raw.read(self.in_bytes) or b""
-                if not self.tail:
-                    raise EOFError("the gzip body ends before its end marker (truncated upload)")
-            try:
-                out = self.d.decompress(self.tail, len(b))
-            except zlib.error as exc:
-                raise OSError(f"gzip body is corrupt: {exc}") from None
-            self.tail = self.d.unconsumed_tail
-            if out:
-                b[:len(out)] = out
-                return len(out)
-
-
 def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop, source_id: str, start: int,
                           raw: io.RawIOBase, gz: bool, kind: str, final_at_end: bool) -> BodyResult:
     """In a worker thread: cut the body into segments (store's splitter: entry boundaries,
@@ -156,7 +116,7 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
     lim = state.config.limits
     res = BodyResult(source_id, start, start)
     failure = ReadFailure()
-    stream: Any = _GunzipReader(raw) if gz else raw
+    stream: Any = GunzipReader(raw) if gz else raw
 
     inflight: deque[concurrent.futures.Future[Done]] = deque()
     inflight_bytes = 0

@@ -2,7 +2,7 @@
 canned queries) ask the collector that holds the database file, through
 `<db>.collector.json` (url, pid, a local admin token; mode 0600, removed on exit).
 
-Only the standard library and pyarrow here: it runs inside `logship query`.
+Only the standard library, psutil and pyarrow here: it runs inside `logship query`.
 """
 
 from __future__ import annotations
@@ -10,27 +10,44 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from .errors import RemoteError
 
-__all__ = ["RunningCollector", "held_by_collector", "ARROW_STREAM"]
+__all__ = ["RunningCollector", "held_by_collector", "process_started", "ARROW_STREAM"]
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
-def _pid_alive(pid: int) -> bool:
+def process_started(pid: int) -> float | None:
+    """When process ``pid`` started (psutil's create_time), or None when it is gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def _is_the_collector(pid: int, started: Any) -> bool:
+    """The pid runs, is not a zombie, and is the process that wrote the file.
+
+    ``os.kill(pid, 0)`` also succeeds for a zombie (a collector killed with -9 that its
+    parent has not reaped yet) and for a pid the system has handed to another process;
+    the start time recorded in the file tells the collector from an impostor.
+    """
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return isinstance(started, (int, float)) and abs(proc.create_time() - float(started)) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -80,13 +97,31 @@ class RunningCollector:
 
 
 def held_by_collector(db: str | Path) -> RunningCollector | None:
-    """The running collector that holds this database file, or None (use the file)."""
+    """The running collector that holds this database file, or None (use the file).
+
+    A stale file (its collector is dead, a zombie, or its pid now belongs to another
+    process) is removed, with a note on stderr, so that local tools go on.
+    """
     cfile = Path(db).with_name(Path(db).name + ".collector.json")
     try:
-        info = json.loads(cfile.read_text(encoding="utf-8"))
+        text = cfile.read_text(encoding="utf-8")
+        info = json.loads(text)
         pid, url, token = int(info["pid"]), str(info["url"]), str(info["token"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if pid == os.getpid() or not _pid_alive(pid):
-        return None  # a stale file of a collector that was killed
+    if pid == os.getpid():
+        return None
+    if not _is_the_collector(pid, info.get("started")):
+        _remove_stale(cfile, text, pid)
+        return None
     return RunningCollector(url=url, token=token, pid=pid)
+
+
+def _remove_stale(cfile: Path, text: str, pid: int) -> None:
+    """Remove the file unless a new collector replaced it since it was read."""
+    try:
+        if cfile.read_text(encoding="utf-8") == text:
+            cfile.unlink()
+            print(f"note: removed {cfile}: its collector (pid {pid}) is no longer running", file=sys.stderr)
+    except OSError:
+        pass  # gone already, or not ours to remove: either way it is not used

@@ -24,6 +24,7 @@ from .config import CollectorConfig
 from .errors import CollectorError
 from .jobs import handle_job
 from .query import QueryRunner, disable_external_access, handle_query
+from .remote import process_started
 from .state import CollectorState
 from .storeport import open_store
 from .stream import handle_stream
@@ -106,8 +107,9 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         shown = f"[{host}]" if ":" in host else host
         url = f"{cfg.scheme}://{shown}:{port}"
         tmp = cfile.with_name(cfile.name + ".tmp")
-        tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "token": state.local_token,
-                                   "db": str(cfg.db.resolve())}), encoding="utf-8")
+        tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "started": process_started(os.getpid()),
+                                   "token": state.local_token, "db": str(cfg.db.resolve())}),
+                       encoding="utf-8")
         os.chmod(tmp, 0o600)
         os.replace(tmp, cfile)
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,28 @@
+"""Hypothesis profiles: deterministic for `make test`, exploratory for `make fuzz`.
+
+`make test` (and CI) loads "ci": the same examples on every run, no example database
+kept between runs, so a clean clone passes or fails the same way every time. `make fuzz`
+sets HYPOTHESIS_PROFILE=fuzz: fresh randomness, and every test's example count
+multiplied by FUZZ_FACTOR (tests write `max_examples=examples(N)`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+FUZZ_FACTOR = 25
+
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("fuzz", derandomize=False, print_blob=True)
+
+
+def examples(n: int) -> int:
+    """A test's example count under the active profile."""
+    return n * FUZZ_FACTOR if PROFILE == "fuzz" else n
+
+
+def load() -> None:
+    settings.load_profile(PROFILE)
