@@ -35,7 +35,7 @@ from typing import Any
 
 from tests.fault.check import DbCheck, check_db
 from tests.fault.disk import TmpfsDisk
-from tests.fault.plan import FAULT_KINDS, RESOURCE, Fault, Plan, make_plan
+from tests.fault.plan import FAULT_KINDS, LONG, RESOURCE, SHORT, Fault, Plan, make_plan
 from tests.fault.procs import CollectorRunner, stop_shipper
 from tests.fault.proxy import FaultProxy
 from tests.fault.writer import SoakWriter
@@ -102,6 +102,7 @@ class SoakResult:
     recoveries: list[Recovery] = field(default_factory=list)
     timeline: list[str] = field(default_factory=list)
     workdir: Path | None = None
+    t0_wall: float = 0.0       # wall clock of the soak's second 0 (the journal is in wall time)
 
     @property
     def lost(self) -> int:
@@ -194,7 +195,7 @@ class Soak:
         self.start_shipper()
         _wait(lambda: self.read_status().get("connection", {}).get("state") == "connected", 60,
               "the shipper to connect")
-        self.writer = SoakWriter(self.logs, self.o.rate, gzip_delay_s=1.0)
+        self.writer = SoakWriter(self.logs, self.o.rate, gzip_delay_s=(SHORT if self.o.short else LONG).gzip_delay)
         self.t0 = time.monotonic()
         self.writer.start()
 
@@ -503,7 +504,7 @@ def report(res: SoakResult, writer_gens: list[dict]) -> str:
     if c is not None and c.lost:
         pieces = split_by_generation(c.lost, writer_gens)
         out.append(f"lost ranges ({len(pieces)}, split by the file they were written to):")
-        t0 = res_t0(res)
+        t0 = res.t0_wall
         for a, b, g in pieces[:20]:
             if g is None:
                 out.append(f"  seq [{a}, {b}) {b - a} lines, in no generation")
@@ -528,9 +529,6 @@ def report(res: SoakResult, writer_gens: list[dict]) -> str:
     return "\n".join(out)
 
 
-_T0_WALL: dict[int, float] = {}
-
-
 def split_by_generation(ranges: list[tuple[int, int]], gens: list[dict]) -> list[tuple[int, int, dict | None]]:
     """Cut lost seq ranges at file boundaries, each piece with the generation it was written to."""
     out: list[tuple[int, int, dict | None]] = []
@@ -549,10 +547,6 @@ def seq_time(g: dict, seq: int) -> float:
     return g["t_first"] + (g["t_last"] - g["t_first"]) * (seq - g["first"]) / n
 
 
-def res_t0(res: SoakResult) -> float:
-    return _T0_WALL.get(id(res), 0.0)
-
-
 def run_soak(opts: SoakOptions) -> SoakResult:
     seed = opts.seed if opts.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"soak seed {seed} ({opts.seconds:g} s, {opts.rate:g} lines/s{', short' if opts.short else ''}); "
@@ -564,7 +558,7 @@ def run_soak(opts: SoakOptions) -> SoakResult:
     soak = Soak(opts, seed, plan, work)
     try:
         soak.setup()
-        _T0_WALL[id(soak.res)] = time.time() - soak.now()
+        soak.res.t0_wall = time.time() - soak.now()
         soak.run()
     finally:
         soak.teardown()
