@@ -19,6 +19,8 @@ __all__ = [
     "FLAG_FINAL",
     "FLAG_TRUNCATED",
     "FRAME_HEADER",
+    "MAX_OFFSET",
+    "frame_range_problem",
     "DataFrame",
     "encode_frame",
     "decode_frame",
@@ -44,6 +46,13 @@ class Limits:
     multiline_flush_s: float = 2.0
     checkpoint_interval_s: float = 1.0
     memory_limit: str = "1GiB"
+    # the longest line a TRUNCATED frame may claim (its span): a line is never this long;
+    # a larger span is a broken sender, and accepting it would mark bytes as stored
+    max_truncated_span: int = 64 << 30
+
+
+# the largest byte offset (and offset + span) on the wire: DuckDB stores offsets as BIGINT
+MAX_OFFSET = (1 << 63) - 1
 
 
 DEFAULT_LIMITS = Limits()
@@ -109,6 +118,24 @@ def decode_frame(data: bytes, max_frame_bytes: int = DEFAULT_LIMITS.max_frame_by
     elif span != len(payload):
         raise FrameError(f"frame span {span} != payload length {len(payload)}")
     return DataFrame(sid=sid, start=start, payload=payload, flags=flags, span=span)
+
+
+def frame_range_problem(frame: DataFrame, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """Why a decoded frame's offsets cannot be used (naming the field), or None.
+
+    start, span and start + span must stay within MAX_OFFSET; a TRUNCATED frame's span
+    must be longer than its payload and at most max_truncated_span."""
+    span = frame.span if frame.span is not None else len(frame.payload)
+    if frame.start > MAX_OFFSET:
+        return f"start {frame.start} is over the largest offset 2^63-1"
+    if span > MAX_OFFSET:
+        return f"span {span} is over the largest offset 2^63-1"
+    if frame.truncated and span > limits.max_truncated_span:
+        return (f"span {span} of a TRUNCATED frame is over max_truncated_span={limits.max_truncated_span} "
+                "(no log line is that long)")
+    if frame.start + span > MAX_OFFSET:
+        return f"start + span = {frame.start + span} is over the largest offset 2^63-1"
+    return None
 
 
 # Control messages are JSON objects with a "type":

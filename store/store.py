@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 
+from parser import get_format
+from parser.errors import UnknownFormatError
+from parser.timestamps import TimestampError, zone
 from shipper.fingerprint import HEAD_BYTES, heads_match, source_id as make_source_id
 from shipper.protocol import DEFAULT_LIMITS
 from store.batches import concat, insert_batch
@@ -25,7 +29,7 @@ from store.ranges import Range, covered_end, merge, subtract
 from store.schema import SCHEMA_VERSION, migrate, schema_version
 from store.sessions import merge_sessions
 
-__all__ = ["Store", "SourceInfo", "IngestResult", "INGEST_KINDS"]
+__all__ = ["Store", "SourceInfo", "IngestResult", "INGEST_KINDS", "check_source_params"]
 
 INGEST_KINDS = ("live", "backlog", "file", "reparse")
 
@@ -130,7 +134,10 @@ class Store:
 
         A stored head that is a prefix of this one (or the other way round) of the same
         client is the same source (a short file that grew); its head is extended.
+        Every parameter that defines the source is checked first (check_source_params):
+        a bad value stored on a new source would make each later ingest of it fail.
         """
+        check_source_params(log_format=log_format, tz=tz, mtime=mtime)
         head = bytes(head[:HEAD_BYTES])
         if not head:
             raise StoreError(f"source {path or '?'} has no bytes yet: no identity to resolve")
@@ -285,6 +292,33 @@ class Store:
             self.con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
         self.con.execute("UPDATE sources SET context = NULL WHERE source_id = ?", [source_id])
         self._sources[source_id] = replace(self.source(source_id), ranges=[], context=None)
+
+
+# mtime bounds: year 1 .. year 9999 in epoch seconds (what to_timestamp can hold)
+MTIME_MIN, MTIME_MAX = -62_135_596_800.0, 253_402_300_799.0
+
+
+def check_source_params(log_format: str | None = None, tz: str = "UTC", mtime: float | None = None) -> None:
+    """Raise StoreError naming the field when a source parameter is not usable.
+
+    tz must be a zone the parser knows (IANA name or UTC), log_format a known format
+    (shipped or loaded from a grammar dir), mtime a finite number of epoch seconds."""
+    if not isinstance(tz, str) or not tz or not tz.isprintable():
+        raise StoreError(f"tz {tz!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)")
+    try:
+        zone(tz)
+    except TimestampError:
+        raise StoreError(f"tz {tz!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)") from None
+    if log_format is not None:
+        if not isinstance(log_format, str):
+            raise StoreError(f"log_format {log_format!r} must be a format name")
+        try:
+            get_format(log_format)
+        except UnknownFormatError as exc:
+            raise StoreError(f"log_format: {exc}") from None
+    if mtime is not None and (isinstance(mtime, bool) or not isinstance(mtime, (int, float))
+                              or not math.isfinite(mtime) or not MTIME_MIN <= mtime <= MTIME_MAX):
+        raise StoreError(f"mtime {mtime!r} must be a finite number of epoch seconds (years 1..9999)")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper.protocol import (DEFAULT_LIMITS, FLAG_FINAL, FLAG_TRUNCATED, FRAME_HEADER, DataFrame, FrameError,
-                              MessageError, decode_frame, decode_message, encode_frame, encode_message)
+from shipper.protocol import (DEFAULT_LIMITS, FLAG_FINAL, FLAG_TRUNCATED, FRAME_HEADER, MAX_OFFSET, DataFrame,
+                              FrameError, MessageError, decode_frame, decode_message, encode_frame, encode_message,
+                              frame_range_problem)
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
 
@@ -71,7 +72,26 @@ def test_every_error_code_and_limit_is_documented():
     for code in ERROR_CODES:
         assert f"`{code}`" in DOC, code
     for name in ("max_line_bytes", "max_frame_bytes", "inflight_budget", "initial_credit", "queue_bytes",
-                 "max_batch_bytes", "multiline_flush_s"):
+                 "max_batch_bytes", "multiline_flush_s", "max_truncated_span"):
         assert f"| {name} |" in DOC and hasattr(DEFAULT_LIMITS, name), name
+    from shipper.collector.config import CollectorConfig
+
+    for name in ("header_timeout_s", "store_retry_s", "store_retry_max_s"):
+        default = getattr(CollectorConfig(), name)
+        assert f"`{name}` ({default:g} s)" in DOC and f"{name} = {default}" in DOC, name
     for msg in ("hello", "welcome", "open", "opened", "ack", "credit", "error", "close"):
         assert f"`{msg}`" in DOC
+
+
+@pytest.mark.parametrize("frame, problem", [
+    (DataFrame(1, MAX_OFFSET - 4, b"abcd"), None),
+    (DataFrame(1, MAX_OFFSET - 3, b"abcd"), f"start + span = {MAX_OFFSET + 1} is over"),
+    (DataFrame(1, MAX_OFFSET + 1, b""), f"start {MAX_OFFSET + 1} is over"),
+    (DataFrame(1, 0, b"ab", flags=FLAG_TRUNCATED, span=MAX_OFFSET + 1), f"span {MAX_OFFSET + 1} is over"),
+    (DataFrame(1, 0, b"ab", flags=FLAG_TRUNCATED, span=DEFAULT_LIMITS.max_truncated_span), None),
+    (DataFrame(1, 0, b"ab", flags=FLAG_TRUNCATED, span=DEFAULT_LIMITS.max_truncated_span + 1),
+     "over max_truncated_span=68719476736"),
+], ids=["edge-ok", "end-over", "start-over", "span-over", "truncated-at-limit", "truncated-over"])
+def test_frame_offsets_are_range_checked_naming_the_field(frame, problem):
+    got = frame_range_problem(decode_frame(encode_frame(frame)))
+    assert (got is None) if problem is None else (problem in got), got

@@ -9,51 +9,19 @@ write its state again once space returns. Needs root (mount); skipped otherwise.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-import pytest
 
+from tests.diskkit import Filler, tmpfs_or_skip
 from tests.shipkit import Collector, ShipperProc, line, wait_for
 
 FILES = 4          # four sources: state.json (a 1 KiB head each, base64) needs two 4 KiB pages
 LINES = 20         # lines per file per round: > 1 KiB, so each head settles
 PAGE = 4096
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, size: str = "1m") -> Iterator[Path]:
-    where.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs for the full-disk test (needs root): {r.stderr.strip() or r.returncode}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
-
-
-def fill(directory: Path) -> Path:
-    """Write a filler file until the file system refuses one more byte."""
-    filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        for chunk in (1 << 16, PAGE, 1):
-            while True:
-                try:
-                    os.write(fd, b"\0" * chunk)
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC, exc
-                    break
-    finally:
-        os.close(fd)
-    return filler
 
 
 def temp_files(directory: Path) -> list[str]:
@@ -100,7 +68,8 @@ def run_scenario(ship: ShipperProc, state: Path, paths: list[Path], shipper_log:
     assert len(good) > PAGE, "state.json must need two pages for step 3 to be deterministic"
 
     # 2) the disk is full: the shipper keeps shipping, logs it once, keeps the old file
-    filler = fill(state)
+    filler = Filler(state)
+    filler.fill()
     write_round()
     wait_for(lambda: count(shipper_log, "cannot write", "state.json", "No space left on device") >= 1,
              20, "the shipper to log the failed state write")
@@ -111,7 +80,7 @@ def run_scenario(ship: ShipperProc, state: Path, paths: list[Path], shipper_log:
     assert temp_files(state) == []
 
     # 3) one page free: the tiny status fits and says why the state is not saved
-    os.truncate(filler, filler.stat().st_size - PAGE)
+    os.truncate(filler.path, filler.path.stat().st_size - PAGE)
     wait_for(lambda: "No space left on device" in (status(state).get("state_error") or "")
              and all_acked(status(state), paths), 20, "status.json to report state_error")
     assert alive()
@@ -133,7 +102,7 @@ def run_scenario(ship: ShipperProc, state: Path, paths: list[Path], shipper_log:
     assert count(shipper_log, "cannot write", "state.json") == 2  # one per process
 
     # 5) space returns: the state is written again, the error cleared, nothing left over
-    filler.unlink()
+    filler.release()
     wait_for(lambda: saved_all() and status(state).get("state_error") is None, 20,
              "state saved after space returned")
     assert count(shipper_log, "state.json: written again") == 1
@@ -161,7 +130,7 @@ def test_full_state_disk_shipper_keeps_running_reports_and_resumes(tmp_path):
     coll = Collector(tmp_path).start()
     shipper_log = tmp_path / "shipper.log"
     try:
-        with tmpfs(tmp_path / "state") as state:
+        with tmpfs_or_skip(tmp_path / "state", "1m") as state:
             ship = ShipperProc(tmp_path, [str(logs / "app*.log")], coll.url, state=state,
                                read_interval=0.1, checkpoint_interval=0.2, status_interval=0.2).start()
             try:
@@ -180,14 +149,10 @@ def test_backlog_approve_on_a_full_disk_is_one_clear_error(tmp_path: Path):
     """The consent cannot be written: one line naming the file, exit 1, no temp file left."""
     from tests.shipkit import BIN
 
-    with tmpfs(tmp_path / "state", size="64k") as state:
+    with tmpfs_or_skip(tmp_path / "state", "64k") as state:
         (state / "status.json").write_text(json.dumps({"backlog": {"segments": [
             {"id": "abc-0", "status": "pending", "bytes": 10, "path": "x.log"}]}}))
-        filler = state / "filler"
-        with contextlib.suppress(OSError), open(filler, "wb") as f:
-            while True:
-                f.write(b"\0" * PAGE)
-                f.flush()
+        Filler(state).fill()
         out = subprocess.run([str(BIN), "backlog", "approve", "--all", "--state-dir", str(state)],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 1

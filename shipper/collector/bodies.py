@@ -27,11 +27,14 @@ from aiohttp import StreamReader, web
 
 from shipper.fingerprint import HEAD_BYTES
 from shipper.gunzip import GunzipReader
+from shipper.protocol import MAX_OFFSET
 from store.segments import ReadFailure, Segment, iter_segments
+from store.store import MTIME_MAX, MTIME_MIN
 
 from .metrics import Metrics
 from .state import CollectorState
-from .writer import Done, Work
+from .storeport import StoreUnavailable
+from .writer import Done, Lane, Work
 
 # a body is cut into pieces of about this size (entry boundaries) for the writer
 BODY_PIECE_BYTES = 1 << 20
@@ -69,6 +72,35 @@ class BodyResult:
 def _json_error(status: type[web.HTTPException], code: str, message: str, **extra: object) -> web.HTTPException:
     body = json.dumps({"error": {"code": code, "message": message}, **extra})
     return status(text=body, content_type="application/json")
+
+
+def _unavailable(exc: StoreUnavailable) -> web.HTTPException:
+    """503 store_failed: the store cannot commit now; nothing of the body was read."""
+    body = json.dumps({"error": {"code": "store_failed", "message": str(exc)}})
+    return web.HTTPServiceUnavailable(text=body, content_type="application/json", headers={"Retry-After": "5"})
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_SECONDS = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,9})?")  # epoch seconds (float() also takes '١٢', '1_0', 'nan')
+
+
+def offset_value(text: str | None, name: str) -> int:
+    """A byte offset from the network: ASCII digits only, at most MAX_OFFSET (2^63-1).
+
+    (str.isdigit() and int() accept other digits and signs, spaces and underscores.)"""
+    if text is None or not _DIGITS.fullmatch(text) or int(text) > MAX_OFFSET:
+        raise _json_error(web.HTTPBadRequest, "bad_request",
+                          f"{name} must be a byte offset: ASCII digits, 0..2^63-1 (got {text!r})")
+    return int(text)
+
+
+def _check_body_end(request: web.Request, start: int, name: str) -> None:
+    """An uncompressed body whose declared length runs past MAX_OFFSET is refused unread."""
+    if request.content_length is not None and start + request.content_length > MAX_OFFSET \
+            and request.headers.get("Content-Encoding", "identity").strip().lower() in ("identity", ""):
+        raise _json_error(web.HTTPBadRequest, "bad_request",
+                          f"{name} + body length = {start + request.content_length} is over the largest "
+                          "offset 2^63-1")
 
 
 class _BodyReader(io.RawIOBase):
@@ -120,6 +152,7 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
 
     inflight: deque[concurrent.futures.Future[Done]] = deque()
     inflight_bytes = 0
+    lane = Lane()  # a failed piece cuts the body: later pieces are not committed after it
 
     def settle(done: Done) -> None:
         if done.error:
@@ -135,7 +168,11 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
         # pieces of BODY_PIECE_BYTES, up to max_batch_bytes of them in flight: the writer
         # commits them together (one transaction per max_batch_bytes)
         nonlocal inflight_bytes
-        work = Work(source_id, seg.start, seg.data, kind=kind, final=final, span=seg.span, keep_tail=False)
+        if seg.end > MAX_OFFSET:
+            raise BodyError("bad_request", f"the body runs past the largest offset 2^63-1 (at {seg.end}); "
+                            "what came before is committed", res)
+        work = Work(source_id, seg.start, seg.data, kind=kind, final=final, span=seg.span, keep_tail=False,
+                    lane=lane)
         inflight.append(asyncio.run_coroutine_threadsafe(state.writer.submit_wait(work), loop))
         inflight_bytes += len(seg.data)
         while inflight and (inflight_bytes > lim.max_batch_bytes or final):
@@ -198,12 +235,8 @@ async def handle_backlog(request: web.Request) -> web.StreamResponse:
     state: CollectorState = request.app["state"]
     client_id = state.require_client(request)
     q = request.query
-    try:
-        start = int(q.get("start", ""))
-        if start < 0:
-            raise ValueError
-    except ValueError:
-        raise _json_error(web.HTTPBadRequest, "bad_request", "start=N (a byte offset >= 0) is required") from None
+    start = offset_value(q.get("start"), "start")
+    _check_body_end(request, start, "start")
     try:
         head = base64.b64decode(request.headers.get("X-Logship-Head", ""), validate=True)
     except (binascii.Error, ValueError):
@@ -212,15 +245,17 @@ async def handle_backlog(request: web.Request) -> web.StreamResponse:
         raise _json_error(web.HTTPBadRequest, "bad_head",
                           f"X-Logship-Head must hold the source's first 1..{HEAD_BYTES} bytes (base64)")
     mtime_s = _header(request, "X-Logship-Mtime")
-    try:
-        mtime = float(mtime_s) if mtime_s is not None else None
-    except ValueError:
-        raise _json_error(web.HTTPBadRequest, "bad_request", "X-Logship-Mtime must be a number") from None
+    mtime = float(mtime_s) if mtime_s is not None and _SECONDS.fullmatch(mtime_s) else None
+    if mtime_s is not None and (mtime is None or not MTIME_MIN <= mtime <= MTIME_MAX):
+        raise _json_error(web.HTTPBadRequest, "bad_request",
+                          f"X-Logship-Mtime must be epoch seconds in ASCII digits, years 1..9999 (got {mtime_s!r})")
     try:
         info = await state.resolve(client_id, head, path=_header(request, "X-Logship-Path"),
                                    log_format=_header(request, "X-Logship-Log-Format"),
                                    tz=_header(request, "X-Logship-Tz") or "UTC", mtime=mtime)
-    except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format: the caller's input
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format or zone: the caller's input
         raise _json_error(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
     final = q.get("final", "0") in ("1", "true")
     return await _answer(state, request, info.source_id, start, "backlog", final, sid=q.get("sid"))
@@ -232,11 +267,13 @@ async def _answer(state: CollectorState, request: web.Request, source_id: str, s
     try:
         res = await ingest_body(state, request, source_id, start, kind, final)
     except BodyError as exc:
-        # what came before the damage is committed; say how far
-        state.metrics.http_requests[f"{path} 400"] += 1
+        # what came before the damage is committed; say how far. A store that could not
+        # commit is the collector's condition, not the request's: 503, retry later
+        status = 503 if exc.code == "store_failed" else 400
+        state.metrics.http_requests[f"{path} {status}"] += 1
         state.metrics.error(exc.code)
         body = {"error": {"code": exc.code, "message": str(exc)}, **exc.result.as_json(), **extra}
-        return web.json_response(body, status=400)
+        return web.json_response(body, status=status, headers={"Retry-After": "5"} if status == 503 else None)
     state.metrics.http_requests[f"{path} 200"] += 1
     state.metrics.acks += 1
     return web.json_response({**res.as_json(), **extra})
@@ -265,19 +302,25 @@ async def handle_lines(request: web.Request) -> web.StreamResponse:
     if log_format is None and ctype in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
         log_format = "jsonl"
     offset_s = request.headers.get("Logship-Offset")
-    if offset_s is not None and not offset_s.isdigit():
-        raise _json_error(web.HTTPBadRequest, "bad_request", "Logship-Offset must be a byte offset >= 0")
+    offset = offset_value(offset_s, "Logship-Offset") if offset_s is not None else None
+    if offset is not None:
+        _check_body_end(request, offset, "Logship-Offset")
     try:
         info = await state.resolve(client_id, lines_head(name), path=f"/v1/lines?source={name}",
                                    log_format=log_format, tz=q.get("tz", "UTC"))
-    except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format: the caller's input
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format or zone: the caller's input
         raise _json_error(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
     lock = state.lines_locks.setdefault(info.source_id, asyncio.Lock())
     async with lock:
-        if offset_s is not None:
-            start = int(offset_s)
+        if offset is not None:
+            start = offset
         else:
             # at-least-once: append after everything committed (requests of a source are serialised)
-            ranges = await state.on_writer(lambda: state.store.source(info.source_id).ranges)
+            try:
+                ranges = await state.on_writer(lambda: state.store.source(info.source_id).ranges)
+            except StoreUnavailable as exc:
+                raise _unavailable(exc) from None
             start = max((e for _, e in ranges), default=0)
         return await _answer(state, request, info.source_id, start, "live", True, source=name)

@@ -44,6 +44,13 @@ class CollectorConfig:
     query_time_limit_s: float = 10.0
     # test hook: sleep this long before every commit (simulates a slow store)
     commit_delay_s: float = 0.0
+    # a connection must finish its request line and headers within this long (slowloris
+    # guard; also how long an idle keep-alive connection stays open)
+    header_timeout_s: float = 30.0
+    # after the store failed to commit (disk full, I/O error, invalidated database): the
+    # first wait before trying again, doubled after each failure up to store_retry_max_s
+    store_retry_s: float = 0.5
+    store_retry_max_s: float = 10.0
 
     @property
     def scheme(self) -> str:

@@ -30,6 +30,9 @@ class Metrics:
     credit_granted: int = 0
     acks: int = 0
     commits: int = 0
+    store_failing: int = 0     # 1 while the store cannot commit (disk full, I/O error)
+    store_outages: int = 0
+    store_reopens: int = 0     # database reopened after a fatal DuckDB error
     commit_seconds_sum: float = 0.0
     commit_buckets: list[int] = field(default_factory=lambda: [0] * len(COMMIT_BUCKETS))
     errors: Counter[str] = field(default_factory=Counter)
@@ -68,6 +71,11 @@ class Metrics:
                self.inflight_bytes)
         series("credit_granted_bytes_total", "counter", "Credit granted to shippers.", self.credit_granted)
         series("acks_total", "counter", "Acks after commit (stream acks and HTTP answers).", self.acks)
+        series("store_failing", "gauge", "1 while the store cannot commit (disk full, I/O error); /healthz is 503.",
+               self.store_failing)
+        series("store_outages_total", "counter", "Times the store stopped being able to commit.", self.store_outages)
+        series("store_reopens_total", "counter", "Database reopened after a fatal (invalidating) DuckDB error.",
+               self.store_reopens)
         out.append("# HELP logship_commit_seconds Time of one group commit (parse + insert + commit).")
         out.append("# TYPE logship_commit_seconds histogram")
         cum = 0

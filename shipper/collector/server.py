@@ -40,11 +40,15 @@ def collector_file(db: Path) -> Path:
 
 
 async def handle_healthz(request: web.Request) -> web.Response:
+    """200 `ok`; 503 `stopping` while shutting down, 503 `store_failing` (with the reason
+    in `store.error`) while the store cannot commit (disk full, I/O error, reopening)."""
     state: CollectorState = request.app["state"]
-    body = {"status": "stopping" if state.shutting_down else "ok",
+    health = state.writer.health
+    status = "stopping" if state.shutting_down else "store_failing" if health.failing else "ok"
+    body = {"status": status, "store": health.as_json(),
             "connections": state.metrics.connections, "queue_bytes": state.writer.queued_bytes,
             "inflight_bytes": state.bank.inflight}
-    return web.json_response(body, status=503 if state.shutting_down else 200)
+    return web.json_response(body, status=200 if status == "ok" else 503)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
@@ -89,8 +93,18 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
     disable_external_access(store.store.con)
     state = CollectorState(cfg, auth, store)
     query = QueryRunner(store.store.con, cfg.query_row_limit, cfg.query_time_limit_s)
+
+    def reopened(con: object) -> None:
+        # after a fatal DuckDB error the writer reopens the database: queries use the new one
+        disable_external_access(con)  # type: ignore[arg-type]
+        query.con = con  # type: ignore[assignment]
+
+    store.on_reopen.append(reopened)
     app = make_app(state, query)
-    runner = web.AppRunner(app, handle_signals=False, auto_decompress=False, access_log=None)
+    # keepalive_timeout is also aiohttp's only bound on a connection that has not sent a
+    # whole request line and headers yet (a slowloris client): header_timeout_s
+    runner = web.AppRunner(app, handle_signals=False, auto_decompress=False, access_log=None,
+                           keepalive_timeout=cfg.header_timeout_s)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     hooked: list[int] = []

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from store.store import check_source_params
+
 from .auth import Authenticator, bearer_token
 from .config import CollectorConfig
 from .credit import CreditBank
@@ -29,7 +31,8 @@ class CollectorState:
         self.store = store
         self.metrics = Metrics()
         self.shutting_down = False
-        self.writer = Writer(store, config.limits, self.metrics, config.commit_delay_s)
+        self.writer = Writer(store, config.limits, self.metrics, config.commit_delay_s,
+                             retry_s=config.store_retry_s, retry_max_s=config.store_retry_max_s)
         lim = config.limits
         self.bank = CreditBank(lim.inflight_budget, lim.initial_credit, config.min_credit, self.metrics,
                                writer_full=lambda: self.writer.full or self.shutting_down,
@@ -74,12 +77,11 @@ class CollectorState:
     async def resolve(self, client_id: str, head: bytes, **kw: Any) -> Any:
         """Store.resolve_source on the writer's thread (it owns the connection).
 
-        A declared log format is checked first: an unknown name must not be stored on the
-        source (every later ingest of it would fail)."""
-        if kw.get("log_format"):
-            from parser import get_format
-
-            get_format(kw["log_format"])  # UnknownFormatError names the known formats
+        Every parameter that defines the source (tz, log_format, mtime) is checked here
+        first, on the loop: a bad value is the sender's error (StoreError), never stored
+        on a source, and never waits for the writer. A store that cannot commit raises
+        StoreUnavailable."""
+        check_source_params(log_format=kw.get("log_format"), tz=kw.get("tz", "UTC"), mtime=kw.get("mtime"))
         return await self.writer.run_in_thread(lambda: self.store.resolve_source(client_id, head, **kw))
 
     async def on_writer(self, fn: Any, *args: Any) -> Any:

@@ -13,18 +13,19 @@ import asyncio
 import base64
 import binascii
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from shipper.fingerprint import HEAD_BYTES
 from shipper.protocol import (FRAME_HEADER, PROTOCOL_VERSION, FrameError, MessageError, decode_frame,
-                              decode_message, encode_message)
+                              decode_message, encode_message, frame_range_problem)
 
 from .credit import Account
 from .state import CollectorState
-from .writer import Done, Work
+from .storeport import StoreUnavailable
+from .writer import Done, Lane, Work
 
 __all__ = ["StreamSession", "handle_stream", "ERROR_CODES"]
 
@@ -37,11 +38,12 @@ ERROR_CODES = {
     "unsupported_version": "hello.version is not a version this collector speaks",
     "bad_open": "an open with an invalid field (sid, head_b64, path, tz, mtime, log_format)",
     "sid_in_use": "open for a sid that is already open on this connection",
-    "bad_frame": "a binary frame that cannot be decoded (short header, unknown flags, bad span)",
+    "bad_frame": "a binary frame that cannot be decoded (short header, unknown flags, bad span, an offset "
+                 "out of range)",
     "frame_too_large": "a binary frame whose payload is over max_frame_bytes",
     "unknown_sid": "a data frame or close for a sid that is not open on this connection",
     "credit_exceeded": "a data frame larger than the credit the connection holds (dropped, not acked)",
-    "store_failed": "the store could not commit this sid's data (not acked; resend later)",
+    "store_failed": "the store could not commit this sid's data (not acked; resend from your last ack)",
 }
 
 
@@ -49,6 +51,8 @@ ERROR_CODES = {
 class _Sid:
     source_id: str
     acked: int = 0
+    # the sid's frames in order: cut at a failed commit until the shipper resends
+    lane: Lane = field(default_factory=Lane)
 
 
 class StreamSession:
@@ -106,9 +110,15 @@ class StreamSession:
 
     def _on_done(self, sid: int, done: Done) -> None:
         grant = self.state.bank.returned(self.account, done.nbytes) if self.account else 0
-        self.state.metrics.acks += 1
         if done.error:
+            # not committed: no ack at all (an ack says "committed before end"); the
+            # credit of the frame comes back in a `credit` message
             self.error("store_failed", done.error, sid)
+            if grant:
+                self._credit += grant
+                self._wake.set()
+            return
+        self.state.metrics.acks += 1
         st = self.sids.get(sid)
         if st is not None and st.source_id == done.source_id:
             st.acked = max(st.acked, done.acked_end)
@@ -160,7 +170,8 @@ class StreamSession:
         self.account, credit = self.state.bank.open(self._grant)
         lim = self.state.config.limits
         self.send("welcome", version=PROTOCOL_VERSION, credit=credit, client_id=self.client_id,
-                  max_frame_bytes=lim.max_frame_bytes, max_line_bytes=lim.max_line_bytes)
+                  max_frame_bytes=lim.max_frame_bytes, max_line_bytes=lim.max_line_bytes,
+                  max_truncated_span=lim.max_truncated_span)
 
     async def _open(self, msg: dict[str, Any]) -> None:
         sid = msg.get("sid")
@@ -192,6 +203,10 @@ class StreamSession:
         try:
             info = await self.state.resolve(self.client_id, head, path=path, log_format=log_format,
                                             tz=tz, mtime=mtime)
+        except StoreUnavailable as exc:
+            self.sids.pop(sid, None)
+            self.error("store_failed", f"cannot open the source now: {exc}", sid)
+            return
         except Exception as exc:  # noqa: BLE001 - bad values (unknown format, zone) go back to the sender
             self.sids.pop(sid, None)
             self.error("bad_open", f"cannot open source: {exc}", sid)
@@ -216,6 +231,10 @@ class StreamSession:
         except FrameError as exc:
             self.error("bad_frame", str(exc), sid_hint)
             return
+        problem = frame_range_problem(frame, lim)
+        if problem is not None:
+            self.error("bad_frame", f"{problem}; dropped (not acked)", frame.sid)
+            return
         st = self.sids.get(frame.sid)
         if st is None or not st.source_id:
             self.error("unknown_sid", f"data for sid {frame.sid}, which is not open (send open, wait for opened)",
@@ -231,7 +250,7 @@ class StreamSession:
         m.lines_received += frame.payload.count(b"\n") + (1 if frame.truncated else 0)
         sid = frame.sid
         work = Work(st.source_id, frame.start, frame.payload, kind="live", final=frame.final,
-                    span=frame.span if frame.truncated else None,
+                    span=frame.span if frame.truncated else None, lane=st.lane,
                     on_done=lambda d, sid=sid: self._on_done(sid, d),
                     on_flush=lambda d, sid=sid: self._on_flush(sid, d))
         self.state.writer.submit_nowait(work)

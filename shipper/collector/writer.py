@@ -11,6 +11,13 @@ unfinished entry (IngestResult.committed_end). What lies beyond stays here, in a
 pending segment per source, until more bytes of that source arrive, the source ends
 (FINAL), or multiline_flush_s passes without new bytes. Pending bytes are never acked,
 so a collector that dies loses nothing: the shipper resends from its last ack.
+
+A failed commit is never acked (Done.error). When the store itself cannot commit (disk
+full, I/O error, invalidated database: StoreUnavailable) the writer refuses all work at
+once until a backoff has passed, then reopens the database if needed and probes the disk
+(StoreHealth). Each sender's ordered stream of works (a Lane: a stream sid, an HTTP
+body) is cut at its first failure: later works of that lane would leave a hole before
+them, so they are refused too until the sender resends from where it failed.
 """
 
 from __future__ import annotations
@@ -29,10 +36,11 @@ from shipper.protocol import Limits
 
 from store.segments import Segment, iter_segments
 
+from .health import PROBE_BYTES, StoreHealth
 from .metrics import Metrics
-from .storeport import IngestCall, StorePort
+from .storeport import IngestCall, StorePort, StoreUnavailable
 
-__all__ = ["Work", "Done", "Writer"]
+__all__ = ["Work", "Done", "Writer", "Lane"]
 
 log = logging.getLogger("logship.collector.writer")
 
@@ -60,6 +68,31 @@ class Done:
 DoneCallback = Callable[[Done], None]
 
 
+class Lane:
+    """One sender's works of one source, in offset order (a stream sid, an HTTP body).
+
+    `broken_at`: the lane's first uncommitted offset after a failed commit. Committing a
+    later work of the lane would leave a hole before it (and, mid-line, store half a
+    line), so such works are refused until one starts at or before `broken_at`."""
+
+    __slots__ = ("broken_at", "__weakref__")
+
+    def __init__(self) -> None:
+        self.broken_at: int | None = None
+
+    def cut(self, offset: int) -> None:
+        self.broken_at = offset if self.broken_at is None else min(self.broken_at, offset)
+
+    def admits(self, start: int) -> bool:
+        """May a work starting at `start` be committed? (A resend from the cut heals it.)"""
+        if self.broken_at is None:
+            return True
+        if start <= self.broken_at:
+            self.broken_at = None
+            return True
+        return False
+
+
 @dataclass(slots=True)
 class Work:
     """Raw bytes of one source at an offset, from a stream frame or an HTTP body chunk.
@@ -79,6 +112,7 @@ class Work:
     on_flush: DoneCallback | None = None
     # stream frames keep an unfinished tail pending here; HTTP bodies carry their own
     keep_tail: bool = True
+    lane: Lane | None = None
 
     @property
     def end(self) -> int:
@@ -96,6 +130,7 @@ class _Segment:
     kind: str
     on_flush: DoneCallback | None
     keep_tail: bool = True
+    lane: Lane | None = None
 
     @property
     def end(self) -> int:
@@ -106,8 +141,10 @@ class Writer:
     """Owns the queue, the pending tails and the thread that owns the store."""
 
     def __init__(self, store: StorePort, limits: Limits, metrics: Metrics,
-                 commit_delay_s: float = 0.0) -> None:
+                 commit_delay_s: float = 0.0, retry_s: float = 0.5, retry_max_s: float = 10.0) -> None:
         self.store = store
+        self.health = StoreHealth(retry_s=retry_s, retry_max_s=retry_max_s)
+        self._unavailable: StoreUnavailable | None = None  # set by _commit (writer thread)
         self.limits = limits
         self.metrics = metrics
         self.commit_delay_s = commit_delay_s
@@ -154,9 +191,31 @@ class Writer:
         await self.submit(work)
         return await fut
 
-    def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
-        """Run fn on the writer's thread, between batches (for remote ingest helpers)."""
-        return asyncio.get_running_loop().run_in_executor(self._exec, fn, *args)
+    async def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run fn on the writer's thread, between batches (resolving sources, remote ingest).
+
+        While the store cannot commit this raises StoreUnavailable at once (only the
+        writer loop tries the store again, after its backoff)."""
+        if self.health.failing:
+            raise StoreUnavailable(self._refusal())
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._exec, fn, *args)
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+            raise
+
+    def _refusal(self) -> str:
+        left = max(0.0, self.health.retry_at - time.monotonic())
+        return f"{self.health.error} (not committed; next try in {left:.1f} s: resend from your last ack)"
+
+    def _store_failed(self, exc: StoreUnavailable) -> None:
+        was = self.health.failing
+        self.health.failed(str(exc), exc.fatal)
+        self.metrics.store_failing = 1
+        if not was:
+            self.metrics.store_outages += 1
+            log.error("the store cannot commit; refusing work until it can: %s", exc)
+        self._wakeup.set()
 
     # --- the writer loop -------------------------------------------------------
 
@@ -176,6 +235,8 @@ class Writer:
         self._exec.shutdown(wait=True)
 
     def _next_deadline(self) -> float | None:
+        if self.health.failing:
+            return self.health.retry_at  # pending tails wait too; the next try is the deadline
         touched = [seg.touched for segs in self._pending.values() for seg in segs]
         return min(touched) + self.limits.multiline_flush_s if touched else None
 
@@ -193,16 +254,26 @@ class Writer:
                         await asyncio.wait_for(self._wakeup.wait(), timeout)
                     except TimeoutError:
                         pass
+            if self.health.due():
+                await loop.run_in_executor(self._exec, self._recover)
+                self.metrics.store_reopens = self.health.reopens
+                if not self.health.failing:
+                    self.metrics.store_failing = 0
+                    log.warning("the store commits again (%d reopen(s) so far)", self.health.reopens)
             batch = self._take_batch()
+            if self.health.failing:
+                self._deliver(self._refuse(batch, self._refusal()))
+                continue
             if not batch and not self._due_segments(time.monotonic()):
                 continue
+            self._unavailable = None
             try:
                 dones = await loop.run_in_executor(self._exec, self._commit, batch)
             except Exception as exc:  # noqa: BLE001 - a bug must not stop all commits: fail this batch
                 log.exception("group commit failed")
-                err = f"{type(exc).__name__}: {exc}"
-                dones = [(w.on_done, Done(w.source_id, w.start, w.end, w.start, len(w.data), error=err))
-                         for w in batch]
+                dones = self._refuse(batch, f"{type(exc).__name__}: {exc}")
+            if self._unavailable is not None:
+                self._store_failed(self._unavailable)
             self._deliver(dones)
         # shutdown: everything queued is committed and acked; unfinished entries stay
         # pending and unacked (the shipper resends them to the next collector)
@@ -221,6 +292,36 @@ class Writer:
         if not self.full:
             self._space.set()
         return batch
+
+    def _refuse(self, batch: list[Work], error: str) -> list[tuple[DoneCallback | None, Done]]:
+        """Fail works without trying the store: nothing acked, each lane cut at its work."""
+        out: list[tuple[DoneCallback | None, Done]] = []
+        for w in batch:
+            if w.lane is not None:
+                w.lane.cut(w.start)
+                # the lane's unacked tail that this work continues goes too: flushed on its
+                # own later it would end an entry the refused work may continue
+                for seg in list(self._pending.get(w.source_id, [])):
+                    if seg.lane is w.lane and seg.end >= w.start:
+                        w.lane.cut(seg.start)
+                        self._drop(w.source_id, seg)
+            out.append((w.on_done, Done(w.source_id, w.start, w.end, w.start, len(w.data), error=error)))
+        return out
+
+    def _recover(self) -> None:
+        """In the writer thread, when a failing store is due for a try: reopen it if a
+        fatal error invalidated it, then probe the disk under it."""
+        try:
+            if self.health.needs_reopen:
+                self.store.reopen()
+                self.health.needs_reopen = False
+                self.health.reopens += 1
+            self.store.probe(PROBE_BYTES)
+        except StoreUnavailable as exc:
+            self.health.failed(str(exc), exc.fatal)
+            log.warning("the store still cannot commit (try %d): %s", self.health.failures, exc)
+            return
+        self.health.recovered(committed=False)
 
     def _due_segments(self, now: float) -> bool:
         deadline = self._next_deadline()
@@ -249,7 +350,13 @@ class Writer:
         touched: dict[int, tuple[str, _Segment]] = {}
         work_seg: list[_Segment | None] = []
         truncated: list[Work] = []
-        for work in batch:
+        refused: dict[int, str] = {}  # index in batch -> why (its lane was cut before it)
+        for i, work in enumerate(batch):
+            if work.lane is not None and not work.lane.admits(work.start):
+                refused[i] = (f"not committed: an earlier commit of this sid failed at offset {work.lane.broken_at}; "
+                              "resend from your last ack")
+                work_seg.append(None)
+                continue
             if work.span is not None:
                 # a line too long ends whatever entry was before it
                 for seg in self._pending.get(work.source_id, []):
@@ -297,7 +404,13 @@ class Writer:
         for work in truncated:
             calls.append(IngestCall(work.source_id, work.start, work.data, True, work.kind, span=work.span))
             units.append((work.source_id, None, True))
-        results = self.store.ingest_many(calls) if calls else []
+        try:
+            results: list[Any] = self.store.ingest_many(calls) if calls else []
+        except StoreUnavailable as exc:
+            self._unavailable = exc  # _run marks the store as failing
+            results = [exc] * len(calls)
+        if calls and self._unavailable is None:
+            self.health.recovered()
 
         errors: dict[str, str] = {}
         ranges: dict[str, list[tuple[int, int]]] = {}
@@ -306,7 +419,8 @@ class Writer:
         for (src, seg, last), res in zip(units, results):
             if isinstance(res, BaseException):
                 errors[src] = f"{type(res).__name__}: {res}"
-                log.error("ingest of source %s failed: %s", src, errors[src])
+                if self._unavailable is None:  # a store outage is logged once, by _run
+                    log.error("ingest of source %s failed: %s", src, errors[src])
                 if seg is not None:
                     failed.add(id(seg))
             else:
@@ -336,6 +450,10 @@ class Writer:
         dones: list[tuple[DoneCallback | None, Done]] = []
         last_of_seg = {id(seg): i for i, seg in enumerate(work_seg) if seg is not None}
         for i, (work, seg) in enumerate(zip(batch, work_seg)):
+            if i in refused:
+                dones.append((work.on_done, Done(work.source_id, work.start, work.end, work.start, len(work.data),
+                                                 error=refused[i])))
+                continue
             err = errors.get(work.source_id)
             if seg is None:
                 acked = work.start if err else work.end
@@ -348,12 +466,16 @@ class Writer:
                 done.lines, done.rejects = 1, 1
             if acc is not None:
                 done.lines, done.records, done.rejects = acc
+            if err and work.lane is not None:
+                work.lane.cut(acked)  # nothing of this lane after `acked` may be committed before a resend
             dones.append((work.on_done, done))
         # a pending tail flushed on its own: tell the last sender of that source
         in_batch = {id(seg) for seg in work_seg if seg is not None}
         for src, seg in touched.values():
             if id(seg) not in in_batch and seg.on_flush is not None:
                 end = frontier.get(id(seg), seg.start)
+                if errors.get(src) and seg.lane is not None:
+                    seg.lane.cut(end)
                 dones.append((seg.on_flush, Done(src, end, end, end, 0, ranges.get(src, []),
                                                  error=errors.get(src))))
         return dones
@@ -369,12 +491,12 @@ class Writer:
         """Join the work to the pending segment it touches or overlaps (same bytes: same offsets)."""
         if not work.keep_tail:
             # an HTTP body piece: cut at entry boundaries by its reader, committed on its own
-            return _Segment(work.start, bytearray(work.data), work.final, now, work.kind, None, False)
+            return _Segment(work.start, bytearray(work.data), work.final, now, work.kind, None, False, work.lane)
         segs = self._pending.setdefault(work.source_id, [])
         ws, we, data = work.start, work.end, work.data
         hit = [s for s in segs if s.start <= we and ws <= s.end]
         if not hit:
-            seg = _Segment(ws, bytearray(data), work.final, now, work.kind, work.on_flush, work.keep_tail)
+            seg = _Segment(ws, bytearray(data), work.final, now, work.kind, work.on_flush, work.keep_tail, work.lane)
             segs.append(seg)
             segs.sort(key=lambda s: s.start)
             return seg
@@ -390,6 +512,8 @@ class Writer:
         seg.keep_tail = work.keep_tail
         if work.on_flush is not None:
             seg.on_flush = work.on_flush
+        if work.lane is not None:
+            seg.lane = work.lane
         return seg
 
     @staticmethod
