@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz bench clean
+.PHONY: demo test test-slow fuzz bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+# The fault-injection soak (docs/soak.md). Needs root for its tmpfs disks (else those
+# fault kinds are skipped and say so). An empty SOAK_SEED draws one and prints it first.
+SOAK_SECONDS ?= 1800
+SOAK_SEED    ?=
+soak: $(STAMP)
+	$(BIN)/python -m tests.fault.soak --seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-data
