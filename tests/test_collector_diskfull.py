@@ -158,3 +158,33 @@ def test_a_fatal_duckdb_error_invalidates_the_database_and_the_writer_reopens_it
             run(go())
         finally:
             filler.release()
+
+
+def test_a_collector_started_on_a_full_disk_serves_and_publishes_itself_once_space_returns(tmp_path: Path):
+    """The soak's incident: started (or restarted by a supervisor) while the disk under its
+    database is full, the collector exited 1 with a traceback writing <db>.collector.json.
+    It must come up, say once that local tools cannot find it yet, and publish the file
+    as soon as space returns (then `logship query` goes through it)."""
+    with tmpfs_or_skip(tmp_path / "dbfs", "16m") as dbdir:
+        db = dbdir / "coll.duckdb"
+        CollectorProc(tmp_path, db=db, config=FAST_RETRY).start().stop()   # the database exists
+        cfile = dbdir / "coll.duckdb.collector.json"
+        filler = Filler(dbdir)
+        filler.fill()
+        coll = CollectorProc(tmp_path, db=db, config=FAST_RETRY + "publish_retry_s = 0.2\n").start()
+        try:
+            assert coll.proc.poll() is None
+            assert not cfile.exists() and not list(dbdir.glob("*.tmp"))
+            log = coll.log.read_text()
+            assert log.count("cannot write") == 1 and "No space left on device" in log, log
+            filler.release()
+            deadline = time.monotonic() + 20
+            while not cfile.exists():
+                assert time.monotonic() < deadline, "collector.json never written after space returned"
+                time.sleep(0.1)
+            from shipper.collector.remote import held_by_collector
+            running = held_by_collector(db)
+            assert running is not None and running.pid == coll.proc.pid
+            assert running.query("SELECT 42 AS answer").to_pylist() == [{"answer": 42}]
+        finally:
+            assert coll.stop() == 0

@@ -76,7 +76,7 @@ def test_every_error_code_and_limit_is_documented():
         assert f"| {name} |" in DOC and hasattr(DEFAULT_LIMITS, name), name
     from shipper.collector.config import CollectorConfig
 
-    for name in ("header_timeout_s", "store_retry_s", "store_retry_max_s"):
+    for name in ("header_timeout_s", "store_retry_s", "store_retry_max_s", "publish_retry_s"):
         default = getattr(CollectorConfig(), name)
         assert f"`{name}` ({default:g} s)" in DOC and f"{name} = {default}" in DOC, name
     for msg in ("hello", "welcome", "open", "opened", "ack", "credit", "error", "close"):

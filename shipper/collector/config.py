@@ -62,6 +62,8 @@ class CollectorConfig:
     # first wait before trying again, doubled after each failure up to store_retry_max_s
     store_retry_s: float = 0.5
     store_retry_max_s: float = 10.0
+    # <db>.collector.json could not be written (a full disk at start): try again this often
+    publish_retry_s: float = 2.0
 
     @property
     def scheme(self) -> str:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
-import os
 import signal
 import ssl
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -28,7 +25,7 @@ from .errors import CollectorError
 from .jobs import handle_job
 from .metrics import Metrics
 from .query import QueryLimits, QueryRunner, handle_query
-from .remote import process_started
+from .publish import Publisher, collector_file
 from .state import CollectorState
 from .storeport import StoreAdapter, open_store
 from .stream import handle_stream
@@ -36,11 +33,6 @@ from .stream import handle_stream
 __all__ = ["make_app", "serve", "run", "collector_file", "open_queries"]
 
 log = logging.getLogger("logship.collector")
-
-
-def collector_file(db: Path) -> Path:
-    """`<db>.collector.json`: how `logship query/ingest` find a collector holding the db."""
-    return db.with_name(db.name + ".collector.json")
 
 
 async def handle_healthz(request: web.Request) -> web.Response:
@@ -133,7 +125,7 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     hooked: list[int] = []
-    cfile = collector_file(cfg.db)
+    publisher = Publisher(cfg.db, cfg.publish_retry_s)
     state.writer.start()
     try:
         await runner.setup()
@@ -145,12 +137,7 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         host, port = runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
         url = f"{cfg.scheme}://{shown}:{port}"
-        tmp = cfile.with_name(cfile.name + ".tmp")
-        tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "started": process_started(os.getpid()),
-                                   "token": state.local_token, "db": str(cfg.db.resolve())}),
-                       encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, cfile)
+        publisher.start(url, state.local_token)
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, stop.set)
@@ -190,11 +177,7 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         # body threads end once their connections are closed; wait while the loop still runs
         await loop.run_in_executor(None, state.body_pool.shutdown, True)
         store.close()
-        try:
-            if json.loads(cfile.read_text(encoding="utf-8")).get("pid") == os.getpid():
-                cfile.unlink()
-        except (OSError, ValueError) as exc:  # already gone or replaced: nothing of ours to remove
-            log.debug("left %s alone: %s", cfile, exc)
+        publisher.withdraw()
 
 
 def run(cfg: CollectorConfig, on_ready: Callable[[str], None]) -> None:
