@@ -35,7 +35,7 @@ PROTOCOL_VERSION = 1
 
 @dataclass(frozen=True)
 class Limits:
-    """Every named limit of DESIGN.md, with its default. Config files override by name."""
+    """Every named limit (docs/protocol.md, "Limits"), with its default. Config files override by name."""
 
     max_line_bytes: int = 1 << 20
     max_frame_bytes: int = 4 << 20

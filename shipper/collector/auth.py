@@ -1,6 +1,6 @@
 """Who is calling: bearer tokens -> client ids, and admin tokens for /v1/query.
 
-The client id always comes from the token, never from the payload (DESIGN.md).
+The client id always comes from the token, never from the payload (docs/protocol.md, authentication).
 Two ways to issue shipper tokens, usable together:
 - a token file of `client_id token` lines (`#` comments and blank lines allowed);
 - a secret file: the token of client C is `C:` + hex(HMAC-SHA256(secret, C)), so a

@@ -1,6 +1,6 @@
 """The collector's configuration: one frozen value class, loaded from TOML or options.
 
-Unknown keys are an error (DESIGN.md, CLI conventions): a typo in a limit must not
+Unknown keys are an error (docs/protocol.md): a typo in a limit must not
 silently fall back to its default.
 """
 
@@ -21,7 +21,7 @@ __all__ = ["CollectorConfig", "load_config", "parse_listen"]
 
 @dataclass(frozen=True)
 class CollectorConfig:
-    """Everything `logship collect` needs. Limits are the named limits of DESIGN.md."""
+    """Everything `logship collect` needs. Limits are the named limits of docs/protocol.md."""
 
     db: Path = Path("logship.duckdb")
     host: str = "127.0.0.1"
