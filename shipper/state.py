@@ -223,6 +223,18 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         _fsync_dir(path.parent)
 
 
+def note_write_error(path: Path, before: str | None, now: str | None,
+                     logger: logging.Logger = log) -> str | None:
+    """Log a write error when it changes: one line when it starts, one when it is over
+    (not one a second while a disk stays full). Returns ``now`` to store."""
+    if now != before:
+        if now is not None:
+            logger.error("%s", now)
+        else:
+            logger.info("%s: written again (the write error is over)", path)
+    return now
+
+
 class ShipperState:
     """All sources' checkpoints, loaded once and saved atomically at most once a second."""
 
@@ -323,11 +335,4 @@ class ShipperState:
         return True
 
     def _set_save_error(self, error: str | None) -> None:
-        """Record the save error and log it when it changes (one line, not one a second)."""
-        if error == self.save_error:
-            return
-        if error is not None:
-            log.error("%s", error)
-        else:
-            log.info("%s: written again (the write error is over)", self.path)
-        self.save_error = error
+        self.save_error = note_write_error(self.path, self.save_error, error)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shipper.errors import LogshipError
-from shipper.state import atomic_write, os_error_text
+from shipper.state import atomic_write, note_write_error, os_error_text
 
 log = logging.getLogger("logship.shipper.status")
 
@@ -78,14 +78,7 @@ class StatusWriter:
         return True
 
     def _set_error(self, error: str | None) -> None:
-        """Record the write error and log it when it changes (one line, not one a second)."""
-        if error == self.write_error:
-            return
-        if error is not None:
-            log.error("%s", error)
-        else:
-            log.info("%s: written again (the write error is over)", self.path)
-        self.write_error = error
+        self.write_error = note_write_error(self.path, self.write_error, error, log)
 
 
 def read_status(state_dir: Path) -> dict[str, Any]:

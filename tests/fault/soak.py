@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import shutil
@@ -39,7 +38,7 @@ from tests.fault.plan import FAULT_KINDS, LONG, RESOURCE, SHORT, Fault, Plan, ma
 from tests.fault.procs import CollectorRunner, stop_shipper
 from tests.fault.proxy import FaultProxy
 from tests.fault.writer import SoakWriter
-from tests.shipkit import BIN, ShipperProc, line
+from tests.shipkit import BIN, ShipperProc, line, wait_for
 
 __all__ = ["SoakOptions", "SoakResult", "run_soak", "main"]
 
@@ -187,14 +186,14 @@ class Soak:
                 self.say(f"soak: fault kind {kind} skipped: {why}")
         self.proxy.start()
         self.coll.start()
-        _wait(lambda: self.coll.ready, 60, "the collector to start")
+        wait_for(lambda: self.coll.ready, 60, "the collector to start")
         self.ship = ShipperProc(
             self.work, [str(self.logs / "app.log*")], f"http://127.0.0.1:{self.proxy.port}", state=self.work / "state",
             backlog="ask", backlog_bytes=BACKLOG_BYTES, backlog_after=BACKLOG_AFTER, heartbeat=SHIPPER_HEARTBEAT_S,
             connect_timeout=SHIPPER_CONNECT_TIMEOUT_S, reconnect_max=1, log_level="info")
         self.start_shipper()
-        _wait(lambda: self.read_status().get("connection", {}).get("state") == "connected", 60,
-              "the shipper to connect")
+        wait_for(lambda: self.read_status().get("connection", {}).get("state") == "connected", 60,
+                 "the shipper to connect")
         self.writer = SoakWriter(self.logs, self.o.rate, gzip_delay_s=(SHORT if self.o.short else LONG).gzip_delay)
         self.t0 = time.monotonic()
         self.writer.start()
@@ -472,13 +471,6 @@ class Soak:
         return size == 0 or acked.get(str(live), -1) >= size
 
 
-def _wait(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"soak: timed out waiting for {what}")
 
 
 # -- the report ------------------------------------------------------------------------------
