@@ -3,20 +3,20 @@
 The machine runs as root, so ``mount -t tmpfs -o size=..`` works; where it does not
 (no privilege, no tmpfs), ``TmpfsDisk.mount`` says why and the soak skips the fault kind
 and prints so. Filling first shrinks the tmpfs to what it holds plus a little
-(``mount -o remount,size=``), then writes a filler file until ENOSPC: a full disk
+(``mount -o remount,size=``), then writes a filler file until ENOSPC (tests/diskkit.py): a full disk
 without holding gigabytes of RAM. ``heal`` deletes the filler and gives the size back.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import subprocess
 from pathlib import Path
 
+from tests.diskkit import Filler
+
 __all__ = ["TmpfsDisk"]
 
-_FILL_CHUNK = 1 << 20
 _FILL_HEADROOM = 1 << 20   # what a shrunk tmpfs holds above its use before the filler
 
 
@@ -26,7 +26,7 @@ class TmpfsDisk:
         self.size_mb = size_mb
         self.mounted = False
         self.full = False
-        self.filler = path / ".soak-filler"
+        self.filler = Filler(path, ".soak-filler")
 
     def mount(self) -> str | None:
         """Mount; None when done, else the reason it could not be."""
@@ -52,28 +52,14 @@ class TmpfsDisk:
         """Leave no free byte; returns the filler's size."""
         assert self.mounted
         self._remount(self.used() + _FILL_HEADROOM)  # may fail if the store grew meanwhile: fill anyway
-        written = 0
-        chunk = b"\0" * _FILL_CHUNK
-        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            while True:
-                try:
-                    written += os.write(fd, chunk)
-                except OSError as exc:
-                    if exc.errno != errno.ENOSPC:
-                        raise
-                    if len(chunk) == 1:
-                        break
-                    chunk = chunk[: len(chunk) // 16 or 1]
-        finally:
-            os.close(fd)
+        size = self.filler.fill()
         self.full = True
-        return written
+        return size
 
     def heal(self) -> None:
         if not self.mounted:
             return
-        self.filler.unlink(missing_ok=True)
+        self.filler.release()
         self._remount(self.size_mb << 20)
         self.full = False
 
