@@ -10,6 +10,8 @@ import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .health import StoreHealth
+
 __all__ = ["Metrics", "COMMIT_BUCKETS"]
 
 COMMIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -30,9 +32,8 @@ class Metrics:
     credit_granted: int = 0
     acks: int = 0
     commits: int = 0
-    store_failing: int = 0     # 1 while the store cannot commit (disk full, I/O error)
-    store_outages: int = 0
-    store_reopens: int = 0     # database reopened after a fatal DuckDB error
+    # the writer's store health (failing, outages, reopens), read when rendering
+    store_health: StoreHealth = field(default_factory=StoreHealth)
     commit_seconds_sum: float = 0.0
     commit_buckets: list[int] = field(default_factory=lambda: [0] * len(COMMIT_BUCKETS))
     queries_running: int = 0
@@ -75,11 +76,12 @@ class Metrics:
         series("acks_total", "counter", "Acks after commit (stream acks and HTTP answers).", self.acks)
         series("queries_running", "gauge", "/v1/query statements executing now.", self.queries_running)
         series("queries_queued", "gauge", "/v1/query statements waiting for a slot.", self.queries_queued)
+        health = self.store_health
         series("store_failing", "gauge", "1 while the store cannot commit (disk full, I/O error); /healthz is 503.",
-               self.store_failing)
-        series("store_outages_total", "counter", "Times the store stopped being able to commit.", self.store_outages)
+               int(health.failing))
+        series("store_outages_total", "counter", "Times the store stopped being able to commit.", health.outages)
         series("store_reopens_total", "counter", "Database reopened after a fatal (invalidating) DuckDB error.",
-               self.store_reopens)
+               health.reopens)
         out.append("# HELP logship_commit_seconds Time of one group commit (parse + insert + commit).")
         out.append("# TYPE logship_commit_seconds histogram")
         cum = 0

@@ -144,6 +144,7 @@ class Writer:
                  commit_delay_s: float = 0.0, retry_s: float = 0.5, retry_max_s: float = 10.0) -> None:
         self.store = store
         self.health = StoreHealth(retry_s=retry_s, retry_max_s=retry_max_s)
+        metrics.store_health = self.health   # /metrics reads the health, no copy to keep in step
         self._unavailable: StoreUnavailable | None = None  # set by _commit (writer thread)
         self.limits = limits
         self.metrics = metrics
@@ -211,9 +212,7 @@ class Writer:
     def _store_failed(self, exc: StoreUnavailable) -> None:
         was = self.health.failing
         self.health.failed(str(exc), exc.fatal)
-        self.metrics.store_failing = 1
         if not was:
-            self.metrics.store_outages += 1
             log.error("the store cannot commit; refusing work until it can: %s", exc)
         self._wakeup.set()
 
@@ -256,9 +255,7 @@ class Writer:
                         pass
             if self.health.due():
                 await loop.run_in_executor(self._exec, self._recover)
-                self.metrics.store_reopens = self.health.reopens
                 if not self.health.failing:
-                    self.metrics.store_failing = 0
                     log.warning("the store commits again (%d reopen(s) so far)", self.health.reopens)
             batch = self._take_batch()
             if self.health.failing:
