@@ -31,15 +31,14 @@ It is synchronous and does no network I/O; the asyncio daemon calls it between a
 from __future__ import annotations
 
 import glob
-import gzip
 import logging
 import os
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from shipper.fileopen import open_shared
+from shipper.gunzip import GunzipReader, read_prefix
 from shipper.fingerprint import HEAD_BYTES, heads_match, is_gzip, read_head, source_id
 from shipper.protocol import DEFAULT_LIMITS, FLAG_FINAL, FLAG_TRUNCATED
 
@@ -82,7 +81,8 @@ class Reader:
         st = os.fstat(self.fh.fileno())
         self.dev, self.ino = st.st_dev, st.st_ino
         self.gz = is_gzip(path)
-        self._gzf: gzip.GzipFile | None = None
+        self._gz: GunzipReader | None = None
+        self._gz_pos = 0            # decompressed offset the open GunzipReader is at
         self._gz_complete = False   # the whole gzip stream decompressed without error
         self._gz_end: int | None = None  # decompressed size, once seen
         self.size = 0 if self.gz else st.st_size   # readable end as last observed
@@ -114,32 +114,35 @@ class Reader:
         return self._gz_read(offset, n)
 
     def _gz_read(self, offset: int, n: int) -> bytes:
+        """Decompressed bytes through shipper/gunzip.py, which keeps every byte before a
+        truncation or damage (gzip.GzipFile dropped a whole read's output there)."""
         if self._gz_end is not None and offset >= self._gz_end:
             return b""
-        if self._gzf is None:
-            self.fh.seek(0)
-            self._gzf = gzip.GzipFile(fileobj=self.fh, mode="rb")
-        out = bytearray()
-        try:
-            if self._gzf.tell() != offset:
-                self._gzf.seek(offset)   # backwards seeks rewind: rare (reconnects)
-            while len(out) < n:
-                block = self._gzf.read(n - len(out))
-                if not block:
-                    self._gz_complete = True
-                    self._gz_end = offset + len(out)
-                    break
-                out += block
-        except EOFError:
-            # still being written by a compressor: what we have is good, the rest later
-            self._gzf = None
-        except (OSError, zlib.error) as exc:
-            log.error("%s: corrupt gzip stream at offset %d: %s", self.path, offset + len(out), exc)
-            self._gzf = None
+        if self._gz is None or offset < self._gz_pos:
+            self.fh.seek(0)   # a backwards read rewinds: rare (reconnects, backlog)
+            self._gz, self._gz_pos = GunzipReader(self.fh), 0
+        err: BaseException | None = None
+        while self._gz_pos < offset and err is None:   # forward to offset
+            skipped, err = read_prefix(self._gz, min(offset - self._gz_pos, 1 << 20))
+            if not skipped and err is None:
+                break
+            self._gz_pos += len(skipped)
+        out = b""
+        if err is None and self._gz_pos == offset:
+            out, err = read_prefix(self._gz, n)
+            self._gz_pos += len(out)
+            if err is None and len(out) < n:
+                self._gz_complete = True   # the end marker of the last member
+                self._gz_end = self._gz_pos
+        if isinstance(err, EOFError):
+            self._gz = None   # still being written by a compressor: what we have is good, the rest later
+        elif err is not None:
+            log.error("%s: corrupt gzip stream at offset %d: %s", self.path, self._gz_pos, err)
+            self._gz = None
             self._gz_complete = True
-            self._gz_end = offset + len(out)
+            self._gz_end = self._gz_pos
         self.size = max(self.size, offset + len(out))
-        return bytes(out)
+        return out
 
     def find_newline(self, pos: int) -> int | None:
         """Offset of the first ``\\n`` at or after ``pos``, scanning in blocks (no buffering)."""
@@ -159,9 +162,9 @@ class Reader:
         return self._gz_end
 
     def close(self) -> None:
-        if self._gzf is not None:
-            self._gzf.close()
-            self._gzf = None
+        if self._gz is not None:
+            self._gz.close()
+            self._gz = None
         self.fh.close()
 
 
