@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[collector,test]'
 	touch $(STAMP)
 
 # The demo rebuilds demo-data/ each time: a simulated fleet (logs + known answers), its db.
@@ -30,9 +30,10 @@ test-slow: $(STAMP)
 
 # Exploration: fresh Hypothesis randomness and 25x the examples (make test is derandomized).
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m 'not slow' tests/test_formats_roundtrip.py \
-		tests/test_parser_robust.py tests/test_parser_client.py tests/test_parser_lalr.py \
-		tests/test_parser_stream.py tests/test_ingest_segments.py tests/test_store.py tests/test_tail_model.py
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m 'not slow' tests/parser/test_formats_roundtrip.py \
+		tests/parser/test_parser_robust.py tests/parser/test_parser_client.py tests/parser/test_parser_lalr.py \
+		tests/parser/test_parser_stream.py tests/store/test_ingest_segments.py tests/store/test_store.py \
+		tests/shipper/test_tail_model.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -14,7 +14,7 @@ from typing import Callable, Optional, TypeVar
 
 import typer
 
-from shipper.errors import LogshipError
+from logship.kernel.errors import LogshipError
 
 app = typer.Typer(
     name="logship",
@@ -84,7 +84,7 @@ GrammarDirOpt = Annotated[Optional[list[Path]], typer.Option(
 
 def print_rows(table, fmt: Optional[OutputFormat], output: Optional[Path], title: Optional[str] = None) -> None:
     """The one row printer behind --format/--output."""
-    from store.output import write_rows
+    from logship.console.output import write_rows
 
     write_rows(table, fmt.value if fmt else None, output, title=title)
 
@@ -108,7 +108,7 @@ def ingest(
 
     Example: logship ingest --client-id-from-dir demo-data/ --db logship.duckdb
     """
-    from shipper.collector.remote import held_by_collector
+    from logship.store.remote import held_by_collector
 
     running = held_by_collector(db)  # [collector] the file is held by `logship collect`: ingest there
     if running is not None:
@@ -118,8 +118,8 @@ def ingest(
             typer.echo(f"error: {err}", err=True)
         typer.echo(line, err=True)
         raise typer.Exit(1 if errors else 0)
-    from store.fileingest import IngestOptions, ingest_paths
-    from store.progress import progress_for
+    from logship.store.fileingest import IngestOptions, ingest_paths
+    from logship.console.progress import progress_for
 
     options = IngestOptions(client_id=client_id, client_id_from_dir=client_id_from_dir, tz=tz,
                             log_format=log_format, replace=replace, grammar_dirs=tuple(grammar_dir or ()))
@@ -140,7 +140,7 @@ def query(sql: Annotated[str, typer.Argument(help="One SQL statement.")], db: Pa
 
     Example: logship query "SELECT name, count(*) FROM events GROUP BY name" --format csv
     """
-    from store.query import run_query
+    from logship.store.query import run_query
 
     print_rows(run_query(db, sql), format, output)
 
@@ -156,7 +156,7 @@ def sessions(db: Path = DbOption,
 
     Example: logship sessions --end-reason crashed
     """
-    from store.query import sessions_query
+    from logship.store.query import sessions_query
 
     print_rows(sessions_query(db, client_id, end_reason, limit), format, output)
 
@@ -170,7 +170,7 @@ def rejects(db: Path = DbOption,
 
     Example: logship rejects --error-code syntax --limit 20
     """
-    from store.query import rejects_query
+    from logship.store.query import rejects_query
 
     print_rows(rejects_query(db, error_code, limit), format, output)
 
@@ -181,13 +181,13 @@ def reparse(db: Path = DbOption, grammar_dir: GrammarDirOpt = None) -> None:
 
     Example: logship reparse --grammar-dir my-grammars/
     """
-    from shipper.collector.remote import held_by_collector
+    from logship.store.remote import held_by_collector
 
     running = held_by_collector(db)  # [collector] the file is held by `logship collect`: reparse there
     if running is not None:
         typer.echo(running.job("reparse", grammar_dirs=[str(p.resolve()) for p in grammar_dir or []])[0], err=True)
         return
-    from store.reparse import reparse_rejects
+    from logship.store.reparse import reparse_rejects
 
     typer.echo(reparse_rejects(db, tuple(grammar_dir or ())).line(), err=True)
 
@@ -199,7 +199,7 @@ def export(out: Annotated[Path, typer.Option("--out", help="Directory to write t
 
     Example: logship export --out export/
     """
-    from store.export import export_parquet
+    from logship.store.export import export_parquet
 
     counts = export_parquet(db, out)
     typer.echo(", ".join(f"{n:,} {t}" for t, n in counts.items()) + f" written to {out}", err=True)
@@ -212,8 +212,8 @@ def summary(db: Path = DbOption, format: FormatOpt = None) -> None:
 
     Example: logship summary --db logship.duckdb
     """
-    from store.output import default_format
-    from store.query import summary as summary_tables
+    from logship.console.output import default_format
+    from logship.store.query import summary as summary_tables
 
     fmt = format or OutputFormat(default_format())
     if fmt == OutputFormat.parquet:
@@ -228,7 +228,7 @@ def summary(db: Path = DbOption, format: FormatOpt = None) -> None:
 
 def _grammar_registry(grammar_dir: Optional[list[Path]]):
     """The format registry with the user's --grammar-dir directories added."""
-    from parser import load_user_grammars
+    from logship.parser import load_user_grammars
 
     return load_user_grammars([str(d) for d in grammar_dir or ()])
 
@@ -263,7 +263,7 @@ def check(paths: Annotated[list[Path], typer.Argument(help="Log files (plain or 
 
     Example: logship check /var/log/syslog samples/access.log
     """
-    from parser.check import check_file
+    from logship.parser.check import check_file
 
     registry = _grammar_registry(grammar_dir)
     bad = False
@@ -289,7 +289,7 @@ def grammar_check(path: Annotated[Path, typer.Argument(help="The .lark file to c
 
     Example: logship grammar check my-grammars/myapp.lark
     """
-    from parser.check import check_grammar
+    from logship.parser.check import check_grammar
 
     r = check_grammar(path)
     for failure in r.failures:
@@ -330,7 +330,7 @@ def simulate_cmd(
     import time
     from datetime import datetime, timezone
 
-    from shipper.simulate import DEFAULT_START, SimConfig, SimulateError, parse_duration, simulate
+    from logship.clientlog.simulate import DEFAULT_START, SimConfig, SimulateError, parse_duration, simulate
 
     if start is None:
         t0 = DEFAULT_START
@@ -374,8 +374,8 @@ def collect(
 
     Example: logship collect --db fleet.duckdb --listen 127.0.0.1:8787 --token-file tokens.txt
     """
-    from shipper.collector.config import load_config, parse_listen
-    from shipper.collector.server import run
+    from logship.collector.config import load_config, parse_listen
+    from logship.collector.server import run
 
     host, port = parse_listen(listen) if listen else (None, None)
     cfg = load_config(config, db=db if (config is None or db != DEFAULT_DB) else None, host=host, port=port,
@@ -412,8 +412,9 @@ def ship_cmd(
 
     Example: logship ship --collector http://127.0.0.1:8787 --client-id desk-42 --token-file token --state-dir st 'logs/*.log*'
     """
-    from shipper import config as shipper_config
-    from shipper.status import format_status, read_status
+    from logship.shipper import config as shipper_config
+    from logship.console.status import format_status
+    from logship.kernel.status import read_status
 
     if status and config is None and not collector:
         typer.echo(format_status(read_status(state_dir or Path("logship-state"))))
@@ -425,7 +426,7 @@ def ship_cmd(
         typer.echo(format_status(read_status(cfg.state_dir)))
         return
     token = shipper_config.read_token(cfg)
-    from shipper import daemon
+    from logship.shipper import daemon
 
     if check:
         import asyncio
@@ -444,7 +445,8 @@ def backlog_cmd(ctx: typer.Context, state_dir: Path = StateDirOption) -> None:
 
     Example: logship backlog --state-dir st
     """
-    from shipper.status import format_backlog, read_status
+    from logship.console.status import format_backlog
+    from logship.kernel.status import read_status
 
     ctx.obj = state_dir
     if ctx.invoked_subcommand is None:
@@ -462,8 +464,8 @@ def backlog_approve_cmd(
 
     Example: logship backlog approve --all --state-dir st
     """
-    from shipper.backlog import approve
-    from shipper.status import read_status
+    from logship.shipper.backlog import approve
+    from logship.kernel.status import read_status
 
     sd = state_dir or ctx.obj or Path("logship-state")
     pending = None

@@ -34,7 +34,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from shipper.protocol import DataFrame, decode_message, encode_frame, encode_message  # noqa: E402
+from logship.kernel.protocol import DataFrame, decode_message, encode_frame, encode_message  # noqa: E402
 
 
 def line(i: int, sess: str) -> bytes:
@@ -203,7 +203,7 @@ class Collector:
         self.tokens = tmp / "tokens.txt"
         self.tokens.write_text("".join(f"c{k} tok-{k}-{os.urandom(6).hex()}\n" for k in range(max(1, n_clients))))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "collect", "--db", str(self.db), "--listen", "127.0.0.1:0",
+            [sys.executable, "-P", "-m", "logship", "collect", "--db", str(self.db), "--listen", "127.0.0.1:0",
              "--token-file", str(self.tokens)], cwd=REPO, stdout=subprocess.PIPE,
             stderr=open(tmp / "collector.log", "ab"))
         self.url = self.proc.stdout.readline().decode().strip()
@@ -272,9 +272,9 @@ def run_fleet(n: int, seconds: float) -> dict:
 
 def offline_ingest(data: bytes, tmp: Path) -> float:
     """One-process ingest of the same bytes (the baseline): Store.ingest per segment."""
-    from store import Store
-    from store.segments import iter_segments
-    from shipper.protocol import DEFAULT_LIMITS
+    from logship.store import Store
+    from logship.store.segments import iter_segments
+    from logship.kernel.protocol import DEFAULT_LIMITS
 
     with Store(tmp / "offline.duckdb") as st:
         src = st.resolve_source("offline", data[:1024], path="/fast.log", log_format="client", tz="UTC")

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gen_client import client_lines  # noqa: E402
-from parser import EntryParser  # noqa: E402
+from logship.parser import EntryParser  # noqa: E402
 
 CHUNK = 8 << 20
 HOSTS = ["web-01", "web-02", "db-01.example.net", "cache-3"]

@@ -1,12 +1,12 @@
 """Deterministic client-format lines for the parser benchmarks (rendered by
-shipper/clientlog.py, the one writer of the format)."""
+clientlog/writer.py, the one writer of the format)."""
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
 
-from shipper.clientlog import Duration, Percent, Size, render_entry
+from logship.clientlog.writer import Duration, Percent, Size, render_entry
 
 __all__ = ["client_lines"]
 

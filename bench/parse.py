@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gen_client import client_lines  # noqa: E402
-from parser import EntryParser, get_format  # noqa: E402
-from parser.grammar import compile_lark  # noqa: E402
-from parser.lalr import FastLALR, FlatTransformer  # noqa: E402
+from logship.parser import EntryParser, get_format  # noqa: E402
+from logship.parser.grammar import compile_lark  # noqa: E402
+from logship.parser.lalr import FastLALR, FlatTransformer  # noqa: E402
 
 
 def rate(fn, items) -> float:

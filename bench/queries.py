@@ -72,7 +72,7 @@ class Collector:
         (tmp / "admin.txt").write_text(f"ops {ADMIN}\n")
         (tmp / "c.toml").write_text(config + "\n")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "collect", "--db", str(tmp / "q.duckdb"), "--listen", "127.0.0.1:0",
+            [sys.executable, "-P", "-m", "logship", "collect", "--db", str(tmp / "q.duckdb"), "--listen", "127.0.0.1:0",
              "--token-file", str(tmp / "tokens.txt"), "--admin-token-file", str(tmp / "admin.txt"),
              "--config", str(tmp / "c.toml")],
             cwd=REPO, stdout=subprocess.PIPE, stderr=open(tmp / "collector.log", "ab"))

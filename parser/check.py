@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from shipper.gunzip import GunzipReader, damage_message, read_prefix
-from shipper.protocol import DEFAULT_LIMITS
+from logship.kernel.gunzip import GunzipReader, damage_message, read_prefix
+from logship.kernel.protocol import DEFAULT_LIMITS
 
 from .batch import ParseResult
 from .detect import DETECT_PEEK_BYTES, detect_start

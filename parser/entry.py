@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from shipper.protocol import DEFAULT_LIMITS
+from logship.kernel.protocol import DEFAULT_LIMITS
 
 from .batch import ParsedBatch, ParseResult
 from .formats import FormatRegistry, LogFormat, get_format

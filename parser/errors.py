@@ -4,7 +4,7 @@ exceptions: they become rejects."""
 
 from __future__ import annotations
 
-from shipper.errors import LogshipError
+from logship.kernel.errors import LogshipError
 
 __all__ = ["ParserError", "UnknownFormatError", "GrammarError"]
 

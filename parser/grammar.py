@@ -66,7 +66,7 @@ class GrammarSpec:
 
 def builtin_grammar_dir() -> Path:
     """The shipped grammars/ package directory (importlib.resources)."""
-    return Path(str(files("grammars")))
+    return Path(str(files("logship.grammars")))
 
 
 def read_spec(path: Path) -> GrammarSpec | None:

@@ -11,7 +11,7 @@ format tells `metric` from `event`). Two drivers give the same result:
   lexers (compiled regexes, ignore sets, keyword callbacks) and the same token
   filtering, without Lark's per-token bookkeeping and per-rule Tree objects: about
   1.5-2x faster. Anything it does not accept goes to Lark, so errors are Lark's own.
-tests/test_parser_lalr.py compares the two on valid, mutated and random lines.
+tests/parser/test_parser_lalr.py compares the two on valid, mutated and random lines.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The grammar decides a value's type (the name of the terminal that matched it, see
 grammars/common.lark); this module only converts its text: sizes to bytes, durations
 to seconds, percentages to percent. One table per unit family, so the grammar and the
-conversion cannot drift apart silently (tests/test_parser_values.py walks both).
+conversion cannot drift apart silently (tests/parser/test_parser_values.py walks both).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ __all__ = [
     "UNIT_PERCENT",
 ]
 
-from shipper.units import (  # noqa: F401  (re-exported: the parser's vocabulary)
+from logship.kernel.units import (  # noqa: F401  (re-exported: the parser's vocabulary)
     DURATION_FACTORS,
     SIZE_FACTORS,
     UNIT_BYTES,

@@ -1,1 +1,4 @@
-"""shipper package."""
+"""The shipper daemon: tails log files and streams their complete lines to a collector.
+
+Imports only the kernel (logship.kernel) and light libraries: it runs on the desktop.
+"""

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from shipper.errors import LogshipError
-from shipper.state import BacklogSegment, SourceState, atomic_write, first_gap
+from logship.kernel.errors import LogshipError
+from logship.shipper.state import BacklogSegment, SourceState, atomic_write, first_gap
 
 __all__ = [
     "APPROVALS_FILE",

@@ -1,6 +1,6 @@
 """The client side of Protocol v1 over aiohttp: the /v1/stream WebSocket and /v1/backlog.
 
-Thin on purpose: it encodes and decodes what shipper/protocol.py defines and turns
+Thin on purpose: it encodes and decodes what kernel/protocol.py defines and turns
 transport failures into :class:`ConnectionLost`; all decisions (what to open, what to
 send, what an ack means for the state) are the daemon's.
 """
@@ -15,8 +15,8 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 
-from shipper.errors import LogshipError
-from shipper.protocol import (
+from logship.kernel.errors import LogshipError
+from logship.kernel.protocol import (
     DEFAULT_LIMITS,
     FRAME_HEADER,
     PROTOCOL_VERSION,

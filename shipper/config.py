@@ -15,9 +15,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from shipper.errors import ConfigError
-from shipper.protocol import DEFAULT_LIMITS
-from shipper.tomlconfig import read_toml
+from logship.kernel.errors import ConfigError
+from logship.kernel.protocol import DEFAULT_LIMITS
+from logship.kernel.tomlconfig import read_toml
 
 __all__ = ["ShipperConfig", "load_config", "read_token", "parse_size", "parse_duration", "BACKLOG_POLICIES"]
 

@@ -34,14 +34,14 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 
-from shipper.backlog import Approvals, read_approvals, split_backlog
-from shipper.client import CollectorRefused, ConnectionLost, StreamClient, post_backlog
-from shipper.config import ShipperConfig
-from shipper.discovery import Discovery
-from shipper.protocol import DataFrame
-from shipper.state import ShipperState, SourceState, add_range, covered, first_gap
-from shipper.status import StatusWriter
-from shipper.tail import Reader, Source, Tailer
+from logship.shipper.backlog import Approvals, read_approvals, split_backlog
+from logship.shipper.client import CollectorRefused, ConnectionLost, StreamClient, post_backlog
+from logship.shipper.config import ShipperConfig
+from logship.shipper.discovery import Discovery
+from logship.kernel.protocol import DataFrame
+from logship.shipper.state import ShipperState, SourceState, add_range, covered, first_gap
+from logship.shipper.status import StatusWriter
+from logship.shipper.tail import Reader, Source, Tailer
 
 __all__ = ["Shipper", "run_shipper", "exec_daemon", "main", "check_connection", "local_zone"]
 
@@ -640,7 +640,7 @@ async def check_connection(cfg: ShipperConfig, token: str) -> str:
 
 
 def exec_daemon(cfg: ShipperConfig) -> None:
-    """Replace this process (same pid) with a lean ``python -m shipper.daemon``.
+    """Replace this process (same pid) with a lean ``python -P -m logship.shipper.daemon``.
 
     The CLI framework (typer imports pydantic when it runs a command) would otherwise stay
     in the daemon's memory for its whole life; the daemon needs none of it. The token is
@@ -650,17 +650,17 @@ def exec_daemon(cfg: ShipperConfig) -> None:
            for k, v in dataclasses.asdict(cfg).items()}
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "shipper.daemon", "--config-json", json.dumps(doc)])
+    os.execv(sys.executable, [sys.executable, "-P", "-m", "logship.shipper.daemon", "--config-json", json.dumps(doc)])
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry of ``python -m shipper.daemon --config-json JSON`` (what ``logship ship`` execs)."""
+    """Entry of ``python -P -m logship.shipper.daemon --config-json JSON`` (what ``logship ship`` execs)."""
     import argparse
 
-    from shipper.config import load_config, read_token
-    from shipper.errors import LogshipError
+    from logship.shipper.config import load_config, read_token
+    from logship.kernel.errors import LogshipError
 
-    ap = argparse.ArgumentParser(prog="python -m shipper.daemon")
+    ap = argparse.ArgumentParser(prog="python -P -m logship.shipper.daemon")
     ap.add_argument("--config-json", required=True)
     args = ap.parse_args(argv)
     try:

@@ -37,10 +37,10 @@ import time
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterable, Iterator
 
-from shipper.fileopen import open_shared
-from shipper.gunzip import GunzipReader, read_prefix
-from shipper.fingerprint import HEAD_BYTES, heads_match, is_gzip, read_head, source_id
-from shipper.protocol import DEFAULT_LIMITS, FLAG_FINAL, FLAG_TRUNCATED
+from logship.shipper.fileopen import open_shared
+from logship.kernel.gunzip import GunzipReader, read_prefix
+from logship.kernel.fingerprint import HEAD_BYTES, heads_match, is_gzip, read_head, source_id
+from logship.kernel.protocol import DEFAULT_LIMITS, FLAG_FINAL, FLAG_TRUNCATED
 
 __all__ = ["Chunk", "Reader", "Source", "Tailer", "expand_globs"]
 
@@ -114,7 +114,7 @@ class Reader:
         return self._gz_read(offset, n)
 
     def _gz_read(self, offset: int, n: int) -> bytes:
-        """Decompressed bytes through shipper/gunzip.py, which keeps every byte before a
+        """Decompressed bytes through kernel/gunzip.py, which keeps every byte before a
         truncation or damage (gzip.GzipFile dropped a whole read's output there)."""
         if self._gz_end is not None and offset >= self._gz_end:
             return b""

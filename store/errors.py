@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shipper.errors import LogshipError
+from logship.kernel.errors import LogshipError
 
-__all__ = ["StoreError", "QueryError", "SchemaError", "UnknownSource", "InputError", "OutputError"]
+__all__ = ["StoreError", "QueryError", "SchemaError", "UnknownSource", "InputError", "OutputError", "RemoteError"]
 
 
 class StoreError(LogshipError):
@@ -29,3 +29,7 @@ class InputError(StoreError):
 
 class OutputError(StoreError):
     """An output request that cannot be met (parquet without --output, unwritable file)."""
+
+
+class RemoteError(LogshipError):
+    """A running collector answered a remote query/ingest with an error."""

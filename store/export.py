@@ -7,8 +7,8 @@ from pathlib import Path
 
 import duckdb
 
-from store.errors import OutputError
-from store.store import Store
+from logship.store.errors import OutputError
+from logship.store.store import Store
 
 __all__ = ["EXPORTS", "export_parquet"]
 

@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from shipper.gunzip import damage_message
-from shipper.protocol import DEFAULT_LIMITS, Limits
-from store.errors import InputError
-from store.inputs import InputFile, OpenedInput, client_id_for, expand_inputs, open_input
-from store.parsing import ParsedPiece, ParseSpec, detect, gc_paused, truncated_piece
-from store.pool import ParsePool
-from store.progress import IngestProgress, NullProgress
-from store.segments import ReadFailure, Segment, iter_segments
-from store.sessions import rebuild_sessions
-from store.store import IngestResult, SourceInfo, Store
+from logship.kernel.gunzip import damage_message
+from logship.kernel.protocol import DEFAULT_LIMITS, Limits
+from logship.store.errors import InputError
+from logship.store.inputs import InputFile, OpenedInput, client_id_for, expand_inputs, open_input
+from logship.store.parsing import ParsedPiece, ParseSpec, detect, gc_paused, truncated_piece
+from logship.store.pool import ParsePool
+from logship.store.progress import IngestProgress, NullProgress
+from logship.store.segments import ReadFailure, Segment, iter_segments
+from logship.store.sessions import rebuild_sessions
+from logship.store.store import IngestResult, SourceInfo, Store
 
 __all__ = ["IngestOptions", "FileReport", "IngestSummary", "ingest_paths", "local_zone"]
 
@@ -122,11 +122,11 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
     started = time.perf_counter()
     tz = _check_zone(options.tz or local_zone())
     if options.grammar_dirs:
-        from parser import load_user_grammars
+        from logship.parser import load_user_grammars
 
         load_user_grammars([str(d) for d in options.grammar_dirs])
     if options.log_format is not None:
-        from parser import get_format
+        from logship.parser import get_format
 
         get_format(options.log_format)  # an unknown name fails before anything is read
     inputs, errors = expand_inputs(paths)
@@ -223,7 +223,7 @@ class _Runner:
             src = self._resolve(inp, opened)
             report.source_id, report.client_id, report.log_format = src.source_id, src.client_id, src.log_format
             limits = self.options.limits
-            from parser import get_format
+            from logship.parser import get_format
 
             fmt = get_format(src.log_format)
             parallel = self.pool is not None and fmt.context_free

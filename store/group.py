@@ -6,7 +6,7 @@ sessions, ranges, source, ingests row); here the parse half is exactly Store.ing
 (subtract committed ranges, the parser seam, truncated lines) and the write half is
 batched: one INSERT per fact table, one sessions upsert for all clients, one
 ranges rewrite, one sources update, one ingests insert. Same rows, same ranges, same
-guarantees; tests/test_collector_group.py compares it with Store.ingest.
+guarantees; tests/collector/test_collector_group.py compares it with Store.ingest.
 (Added by the collector engineer; the store engineer's files are unchanged.)
 """
 
@@ -19,12 +19,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from parser import ParsedBatch
-from store.batches import ArrowBatch, insert_arrow, to_arrow
-from store.parsing import detect, make_parser, truncated_piece
-from store.ranges import Range, covered_end, merge, subtract
-from store.sessions import _AGGREGATE, _UPSERT
-from store.store import INGEST_KINDS, IngestResult, Store, StoreError
+from logship.parser import ParsedBatch
+from logship.store.batches import ArrowBatch, insert_arrow, to_arrow
+from logship.store.parsing import detect, make_parser, truncated_piece
+from logship.store.ranges import Range, covered_end, merge, subtract
+from logship.store.sessions import _AGGREGATE, _UPSERT
+from logship.store.store import INGEST_KINDS, IngestResult, Store, StoreError
 
 __all__ = ["GroupCall", "ingest_group"]
 

@@ -1,6 +1,6 @@
 """What `logship ingest PATH...` reads: files, directories, globs, .gz, and stdin.
 
-Gzip is recognised by its magic bytes (shipper/fingerprint.py), never by the name, and
+Gzip is recognised by its magic bytes (kernel/fingerprint.py), never by the name, and
 offsets count bytes of the decompressed stream, so a file and its archive line up.
 """
 
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from parser.detect import DETECT_PEEK_BYTES
-from shipper.fingerprint import HEAD_BYTES, is_gzip, read_head
-from shipper.gunzip import GunzipReader, read_prefix
+from logship.parser.detect import DETECT_PEEK_BYTES
+from logship.kernel.fingerprint import HEAD_BYTES, is_gzip, read_head
+from logship.kernel.gunzip import GunzipReader, read_prefix
 
 __all__ = ["InputFile", "OpenedInput", "expand_inputs", "open_input", "client_id_for", "PrefixedStream"]
 
@@ -131,7 +131,7 @@ def open_input(inp: InputFile, stdin: BinaryIO | None = None, peek_bytes: int = 
     The first ``peek_bytes`` are read ahead (head and format detection) and put back.
     A gzip that fails before its first byte raises; one that fails later keeps its
     intact start and reports the damage in ``early_error`` (or, later in the stream,
-    through store/segments.py's ReadFailure). Gzip is read through shipper/gunzip.py,
+    through store/segments.py's ReadFailure). Gzip is read through kernel/gunzip.py,
     which keeps every byte decompressed before the damage, as `logship check` and
     /v1/backlog do.
     """

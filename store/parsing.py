@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from store.batches import EMPTY, ArrowBatch, to_arrow
+from logship.store.batches import EMPTY, ArrowBatch, to_arrow
 
 __all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "truncated_piece", "detect"]
 
@@ -57,7 +57,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def make_parser(spec: ParseSpec) -> Any:
-    from parser import EntryParser
+    from logship.parser import EntryParser
 
     return EntryParser(spec.log_format, tz=spec.tz, mtime=spec.mtime, context=spec.context, path=spec.path)
 
@@ -99,6 +99,6 @@ def detect(data: bytes, tz: str | None = None, mtime: float | None = None, *, at
     `reparse` can bring them in later. ``at_end``: ``data`` ends with the stream (a frame
     of whole lines); else its last, possibly cut, line is left out.
     """
-    from parser.detect import detect_start
+    from logship.parser.detect import detect_start
 
     return detect_start(data, at_end=at_end, tz=tz, mtime=mtime)

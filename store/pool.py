@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from store.parsing import ParsedPiece, ParseSpec, gc_paused, make_parser, parse_piece
+from logship.store.parsing import ParsedPiece, ParseSpec, gc_paused, make_parser, parse_piece
 
 __all__ = ["ParsePool", "parse_in_worker"]
 
@@ -25,7 +25,7 @@ _PARSERS: dict[tuple[str, str, float | None], Any] = {}
 
 def _init_worker(grammar_dirs: list[str]) -> None:
     if grammar_dirs:
-        from parser import load_user_grammars
+        from logship.parser import load_user_grammars
 
         load_user_grammars(grammar_dirs)
     gc.freeze()

@@ -1,4 +1,4 @@
-"""Progress of `logship ingest`: a rich bar on a terminal, nothing otherwise.
+"""How `logship ingest` reports progress (the bar itself is logship.console.progress).
 
 The ingest driver reports through the small IngestProgress protocol, so it stays free
 of presentation and the collector (or a test) can pass its own observer.
@@ -6,14 +6,9 @@ of presentation and the collector (or a test) can pass its own observer.
 
 from __future__ import annotations
 
-import sys
-import time
-from typing import Protocol, TextIO
+from typing import Protocol
 
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-__all__ = ["IngestProgress", "NullProgress", "RichProgress", "progress_for"]
+__all__ = ["IngestProgress", "NullProgress"]
 
 
 class IngestProgress(Protocol):
@@ -31,50 +26,3 @@ class NullProgress:
 
     def close(self) -> None:
         pass
-
-
-class RichProgress:
-    """Bytes (of the input files), lines/s and rejects, on stderr."""
-
-    def __init__(self, total_bytes: int | None, stream: TextIO | None = None) -> None:
-        self.console = Console(file=stream or sys.stderr)
-        self.lines = 0
-        self.rejects = 0
-        self.started = time.perf_counter()
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=20),
-            DownloadColumn(),
-            TextColumn("{task.fields[rate]:>8} lines/s {task.fields[rejects]} rejects"),
-            console=self.console,
-            transient=True,
-        )
-        self.task = self.progress.add_task("ingest", total=total_bytes, rate="-", rejects=0)
-        self.progress.start()
-
-    def start_file(self, name: str, total_bytes: int | None) -> None:
-        """A bar per file: its size, or no total for gzip and stdin (decompressed bytes)."""
-        base = name.replace("\\", "/").rsplit("/", 1)[-1]
-        shown = base if len(base) <= 24 else "..." + base[-21:]
-        self.progress.reset(self.task, total=total_bytes, description=shown, rate=self._rate(),
-                            rejects=self.rejects)
-
-    def advance(self, nbytes: int, lines: int, rejects: int) -> None:
-        self.lines += lines
-        self.rejects += rejects
-        self.progress.update(self.task, advance=nbytes, rate=self._rate(), rejects=self.rejects)
-
-    def _rate(self) -> str:
-        elapsed = time.perf_counter() - self.started
-        return f"{self.lines / elapsed:,.0f}" if elapsed > 0 and self.lines else "-"
-
-    def close(self) -> None:
-        self.progress.stop()
-
-
-def progress_for(total_bytes: int | None, stream: TextIO | None = None) -> IngestProgress:
-    """A rich bar when ``stream`` (default stderr) is a terminal, else a silent observer."""
-    stream = stream or sys.stderr
-    if stream.isatty():
-        return RichProgress(total_bytes, stream)
-    return NullProgress()

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from store.errors import QueryError
-from store.readonly import check_query, open_for_queries, read_only_transaction
+from logship.store.errors import QueryError
+from logship.store.readonly import check_query, open_for_queries, read_only_transaction
 
 __all__ = ["run_query", "sessions_query", "rejects_query", "SUMMARY_QUERIES", "summary"]
 
@@ -24,9 +24,9 @@ def run_query(db: str | Path, sql: str, params: list | dict | None = None) -> pa
     locked, and the statement runs inside a read-only transaction after the one-SELECT
     check (store/readonly.py). A statement DuckDB rejects becomes QueryError with
     DuckDB's message on one line. While `logship collect` holds the file, the query runs
-    there, behind the same guard (shipper/collector/remote.py).
+    there, behind the same guard (store/remote.py).
     """
-    from shipper.collector.remote import held_by_collector
+    from logship.store.remote import held_by_collector
 
     running = held_by_collector(db)
     if running is not None:

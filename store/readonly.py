@@ -24,9 +24,9 @@ from typing import Any
 
 import duckdb
 
-from shipper.protocol import DEFAULT_LIMITS
-from store.errors import QueryError, StoreError
-from store.schema import SCHEMA_VERSION, schema_version
+from logship.kernel.protocol import DEFAULT_LIMITS
+from logship.store.errors import QueryError, StoreError
+from logship.store.schema import SCHEMA_VERSION, schema_version
 
 __all__ = ["DENIED_FUNCTIONS", "check_query", "read_only_transaction", "lock_down", "open_for_queries"]
 

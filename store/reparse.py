@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from store.parsing import ParsedPiece, make_parser, parse_piece
-from store.store import Store
+from logship.store.parsing import ParsedPiece, make_parser, parse_piece
+from logship.store.store import Store
 
 __all__ = ["ReparseSummary", "reparse_rejects", "REPARSE_PAGE"]
 
@@ -40,7 +40,7 @@ def reparse_rejects(db: str | Path | Store, grammar_dirs: tuple[Path, ...] | lis
                     page: int = REPARSE_PAGE) -> ReparseSummary:
     """Reparse every reject (except line_too_long) with the current grammars; one transaction."""
     if grammar_dirs:
-        from parser import load_user_grammars
+        from logship.parser import load_user_grammars
 
         load_user_grammars([str(d) for d in grammar_dirs])
     st = db if isinstance(db, Store) else Store(db)

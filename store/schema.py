@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
-from store.errors import SchemaError
+from logship.store.errors import SchemaError
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from store.batches import ArrowBatch
+from logship.store.batches import ArrowBatch
 
 __all__ = ["merge_sessions", "rebuild_sessions"]
 

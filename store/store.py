@@ -17,17 +17,17 @@ from pathlib import Path
 
 import duckdb
 
-from parser import get_format
-from parser.errors import UnknownFormatError
-from parser.timestamps import TimestampError, zone
-from shipper.fingerprint import HEAD_BYTES, heads_match, source_id as make_source_id
-from shipper.protocol import DEFAULT_LIMITS
-from store.batches import concat, insert_batch
-from store.errors import StoreError, UnknownSource
-from store.parsing import FALLBACK_FORMAT, ParsedPiece, ParseSpec, detect, make_parser, parse_piece, truncated_piece
-from store.ranges import Range, covered_end, merge, subtract
-from store.schema import SCHEMA_VERSION, migrate, schema_version
-from store.sessions import merge_sessions
+from logship.parser import get_format
+from logship.parser.errors import UnknownFormatError
+from logship.parser.timestamps import TimestampError, zone
+from logship.kernel.fingerprint import HEAD_BYTES, heads_match, source_id as make_source_id
+from logship.kernel.protocol import DEFAULT_LIMITS
+from logship.store.batches import concat, insert_batch
+from logship.store.errors import StoreError, UnknownSource
+from logship.store.parsing import FALLBACK_FORMAT, ParsedPiece, ParseSpec, detect, make_parser, parse_piece, truncated_piece
+from logship.store.ranges import Range, covered_end, merge, subtract
+from logship.store.schema import SCHEMA_VERSION, migrate, schema_version
+from logship.store.sessions import merge_sessions
 
 __all__ = ["Store", "SourceInfo", "IngestResult", "INGEST_KINDS", "check_source_params"]
 

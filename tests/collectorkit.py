@@ -17,7 +17,7 @@ import aiohttp
 import duckdb
 import psutil
 
-from shipper.protocol import DataFrame, decode_message, encode_frame, encode_message
+from logship.kernel.protocol import DataFrame, decode_message, encode_frame, encode_message
 from tests.shipkit import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ class CollectorProc:
         self.log = tmp / "collector.log"
 
     def start(self, timeout: float = 30.0) -> "CollectorProc":
-        cmd = [sys.executable, "-m", "cli", "collect", "--db", str(self.db), "--listen", f"127.0.0.1:{self.port}",
+        cmd = [sys.executable, "-P", "-m", "logship", "collect", "--db", str(self.db), "--listen", f"127.0.0.1:{self.port}",
                "--token-file", str(self.token_file), "--admin-token-file", str(self.admin_file)]
         if self.config_file:
             cmd += ["--config", str(self.config_file)]

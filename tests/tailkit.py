@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from shipper.tail import Tailer
+from logship.shipper.tail import Tailer
 
 
 class Clock:

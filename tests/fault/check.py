@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from shipper.fingerprint import heads_match, is_gzip, read_head
+from logship.kernel.fingerprint import heads_match, is_gzip, read_head
 
 __all__ = ["DbCheck", "check_db", "to_ranges"]
 

@@ -1,0 +1,326 @@
+"""HTTP bodies into the writer: /v1/backlog and /v1/lines.
+
+Bodies are streamed, never read whole. A worker thread reads the body as a blocking
+file (each read asks the event loop for the next bytes), gunzips it when
+Content-Encoding says so, and cuts it with store's own splitter (iter_segments: entry
+boundaries, about max_batch_bytes each; a line longer than max_line_bytes keeps its
+first bytes and becomes one `line_too_long` reject covering its span). Each segment is
+committed through the writer before the next is read, so TCP pushes back on the sender.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import datetime as dt
+import io
+import json
+import re
+import concurrent.futures
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import StreamReader, web
+
+from logship.kernel.fingerprint import HEAD_BYTES
+from logship.kernel.gunzip import GunzipReader
+from logship.kernel.protocol import MAX_OFFSET
+from logship.store.segments import ReadFailure, Segment, iter_segments
+from logship.store.store import MTIME_MAX, MTIME_MIN
+
+from .metrics import Metrics
+from .state import CollectorState
+from .storeport import StoreUnavailable
+from .writer import Done, Lane, Work
+
+# a body is cut into pieces of about this size (entry boundaries) for the writer
+BODY_PIECE_BYTES = 1 << 20
+
+__all__ = ["handle_backlog", "handle_lines", "BodyError", "ingest_body", "BodyResult", "lines_head"]
+
+
+
+class BodyError(Exception):
+    """The body broke off or is corrupt (truncated gzip, connection lost): what came
+    before the damage is committed, and the answer says how far."""
+
+    def __init__(self, code: str, message: str, result: "BodyResult") -> None:
+        super().__init__(message)
+        self.code = code
+        self.result = result
+
+
+@dataclass
+class BodyResult:
+    source_id: str
+    start: int
+    committed_end: int
+    lines: int = 0
+    records: int = 0
+    rejects: int = 0
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {"source_id": self.source_id, "start": self.start, "committed_end": self.committed_end,
+                "lines": self.lines, "records": self.records, "rejects": self.rejects,
+                "ranges": [[s, e] for s, e in self.ranges]}
+
+
+def _json_error(status: type[web.HTTPException], code: str, message: str, **extra: object) -> web.HTTPException:
+    body = json.dumps({"error": {"code": code, "message": message}, **extra})
+    return status(text=body, content_type="application/json")
+
+
+def _unavailable(exc: StoreUnavailable) -> web.HTTPException:
+    """503 store_failed: the store cannot commit now; nothing of the body was read."""
+    body = json.dumps({"error": {"code": "store_failed", "message": str(exc)}})
+    return web.HTTPServiceUnavailable(text=body, content_type="application/json", headers={"Retry-After": "5"})
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_SECONDS = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,9})?")  # epoch seconds (float() also takes '١٢', '1_0', 'nan')
+
+
+def offset_value(text: str | None, name: str) -> int:
+    """A byte offset from the network: ASCII digits only, at most MAX_OFFSET (2^63-1).
+
+    (str.isdigit() and int() accept other digits and signs, spaces and underscores.)"""
+    if text is None or not _DIGITS.fullmatch(text) or int(text) > MAX_OFFSET:
+        raise _json_error(web.HTTPBadRequest, "bad_request",
+                          f"{name} must be a byte offset: ASCII digits, 0..2^63-1 (got {text!r})")
+    return int(text)
+
+
+def _check_body_end(request: web.Request, start: int, name: str) -> None:
+    """An uncompressed body whose declared length runs past MAX_OFFSET is refused unread."""
+    if request.content_length is not None and start + request.content_length > MAX_OFFSET \
+            and request.headers.get("Content-Encoding", "identity").strip().lower() in ("identity", ""):
+        raise _json_error(web.HTTPBadRequest, "bad_request",
+                          f"{name} + body length = {start + request.content_length} is over the largest "
+                          "offset 2^63-1")
+
+
+class _BodyReader(io.RawIOBase):
+    """The request body as a blocking file, for a worker thread: each read asks the
+    event loop for the next bytes of aiohttp's stream (so nothing is read ahead).
+    `abort()` (collector shutdown) ends a waiting read: the body counts as broken off."""
+
+    def __init__(self, content: StreamReader, loop: asyncio.AbstractEventLoop, metrics: Metrics) -> None:
+        self.content = content
+        self.loop = loop
+        self.metrics = metrics
+        self.aborted = False
+        self._pending: concurrent.futures.Future[bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def abort(self) -> None:
+        self.aborted = True
+        if self._pending is not None:
+            self._pending.cancel()
+
+    def readinto(self, b: Any) -> int:
+        if self.aborted:
+            raise OSError("the body broke off: the collector is shutting down")
+        self._pending = asyncio.run_coroutine_threadsafe(self.content.read(len(b)), self.loop)
+        try:
+            data = self._pending.result()
+        except (ConnectionError, asyncio.CancelledError, concurrent.futures.CancelledError,
+                aiohttp.ClientError) as exc:
+            why = "the collector is shutting down" if self.aborted else repr(exc)
+            raise OSError(f"the body broke off: {why}") from None
+        finally:
+            self._pending = None
+        self.metrics.bytes_received += len(data)
+        self.metrics.lines_received += data.count(b"\n")
+        b[:len(data)] = data
+        return len(data)
+
+
+def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop, source_id: str, start: int,
+                          raw: io.RawIOBase, gz: bool, kind: str, final_at_end: bool) -> BodyResult:
+    """In a worker thread: cut the body into segments (store's splitter: entry boundaries,
+    over-long lines as `span` segments) and commit each through the writer, in order."""
+    lim = state.config.limits
+    res = BodyResult(source_id, start, start)
+    failure = ReadFailure()
+    stream: Any = GunzipReader(raw) if gz else raw
+
+    inflight: deque[concurrent.futures.Future[Done]] = deque()
+    inflight_bytes = 0
+    lane = Lane()  # a failed piece cuts the body: later pieces are not committed after it
+
+    def settle(done: Done) -> None:
+        if done.error:
+            raise BodyError("store_failed", done.error, res)
+        res.lines += done.lines
+        res.records += done.records
+        res.rejects += done.rejects
+        res.ranges = done.ranges or res.ranges
+        if done.acked_end >= res.committed_end:
+            res.committed_end = done.acked_end
+
+    def commit(seg: Segment, final: bool) -> None:
+        # pieces of BODY_PIECE_BYTES, up to max_batch_bytes of them in flight: the writer
+        # commits them together (one transaction per max_batch_bytes)
+        nonlocal inflight_bytes
+        if seg.end > MAX_OFFSET:
+            raise BodyError("bad_request", f"the body runs past the largest offset 2^63-1 (at {seg.end}); "
+                            "what came before is committed", res)
+        work = Work(source_id, seg.start, seg.data, kind=kind, final=final, span=seg.span, keep_tail=False,
+                    lane=lane)
+        inflight.append(asyncio.run_coroutine_threadsafe(state.writer.submit_wait(work), loop))
+        inflight_bytes += len(seg.data)
+        while inflight and (inflight_bytes > lim.max_batch_bytes or final):
+            done = inflight.popleft().result()
+            inflight_bytes -= done.nbytes
+            settle(done)
+
+    prev: Segment | None = None
+    try:
+        for seg in iter_segments(stream, min(BODY_PIECE_BYTES, lim.max_batch_bytes), lim.max_line_bytes,
+                                 failure=failure, start=start):
+            if prev is not None:
+                commit(prev, prev.final)
+            prev = seg
+        if prev is not None:
+            # the body's last entry is complete only at the end of the file (final) or
+            # when it is an over-long line; otherwise it waits for the next upload
+            commit(prev, prev.final and (final_at_end or prev.span is not None) and failure.error is None)
+    finally:
+        while inflight:
+            settle(inflight.popleft().result())
+    if failure.error is not None:
+        code = "truncated_gzip" if isinstance(failure.error, EOFError) else (
+            "bad_gzip" if gz and not str(failure.error).startswith("the body broke off") else "body_incomplete")
+        raise BodyError(code, f"body ended early: {failure.error}; what came before is committed", res)
+    return res
+
+
+async def ingest_body(state: CollectorState, request: web.Request, source_id: str, start: int,
+                      kind: str, final_at_end: bool) -> BodyResult:
+    """Stream one request body of one source, starting at `start`, through the writer."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip", ""):
+        raise _json_error(web.HTTPUnsupportedMediaType, "bad_encoding",
+                          f"Content-Encoding {encoding!r} not supported (identity or gzip)")
+    if state.shutting_down:
+        raise _json_error(web.HTTPServiceUnavailable, "shutting_down", "the collector is stopping; retry later")
+    loop = asyncio.get_running_loop()
+    raw = _BodyReader(request.content, loop, state.metrics)
+    state.body_readers.add(raw)
+    try:
+        return await loop.run_in_executor(state.body_pool, _ingest_body_blocking, state, loop, source_id, start,
+                                          raw, encoding in ("gzip", "x-gzip"), kind, final_at_end)
+    finally:
+        state.body_readers.discard(raw)
+
+
+def _header(request: web.Request, name: str) -> str | None:
+    v = request.headers.get(name)
+    return v if v else None
+
+
+async def handle_backlog(request: web.Request) -> web.StreamResponse:
+    """POST /v1/backlog?start=N[&sid=S][&final=1]: old bytes of one source (after consent).
+
+    The source is named without a stream: `X-Logship-Head` (base64 of its first bytes,
+    as in `open`), with `X-Logship-Path`, `X-Logship-Tz`, `X-Logship-Log-Format`,
+    `X-Logship-Mtime` as in `open`.
+    """
+    state: CollectorState = request.app["state"]
+    client_id = state.require_client(request)
+    q = request.query
+    start = offset_value(q.get("start"), "start")
+    _check_body_end(request, start, "start")
+    try:
+        head = base64.b64decode(request.headers.get("X-Logship-Head", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise _json_error(web.HTTPBadRequest, "bad_head", "X-Logship-Head is not valid base64") from None
+    if not head or len(head) > HEAD_BYTES:
+        raise _json_error(web.HTTPBadRequest, "bad_head",
+                          f"X-Logship-Head must hold the source's first 1..{HEAD_BYTES} bytes (base64)")
+    mtime_s = _header(request, "X-Logship-Mtime")
+    mtime = float(mtime_s) if mtime_s is not None and _SECONDS.fullmatch(mtime_s) else None
+    if mtime_s is not None and (mtime is None or not MTIME_MIN <= mtime <= MTIME_MAX):
+        raise _json_error(web.HTTPBadRequest, "bad_request",
+                          f"X-Logship-Mtime must be epoch seconds in ASCII digits, years 1..9999 (got {mtime_s!r})")
+    try:
+        info = await state.resolve(client_id, head, path=_header(request, "X-Logship-Path"),
+                                   log_format=_header(request, "X-Logship-Log-Format"),
+                                   tz=_header(request, "X-Logship-Tz") or "UTC", mtime=mtime)
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format or zone: the caller's input
+        raise _json_error(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
+    final = q.get("final", "0") in ("1", "true")
+    return await _answer(state, request, info.source_id, start, "backlog", final, sid=q.get("sid"))
+
+
+async def _answer(state: CollectorState, request: web.Request, source_id: str, start: int, kind: str,
+                  final: bool, **extra: object) -> web.Response:
+    path = request.path
+    try:
+        res = await ingest_body(state, request, source_id, start, kind, final)
+    except BodyError as exc:
+        # what came before the damage is committed; say how far. A store that could not
+        # commit is the collector's condition, not the request's: 503, retry later
+        status = 503 if exc.code == "store_failed" else 400
+        state.metrics.http_requests[f"{path} {status}"] += 1
+        state.metrics.error(exc.code)
+        body = {"error": {"code": exc.code, "message": str(exc)}, **exc.result.as_json(), **extra}
+        return web.json_response(body, status=status, headers={"Retry-After": "5"} if status == 503 else None)
+    state.metrics.http_requests[f"{path} 200"] += 1
+    state.metrics.acks += 1
+    return web.json_response({**res.as_json(), **extra})
+
+
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.:@+-]{1,200}$")
+
+
+def lines_head(name: str) -> bytes:
+    """The synthetic head naming a /v1/lines source. It ends in a newline, so no name's
+    head is a prefix of another's (heads that extend each other are one source)."""
+    return f"logship:/v1/lines?source={name}\n".encode()
+
+
+async def handle_lines(request: web.Request) -> web.StreamResponse:
+    """POST /v1/lines[?source=NAME][&log_format=F]: newline-delimited text or NDJSON."""
+    state: CollectorState = request.app["state"]
+    client_id = state.require_client(request)
+    q = request.query
+    name = q.get("source") or f"lines-{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
+    if not _SOURCE_NAME.match(name):
+        raise _json_error(web.HTTPBadRequest, "bad_request",
+                          "source= must be 1-200 characters of letters, digits and _.:@+-")
+    log_format = q.get("log_format")
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if log_format is None and ctype in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
+        log_format = "jsonl"
+    offset_s = request.headers.get("Logship-Offset")
+    offset = offset_value(offset_s, "Logship-Offset") if offset_s is not None else None
+    if offset is not None:
+        _check_body_end(request, offset, "Logship-Offset")
+    try:
+        info = await state.resolve(client_id, lines_head(name), path=f"/v1/lines?source={name}",
+                                   log_format=log_format, tz=q.get("tz", "UTC"))
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format or zone: the caller's input
+        raise _json_error(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
+    lock = state.lines_locks.setdefault(info.source_id, asyncio.Lock())
+    async with lock:
+        if offset is not None:
+            start = offset
+        else:
+            # at-least-once: append after everything committed (requests of a source are serialised)
+            try:
+                ranges = await state.on_writer(lambda: state.store.source(info.source_id).ranges)
+            except StoreUnavailable as exc:
+                raise _unavailable(exc) from None
+            start = max((e for _, e in ranges), default=0)
+        return await _answer(state, request, info.source_id, start, "live", True, source=name)

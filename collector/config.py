@@ -1,0 +1,152 @@
+"""The collector's configuration: one frozen value class, loaded from TOML or options.
+
+Unknown keys are an error (docs/protocol.md): a typo in a limit must not
+silently fall back to its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from logship.kernel.protocol import DEFAULT_LIMITS, Limits
+from logship.kernel.tomlconfig import read_toml
+
+from .errors import ConfigError
+
+__all__ = ["CollectorConfig", "load_config", "parse_listen"]
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """Everything `logship collect` needs. Limits are the named limits of docs/protocol.md."""
+
+    db: Path = Path("logship.duckdb")
+    host: str = "127.0.0.1"
+    port: int = 8787
+    token_file: Path | None = None
+    hmac_secret_file: Path | None = None
+    admin_token_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    limits: Limits = DEFAULT_LIMITS
+    # smallest credit window granted to a connection when the budget is shared by many
+    min_credit: int = 64 << 10
+    # largest credit window of one connection (a lone fast shipper grows up to it; with
+    # many connections their share of inflight_budget is smaller): two commits' worth
+    max_credit: int = 16 << 20
+    # WebSocket ping interval; a peer that misses a pong for this long is closed
+    heartbeat_s: float = 20.0
+    # /v1/query limits
+    query_row_limit: int = 10_000
+    # counted from when the query starts executing; it is then interrupted
+    query_time_limit_s: float = 10.0
+    # queries executing at once (each on its own cursor and thread); more wait in a queue
+    max_concurrent_queries: int = 2
+    # how long a query may wait in that queue before it is answered 503
+    query_queue_timeout_s: float = 10.0
+    # niceness of the threads that execute queries (Linux: per thread), so that runaway
+    # queries leave the CPU to the writer and the connections first
+    query_nice: int = 19
+    # DuckDB worker threads of the collector's database; with 1 a query executes only on
+    # its own (niced) thread instead of sharing DuckDB's pool with the writer's commits
+    db_threads: int = 1
+    # test hook: sleep this long before every commit (simulates a slow store)
+    commit_delay_s: float = 0.0
+    # a connection must finish its request line and headers within this long (slowloris
+    # guard; also how long an idle keep-alive connection stays open)
+    header_timeout_s: float = 30.0
+    # after the store failed to commit (disk full, I/O error, invalidated database): the
+    # first wait before trying again, doubled after each failure up to store_retry_max_s
+    store_retry_s: float = 0.5
+    store_retry_max_s: float = 10.0
+    # <db>.collector.json could not be written (a full disk at start): try again this often
+    publish_retry_s: float = 2.0
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+
+_LIMIT_NAMES = {f.name for f in fields(Limits)}
+_TOP_NAMES = {f.name for f in fields(CollectorConfig)} - {"limits"}
+_PATH_KEYS = {"db", "token_file", "hmac_secret_file", "admin_token_file", "tls_cert", "tls_key"}
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`HOST:PORT` (port 0 picks a free one); `[::1]:PORT` for IPv6."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8787")
+    return host.strip("[]"), int(port)
+
+
+def _coerce(name: str, value: Any, expected: Any) -> Any:
+    if name in _PATH_KEYS:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {name!r}: expected a path string, got {value!r}")
+        return Path(value)
+    if isinstance(expected, bool) or isinstance(value, bool):
+        if type(value) is not type(expected):
+            raise ConfigError(f"config key {name!r}: expected {type(expected).__name__}, got {value!r}")
+        return value
+    if isinstance(expected, float) and isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(expected, int) and isinstance(value, int):
+        if value < 0:
+            raise ConfigError(f"config key {name!r}: must not be negative, got {value}")
+        return value
+    if isinstance(expected, str) and isinstance(value, str):
+        return value
+    raise ConfigError(f"config key {name!r}: expected {type(expected).__name__}, got {value!r}")
+
+
+def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
+    """Read a TOML file (top-level keys plus a `[limits]` table), then apply overrides.
+
+    Overrides whose value is None are ignored (unset CLI options). `listen = "H:P"` is
+    accepted as a shorthand for host and port.
+    """
+    cfg = CollectorConfig()
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = read_toml(path)
+    limits_raw = raw.pop("limits", {})
+    if not isinstance(limits_raw, dict):
+        raise ConfigError(f"{path}: [limits] must be a table")
+    if "listen" in raw:
+        raw["host"], raw["port"] = parse_listen(str(raw.pop("listen")))
+    unknown = set(raw) - _TOP_NAMES
+    unknown_limits = set(limits_raw) - _LIMIT_NAMES
+    if unknown or unknown_limits:
+        names = sorted(unknown) + [f"limits.{n}" for n in sorted(unknown_limits)]
+        raise ConfigError(f"{path}: unknown config key(s): {', '.join(names)}")
+    defaults = {f.name: getattr(cfg, f.name) for f in fields(CollectorConfig)}
+    top = {k: _coerce(k, v, defaults[k]) for k, v in raw.items()}
+    lim_defaults = dataclasses.asdict(DEFAULT_LIMITS)
+    lims = {k: _coerce(k, v, lim_defaults[k]) for k, v in limits_raw.items()}
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k in _LIMIT_NAMES:
+            lims[k] = v
+        elif k in _TOP_NAMES:
+            top[k] = Path(v) if k in _PATH_KEYS else v
+        else:
+            raise ConfigError(f"unknown collector option {k!r}")
+    cfg = replace(cfg, limits=replace(DEFAULT_LIMITS, **lims), **top)
+    if cfg.db_threads < 1:
+        raise ConfigError(f"db_threads must be at least 1, got {cfg.db_threads}")
+    if cfg.query_nice > 19:
+        raise ConfigError(f"query_nice must be 0..19, got {cfg.query_nice}")
+    if cfg.max_concurrent_queries < 1:
+        raise ConfigError(f"max_concurrent_queries must be at least 1, got {cfg.max_concurrent_queries}")
+    if (cfg.tls_cert is None) != (cfg.tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if cfg.token_file is None and cfg.hmac_secret_file is None:
+        raise ConfigError("the collector needs --token-file (or hmac_secret_file in its config)")
+    return cfg
+
+

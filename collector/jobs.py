@@ -1,0 +1,78 @@
+"""POST /v1/admin/job: `logship ingest` and `logship reparse` run inside the collector
+that holds the database (only with the local token of <db>.collector.json: the job
+reads files on this machine as the collector's user).
+
+A job runs on the writer's thread, which owns the connection, through the same store
+functions the CLI calls (store.fileingest.ingest_paths, store.reparse.reparse_rejects);
+live frames wait meanwhile (their credit stops, nothing is lost). Parsing stays
+in-process (no worker pool: forking a process with threads is unsafe).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .state import CollectorState
+
+__all__ = ["handle_job"]
+
+
+def _bad(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": {"code": "bad_job", "message": message}}),
+                              content_type="application/json")
+
+
+def _ingest(state: CollectorState, body: dict[str, Any]) -> dict[str, Any]:
+    from logship.store.fileingest import IngestOptions, ingest_paths
+
+    opts = body.get("options") or {}
+    options = IngestOptions(client_id=str(opts.get("client_id") or "local"),
+                            client_id_from_dir=bool(opts.get("client_id_from_dir")), tz=opts.get("tz"),
+                            log_format=opts.get("log_format"), replace=bool(opts.get("replace")),
+                            grammar_dirs=tuple(Path(p) for p in opts.get("grammar_dirs") or ()),
+                            limits=state.config.limits, workers=1)
+    summary = ingest_paths(state.store.store, [str(p) for p in body["paths"]], options)
+    return {"line": summary.line(), "errors": list(summary.errors)}
+
+
+def _reparse(state: CollectorState, body: dict[str, Any]) -> dict[str, Any]:
+    from logship.store.reparse import reparse_rejects
+
+    summary = reparse_rejects(state.store.store, tuple(Path(p) for p in body.get("grammar_dirs") or ()))
+    return {"line": summary.line(), "errors": []}
+
+
+_JOBS = {"ingest": _ingest, "reparse": _reparse}
+
+
+async def handle_job(request: web.Request) -> web.Response:
+    state: CollectorState = request.app["state"]
+    if not state.require_admin(request):
+        raise web.HTTPForbidden(text='{"error":{"code":"forbidden","message":"jobs need the local token"}}',
+                                content_type="application/json")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise _bad("expected a JSON body") from None
+    job = _JOBS.get(body.get("job")) if isinstance(body, dict) else None
+    if job is None:
+        raise _bad(f"job must be one of {', '.join(_JOBS)}")
+    if body["job"] == "ingest" and not (isinstance(body.get("paths"), list) and body["paths"]):
+        raise _bad("ingest needs paths")
+
+    def run() -> dict[str, Any]:
+        try:
+            return job(state, body)
+        finally:
+            state.store.parsers.clear()  # sources may have moved on outside the live path
+
+    try:
+        out = await state.writer.run_in_thread(run)
+    except Exception as exc:  # noqa: BLE001 - a LogshipError (bad zone, format...) goes back as one line
+        return web.json_response({"error": {"code": "job_failed", "message": " ".join(str(exc).split())}},
+                                 status=400)
+    return web.json_response(out)

@@ -1,0 +1,280 @@
+"""POST /v1/query: ad-hoc SQL while collecting, read-only and bounded.
+
+Read-only (store/readonly.py, the same guard as offline `logship query`): one statement,
+a SELECT by DuckDB's own parser, no function with a side effect in its parse tree, run
+inside `BEGIN TRANSACTION READ ONLY` on its own cursor; the database has external access
+off and its configuration locked (`lock_down`, once at start-up).
+
+Bounded:
+- at most `max_concurrent_queries` execute at once, each on its own cursor in its own
+  pool thread; the others wait, at most `query_queue_timeout_s`, then get 503;
+- `query_time_limit_s` counts from when the query starts executing: then its cursor is
+  interrupted, and again every half second until it has stopped (an interrupt that
+  lands between two statements is not lost);
+- rows: `query_row_limit` (fetchmany(limit + 1) says whether there was more);
+- on shutdown every running query is interrupted and every waiting one answered 503.
+Queries run concurrently with the writer (DuckDB MVCC: a query sees the last committed
+state, and its read-only transaction never conflicts with the writer's commits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import decimal
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
+from aiohttp import web
+
+from logship.store.errors import QueryError
+from logship.store.readonly import check_query, read_only_transaction
+
+from .errors import QueryBusy, QueryRefused
+from .metrics import Metrics
+from .state import CollectorState
+
+__all__ = ["QueryRunner", "QueryLimits", "handle_query", "ARROW_STREAM"]
+
+log = logging.getLogger("logship.collector.query")
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+LOCAL_MAX_ROWS = 10_000_000
+# after its time limit a query's cursor is interrupted again this often until it stops
+REINTERRUPT_S = 0.5
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (dt.datetime, dt.date, dt.time)):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(v)).decode()
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return str(v)
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """The named query limits of the collector config (docs/protocol.md)."""
+
+    row_limit: int = 10_000
+    time_limit_s: float = 10.0
+    max_concurrent: int = 2
+    queue_timeout_s: float = 10.0
+    nice: int = 19
+
+
+def _lower_priority(nice: int) -> None:
+    """Make this (query) thread nicer: on Linux a priority set by thread id is per thread."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError as exc:
+        log.warning("cannot lower the priority of a query thread: %s", exc)
+
+
+class _Running:
+    """One executing query: its cursor and when its time is up (set by its own thread)."""
+
+    __slots__ = ("cur", "deadline", "done")
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self.cur = cur
+        self.deadline: float | None = None
+        self.done = False
+
+
+class QueryRunner:
+    def __init__(self, con: duckdb.DuckDBPyConnection, limits: QueryLimits, metrics: Metrics | None = None) -> None:
+        self.con = con
+        self.limits = limits
+        self.metrics = metrics or Metrics()
+        self.pool = ThreadPoolExecutor(max_workers=limits.max_concurrent, thread_name_prefix="logship-query",
+                                       initializer=_lower_priority, initargs=(limits.nice,))
+        self._slots: asyncio.Semaphore | None = None
+        self._running: set[_Running] = set()
+        self._lock = threading.Lock()  # _running and each cursor's creation (the writer shares con)
+        self.closing = False
+
+    # --- the parts that run in a pool thread -----------------------------------------
+
+    def _execute(self, q: _Running, sql: str, limit: int, params: Any, arrow: bool) -> dict[str, Any]:
+        cur = q.cur
+        t0 = time.monotonic()
+        try:
+            with read_only_transaction(cur):
+                q.deadline = time.monotonic() + self.limits.time_limit_s  # the limit runs from here
+                if arrow:
+                    # a relation streams Arrow batches without the DB-API result's extra copy
+                    reader = cur.sql(sql, params=params or None).to_arrow_reader(min(limit + 1, 100_000))
+                    batches, n = [], 0
+                    for b in reader:
+                        batches.append(b)
+                        n += b.num_rows
+                        if n > limit:
+                            break
+                    table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, limit)
+                    sink = pa.BufferOutputStream()
+                    with pa.ipc.new_stream(sink, table.schema) as w:
+                        w.write_table(table)
+                    return {"arrow": sink.getvalue().to_pybytes(), "truncated": n > limit}
+                cur.execute(sql, params) if params else cur.execute(sql)
+                columns = [d[0] for d in (cur.description or [])]
+                types = [str(d[1]) for d in (cur.description or [])]
+                rows = cur.fetchmany(limit + 1)
+        except duckdb.InterruptException:
+            if self.closing:
+                raise QueryBusy("the collector is shutting down; the query was stopped") from None
+            raise QueryRefused(f"query stopped after its time limit of {self.limits.time_limit_s:g} s "
+                               "(query_time_limit_s)") from None
+        except duckdb.Error as exc:
+            raise QueryRefused(" ".join(str(exc).split())) from None
+        finally:
+            q.done = True
+            with self._lock:
+                self._running.discard(q)
+            cur.close()
+        return {"columns": columns, "types": types, "rows": [[_jsonable(v) for v in r] for r in rows[:limit]],
+                "truncated": len(rows) > limit, "elapsed_s": round(time.monotonic() - t0, 6)}
+
+    # --- the event loop side ---------------------------------------------------------
+
+    def _watch(self, q: _Running, loop: asyncio.AbstractEventLoop) -> None:
+        """Interrupt a query past its deadline (and on shutdown), again until it stops."""
+        if q.done:
+            return
+        now = time.monotonic()
+        if self.closing or (q.deadline is not None and now >= q.deadline):
+            q.cur.interrupt()
+            loop.call_later(REINTERRUPT_S, self._watch, q, loop)
+        else:
+            wait = REINTERRUPT_S if q.deadline is None else max(0.01, q.deadline - now)
+            loop.call_later(wait, self._watch, q, loop)
+
+    async def run(self, sql: str, limit: int | None = None, params: Any = None, arrow: bool = False,
+                  max_rows: int | None = None) -> dict[str, Any]:
+        if self.closing:
+            raise QueryBusy("the collector is shutting down")
+        with self._lock:
+            cur = self.con.cursor()
+        try:
+            check_query(cur, sql)
+        except QueryError as exc:
+            cur.close()
+            raise QueryRefused(str(exc).removeprefix("SQL error: ")) from None
+        cap = max_rows or self.limits.row_limit
+        limit = min(limit or cap, cap)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.limits.max_concurrent)
+        slots = self._slots
+        self.metrics.queries_queued += 1
+        try:
+            await asyncio.wait_for(slots.acquire(), self.limits.queue_timeout_s)
+        except TimeoutError:
+            cur.close()
+            raise QueryBusy(f"{self.limits.max_concurrent} queries are running (max_concurrent_queries); this one "
+                            f"waited {self.limits.queue_timeout_s:g} s (query_queue_timeout_s)") from None
+        finally:
+            self.metrics.queries_queued -= 1
+        if self.closing:
+            slots.release()
+            cur.close()
+            raise QueryBusy("the collector is shutting down")
+        q = _Running(cur)
+        with self._lock:
+            self._running.add(q)
+        self.metrics.queries_running += 1
+        loop = asyncio.get_running_loop()
+
+        def finished(_: Any) -> None:  # the slot is free when the thread is, not when the caller gives up
+            self.metrics.queries_running -= 1
+            slots.release()
+
+        fut = loop.run_in_executor(self.pool, self._execute, q, sql, limit, params, arrow)
+        fut.add_done_callback(finished)
+        self._watch(q, loop)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            q.cur.interrupt()
+            raise
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Refuse new queries, interrupt the running ones and wait (bounded) for their threads."""
+        self.closing = True
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                running = list(self._running)
+            if not running:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("%d queries did not stop within %g s of their interrupt", len(running), timeout)
+                return
+            for q in running:
+                q.cur.interrupt()
+            await asyncio.sleep(0.05)
+
+    def close(self) -> None:
+        self.closing = True
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def handle_query(request: web.Request) -> web.Response:
+    """POST /v1/query {"sql": "...", "limit": N?} with an admin token."""
+    state: CollectorState = request.app["state"]
+    local = state.require_admin(request)
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
+        raise web.HTTPBadRequest(text=json.dumps({"error": {"code": "bad_request",
+                                 "message": 'expected a JSON body {"sql": "SELECT ..."}'}}),
+                                 content_type="application/json")
+    limit = body.get("limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        limit = None
+    params = body.get("params")
+    if params is not None and not isinstance(params, (list, dict)):
+        params = None
+    arrow = ARROW_STREAM in request.headers.get("Accept", "")
+    runner: QueryRunner = request.app["query"]
+    try:
+        # the local token (same user as the db file) may fetch whole results, like a local query
+        out = await runner.run(body["sql"], limit, params, arrow, max_rows=LOCAL_MAX_ROWS if local else None)
+    except QueryRefused as exc:
+        state.metrics.http_requests["/v1/query 400"] += 1
+        return web.json_response({"error": {"code": "query_refused", "message": str(exc)}}, status=400)
+    except QueryBusy as exc:
+        state.metrics.http_requests["/v1/query 503"] += 1
+        return web.json_response({"error": {"code": "query_busy", "message": str(exc)}}, status=503,
+                                 headers={"Retry-After": "1"})
+    state.metrics.http_requests["/v1/query 200"] += 1
+    if arrow:
+        return web.Response(body=out["arrow"], content_type=ARROW_STREAM,
+                            headers={"Logship-Truncated": "1" if out["truncated"] else "0"})
+    return web.json_response(out)

@@ -1,0 +1,88 @@
+"""What every handler shares: config, auth, metrics, the writer, the credit bank."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from logship.store.store import check_source_params
+
+from .auth import Authenticator, bearer_token
+from .config import CollectorConfig
+from .credit import CreditBank
+from .metrics import Metrics
+from .storeport import StorePort
+from .writer import Writer
+
+if TYPE_CHECKING:
+    from .stream import StreamSession
+
+__all__ = ["CollectorState"]
+
+
+class CollectorState:
+    def __init__(self, config: CollectorConfig, auth: Authenticator, store: StorePort) -> None:
+        self.config = config
+        self.auth = auth
+        self.store = store
+        self.metrics = Metrics()
+        self.shutting_down = False
+        self.writer = Writer(store, config.limits, self.metrics, config.commit_delay_s,
+                             retry_s=config.store_retry_s, retry_max_s=config.store_retry_max_s)
+        lim = config.limits
+        self.bank = CreditBank(lim.inflight_budget, lim.initial_credit, config.min_credit, self.metrics,
+                               writer_full=lambda: self.writer.full or self.shutting_down,
+                               max_credit=config.max_credit)
+        self.writer.space_listeners.append(self.bank.replenish)
+        self.sessions: set[StreamSession] = set()
+        # body readers block on the loop for bytes and on the writer for commits
+        self.body_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="logship-body")
+        self.lines_locks: dict[str, asyncio.Lock] = {}
+        self.body_readers: set[Any] = set()  # bodies being read (aborted at shutdown)
+        # local admin token, written to <db>.collector.json for `logship query` on this machine
+        self.local_token = secrets.token_urlsafe(32)
+
+    def require_client(self, request: web.Request) -> str:
+        """The client id of the request's bearer token, or 401 (nothing is read or stored)."""
+        token = bearer_token(request.headers.get("Authorization"))
+        client_id = self.auth.client_id(token)
+        if client_id is None:
+            self.metrics.error("unauthorized")
+            raise web.HTTPUnauthorized(
+                text='{"error":{"code":"unauthorized","message":"missing or unknown bearer token"}}',
+                content_type="application/json", headers={"WWW-Authenticate": 'Bearer realm="logship"'})
+        return client_id
+
+    def require_admin(self, request: web.Request) -> bool:
+        """403/401 unless an admin token; True for the local token of <db>.collector.json."""
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is not None and secrets.compare_digest(token, self.local_token):
+            return True
+        if self.auth.is_admin(token):
+            return False
+        if self.auth.client_id(token) is not None:
+            self.metrics.error("forbidden")
+            raise web.HTTPForbidden(
+                text='{"error":{"code":"forbidden","message":"queries need an admin token"}}',
+                content_type="application/json")
+        self.metrics.error("unauthorized")
+        raise web.HTTPUnauthorized(
+            text='{"error":{"code":"unauthorized","message":"missing or unknown bearer token"}}',
+            content_type="application/json", headers={"WWW-Authenticate": 'Bearer realm="logship"'})
+
+    async def resolve(self, client_id: str, head: bytes, **kw: Any) -> Any:
+        """Store.resolve_source on the writer's thread (it owns the connection).
+
+        Every parameter that defines the source (tz, log_format, mtime) is checked here
+        first, on the loop: a bad value is the sender's error (StoreError), never stored
+        on a source, and never waits for the writer. A store that cannot commit raises
+        StoreUnavailable."""
+        check_source_params(log_format=kw.get("log_format"), tz=kw.get("tz", "UTC"), mtime=kw.get("mtime"))
+        return await self.writer.run_in_thread(lambda: self.store.resolve_source(client_id, head, **kw))
+
+    async def on_writer(self, fn: Any, *args: Any) -> Any:
+        return await self.writer.run_in_thread(fn, *args)

@@ -1,0 +1,184 @@
+"""The collector's only door into store/: the calls the writer thread makes.
+
+Everything goes through store.Store (the one ingest path). This module only shapes
+the calls the way the writer batches them; it holds no storage logic. It also tells a
+store that cannot commit (disk full, I/O error: StoreUnavailable) from data that cannot
+be stored, and reopens the database after a fatal DuckDB error (DuckDB invalidates the
+database instance then: every later statement fails until it is reopened).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import duckdb
+
+from .errors import CollectorError
+
+__all__ = ["IngestCall", "StorePort", "StoreAdapter", "StoreUnavailable", "open_store", "unavailable"]
+
+log = logging.getLogger("logship.collector.store")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestCall:
+    source_id: str
+    start: int
+    data: bytes
+    final: bool
+    kind: str
+    span: int | None = None  # a TRUNCATED line: data is its start, span its full length
+
+
+class StoreUnavailable(CollectorError):
+    """The store cannot commit now (disk full, I/O error, invalidated database): not the
+    data's fault. `fatal`: the database must be reopened before it can be used again."""
+
+    def __init__(self, message: str, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+# what DuckDB says when a write reached the disk and the disk said no
+_IO_WORDS = ("Could not write file", "No space left on device", "Failed to commit", "Read-only file system",
+             "Input/output error", "Connection already closed", "Connection Error")
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable | None:
+    """`exc` as a StoreUnavailable when it is the store's failure (not the data's), else None."""
+    if isinstance(exc, StoreUnavailable):
+        return exc
+    text = " ".join(str(exc).split())
+    if isinstance(exc, duckdb.FatalException) or "database has been invalidated" in text:
+        return StoreUnavailable(f"store cannot commit (database invalidated, reopening): {text}", fatal=True)
+    if isinstance(exc, duckdb.ConnectionException):
+        return StoreUnavailable(f"store cannot commit (connection closed, reopening): {text}", fatal=True)
+    if isinstance(exc, (duckdb.IOException, OSError)) or (
+            isinstance(exc, duckdb.Error) and any(w in text for w in _IO_WORDS)):
+        return StoreUnavailable(f"store cannot commit: {text}")
+    return None
+
+
+class StorePort(Protocol):
+    def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any: ...
+    def ingest_many(self, calls: list[IngestCall]) -> list[Any]: ...
+    def source(self, source_id: str) -> Any: ...
+    def reopen(self) -> None: ...
+    def probe(self, nbytes: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class StoreAdapter:
+    """Wraps a store.Store for the writer thread."""
+
+    def __init__(self, store: Any, open_fn: Callable[[], Any] | None = None) -> None:
+        self.store = store
+        self.open_fn = open_fn
+        # each source's parser lives on between group commits (its context with it)
+        self.parsers: dict[str, Any] = {}
+        # called with the new DuckDB connection after a reopen (the query runner's)
+        self.on_reopen: list[Callable[[duckdb.DuckDBPyConnection], None]] = []
+
+    def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any:
+        try:
+            return self.store.resolve_source(client_id, head, **kw)
+        except Exception as exc:
+            down = unavailable(exc)
+            if down is None:
+                raise
+            raise down from exc
+
+    def ingest_many(self, calls: list[IngestCall]) -> list[Any]:
+        """All calls in ONE transaction (store.group: a group commit); results in call order.
+
+        If the group fails it is rolled back and the calls are retried one Store.ingest
+        each, so one bad source cannot keep the others from committing; its result is
+        the exception.
+        A store that cannot commit raises StoreUnavailable instead (retrying the calls
+        one by one could not help).
+        """
+        from logship.store.group import GroupCall, ingest_group
+
+        if len(self.parsers) > 20_000:
+            self.parsers.clear()
+        try:
+            return ingest_group(self.store, [GroupCall(c.source_id, c.start, c.data, c.final, c.kind, c.span)
+                                             for c in calls], self.parsers)
+        except Exception as exc:  # noqa: BLE001 - isolate the failing call below
+            self.parsers.clear()  # their contexts may be ahead of what was rolled back
+            down = unavailable(exc)
+            if down is not None:
+                raise down from exc
+            log.warning("group commit of %d calls rolled back (%s); retrying one by one", len(calls), exc)
+        out: list[Any] = []
+        for c in calls:
+            try:
+                out.append(self._one(c))
+            except Exception as exc:  # noqa: BLE001 - one source's failure is reported, others go on
+                down = unavailable(exc)
+                if down is not None:
+                    raise down from exc
+                out.append(exc)
+        return out
+
+    def _one(self, c: IngestCall) -> Any:
+        return self.store.ingest(c.source_id, c.start, c.data, final=c.final, kind=c.kind, span=c.span)
+
+    def source(self, source_id: str) -> Any:
+        try:
+            return self.store.source(source_id)
+        except Exception as exc:
+            down = unavailable(exc)
+            if down is None:
+                raise
+            raise down from exc
+
+    def reopen(self) -> None:
+        """Close the database and open it again (after a fatal error invalidated it).
+
+        Raises StoreUnavailable when it cannot be opened yet (the caller retries later)."""
+        if self.open_fn is None:
+            raise StoreUnavailable("this store cannot be reopened", fatal=True)
+        try:
+            self.store.close()
+        except duckdb.Error as exc:  # an invalidated database may complain on close too
+            log.warning("closing the database before reopening it: %s", " ".join(str(exc).split()))
+        self.parsers.clear()
+        try:
+            self.store = self.open_fn()
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot reopen the database: {' '.join(str(exc).split())}", fatal=True) from exc
+        for cb in self.on_reopen:
+            cb(self.store.con)
+        log.warning("reopened the database %s", self.store.path)
+
+    def probe(self, nbytes: int) -> None:
+        """Can the disk under the database take `nbytes` again? Write, fsync and remove
+        a probe file next to it (StoreUnavailable if not)."""
+        path = Path(str(self.store.path) + ".probe")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, b"\0" * nbytes)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"store cannot commit: probe write to {path} failed: {exc.strerror}") from exc
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_store(path: Path, memory_limit: str, max_line_bytes: int) -> StoreAdapter:
+    from logship.store import Store  # heavy (duckdb, pyarrow): only the collector process imports it
+
+    def open_fn() -> Any:
+        return Store(path, memory_limit=memory_limit, max_line_bytes=max_line_bytes)
+
+    return StoreAdapter(open_fn(), open_fn)

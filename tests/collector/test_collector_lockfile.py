@@ -1,0 +1,79 @@
+"""`<db>.collector.json` after the collector died: a stale file never blocks local tools.
+
+A collector killed with -9 leaves its file behind. Its pid may be a zombie (killed, not yet
+reaped by its parent), gone, or reused by an unrelated process: in each case the file is
+stale, is removed, and `logship query` reads the database file itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from logship.store.remote import held_by_collector
+from logship.store import Store
+from tests.shipkit import BIN, wait_for
+
+
+def _lockfile(db: Path, pid: int, started: float | None) -> Path:
+    cfile = db.with_name(db.name + ".collector.json")
+    doc = {"url": "http://127.0.0.1:9", "pid": pid, "token": "t", "db": str(db)}
+    if started is not None:
+        doc["started"] = started
+    cfile.write_text(json.dumps(doc))
+    return cfile
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "x.duckdb"
+    Store(path).close()
+    return path
+
+
+def test_a_zombie_collector_is_stale(db: Path):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE,
+                 what="the child exited, not reaped")
+        cfile = _lockfile(db, child.pid, psutil.Process(child.pid).create_time())
+        assert held_by_collector(db) is None
+        assert not cfile.exists()
+    finally:
+        child.wait()
+
+
+def test_a_reused_pid_is_stale(db: Path):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = psutil.Process(other.pid).create_time()
+        cfile = _lockfile(db, other.pid, started - 3600.0)   # the pid's process started later
+        assert held_by_collector(db) is None
+        assert not cfile.exists()
+        cfile = _lockfile(db, other.pid, None)               # a file without a start time: unverifiable
+        assert held_by_collector(db) is None
+        assert not cfile.exists()
+        cfile = _lockfile(db, other.pid, started)            # the very process: it holds the file
+        running = held_by_collector(db)
+        assert running is not None and running.pid == other.pid and cfile.exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_dead_pid_is_stale_and_query_reads_the_file(db: Path):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    cfile = _lockfile(db, child.pid, 1.0)
+    out = subprocess.run([str(BIN), "query", "SELECT 42 AS answer", "--db", str(db), "--format", "csv"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["answer", "42"]
+    assert not cfile.exists()
+    assert os.listdir(db.parent) == [db.name]

@@ -1,0 +1,201 @@
+"""Timestamp reconstruction with known answers: ISO offsets, the source's zone, DST in a
+named zone, syslog years (New Year's Eve, mtime + 1 day, out-of-order lines), time of
+day with the date from the file name or an earlier line, epoch by magnitude, and the
+context that carries a source across parse calls."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from logship.parser import EntryParser, FormatRegistry
+from logship.parser.timestamps import (SyslogClock, TimeOfDayClock, TimestampError, date_from_name, epoch_to_us,
+                               iso_to_us, zone)
+
+
+def us(iso: str) -> int:
+    """Known answer: an aware ISO instant -> epoch microseconds."""
+    dt = datetime.fromisoformat(iso)
+    assert dt.tzinfo is not None
+    return round(dt.timestamp() * 1_000_000)
+
+
+def mtime(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+BERLIN = zone("Europe/Berlin")
+
+
+@pytest.mark.parametrize("text, tz, want", [
+    ("2026-11-27T21:09:05.123+00:00", "UTC", "2026-11-27T21:09:05.123+00:00"),
+    ("2026-11-27T21:09:05.123Z", "Europe/Berlin", "2026-11-27T21:09:05.123+00:00"),
+    ("2026-11-28T02:54:05.123+05:45", "UTC", "2026-11-27T21:09:05.123+00:00"),
+    ("2026-11-27T13:09:05.123-0800", "UTC", "2026-11-27T21:09:05.123+00:00"),
+    ("2026-11-27 22:09:05,123", "Europe/Berlin", "2026-11-27T21:09:05.123+00:00"),  # no zone: CET
+    ("2026-07-01T12:00:00", "Europe/Berlin", "2026-07-01T10:00:00+00:00"),  # no zone: CEST
+    ("2026-11-27T21:09:05.123456789+00:00", "UTC", "2026-11-27T21:09:05.123456+00:00"),
+])
+def test_iso_any_offset_and_source_zone(text, tz, want):
+    assert iso_to_us(text, zone(tz)) == us(want)
+
+
+def test_dst_change_in_a_named_zone():
+    # Europe/Berlin springs forward at 2026-03-29 02:00 CET -> 03:00 CEST
+    before = iso_to_us("2026-03-29T01:59:59", BERLIN)
+    after = iso_to_us("2026-03-29T03:00:00", BERLIN)
+    assert before == us("2026-03-29T00:59:59+00:00")
+    assert after - before == 1_000_000
+    # falls back at 2026-10-25 03:00 CEST -> 02:00 CET: an ambiguous wall time takes its first occurrence
+    assert iso_to_us("2026-10-25T02:30:00", BERLIN) == us("2026-10-25T00:30:00+00:00")
+    assert iso_to_us("2026-10-25T03:30:00", BERLIN) == us("2026-10-25T02:30:00+00:00")
+
+
+def test_syslog_lines_across_a_dst_change():
+    clock = SyslogClock(BERLIN, mtime("2026-03-30T00:00:00+00:00"), None)
+    a = clock.to_us("Mar 29 01:59:59")
+    b = clock.to_us("Mar 29 03:00:00")
+    assert (a, b - a) == (us("2026-03-29T00:59:59+00:00"), 1_000_000)
+
+
+def test_syslog_new_years_eve_rolls_over():
+    clock = SyslogClock(zone("UTC"), mtime("2027-01-01T00:10:00+00:00"), None)
+    assert clock.to_us("Dec 31 23:59:58") == us("2026-12-31T23:59:58+00:00")
+    assert clock.to_us("Jan  1 00:00:01") == us("2027-01-01T00:00:01+00:00")
+    assert clock.context() == {"year": 2027, "month": 1}
+
+
+def test_syslog_never_later_than_mtime_plus_a_day():
+    # `Dec 10` in a file written in November is last year's
+    clock = SyslogClock(zone("UTC"), mtime("2026-11-27T12:00:00+00:00"), None)
+    assert clock.to_us("Dec 10 08:00:00") == us("2025-12-10T08:00:00+00:00")
+    # ... but a line of tomorrow (clock skew) stays this year
+    clock = SyslogClock(zone("UTC"), mtime("2026-11-27T12:00:00+00:00"), None)
+    assert clock.to_us("Nov 28 06:00:00") == us("2026-11-28T06:00:00+00:00")
+
+
+def test_syslog_out_of_order_lines_around_new_year():
+    clock = SyslogClock(zone("UTC"), mtime("2027-01-01T01:00:00+00:00"), None)
+    assert clock.to_us("Jan  1 00:00:01") == us("2027-01-01T00:00:01+00:00")
+    assert clock.to_us("Dec 31 23:59:59") == us("2026-12-31T23:59:59+00:00")  # late line from last year
+    assert clock.to_us("Jan  1 00:00:02") == us("2027-01-01T00:00:02+00:00")  # the clock stayed in 2027
+    # a small step back inside a year is just out of order
+    clock = SyslogClock(zone("UTC"), mtime("2026-05-01T00:00:00+00:00"), None)
+    assert clock.to_us("Apr  1 00:00:01") == us("2026-04-01T00:00:01+00:00")
+    assert clock.to_us("Mar 31 23:59:59") == us("2026-03-31T23:59:59+00:00")
+
+
+def test_syslog_bad_day_is_an_error():
+    with pytest.raises(TimestampError):
+        SyslogClock(zone("UTC"), mtime("2026-11-27T12:00:00+00:00"), None).to_us("Nov 31 00:00:00")
+
+
+def test_syslog_year_survives_across_parse_calls():
+    """The context of one call, given to a new parser, continues the year (a resumed
+    stream after New Year, whose file mtime alone would not tell)."""
+    first = b"Dec 31 23:59:59 web-01 app: last of the year\n"
+    second = b"Jan  1 00:00:01 web-01 app: first of the next\n"
+    m = mtime("2026-12-31T23:59:59+00:00")
+    r1 = EntryParser("syslog", tz="UTC", mtime=m).parse(first, 0, final=False)
+    assert r1.end_offset == len(first)  # no continuation lines: a complete line is a whole entry
+    assert r1.context == {"year": 2026, "month": 12}
+    r2 = EntryParser("syslog", tz="UTC", mtime=m, context=r1.context).parse(second, len(first), final=True)
+    assert r2.batch.events.ts_us == [us("2027-01-01T00:00:01+00:00")]
+    assert r2.context == {"year": 2027, "month": 1}
+    assert EntryParser("syslog").format.context_free is False
+
+
+@pytest.mark.parametrize("text, want", [
+    ("1795813745", "2026-11-27T21:09:05+00:00"),
+    ("1795813745.5", "2026-11-27T21:09:05.5+00:00"),
+    ("1795813745123", "2026-11-27T21:09:05.123+00:00"),
+    ("1795813745123456", "2026-11-27T21:09:05.123456+00:00"),
+    ("946684800", "2000-01-01T00:00:00+00:00"),
+])
+def test_epoch_by_magnitude(text, want):
+    assert epoch_to_us(text) == us(want)
+
+
+def test_date_from_file_name():
+    assert date_from_name("/var/log/app-2026-11-27.log") == "2026-11-27"
+    assert date_from_name("app.20261127.log.gz") == "2026-11-27"
+    assert date_from_name("app-2026-13-45.log") is None
+    assert date_from_name("app.log") is None
+
+
+def test_time_of_day_midnight_rollover_and_out_of_order():
+    clock = TimeOfDayClock(zone("UTC"), None, None, path="logs/app-2026-12-31.log")
+    assert clock.to_us("23:59:59.500") == us("2026-12-31T23:59:59.5+00:00")
+    assert clock.to_us("23:59:58") == us("2026-12-31T23:59:58+00:00")  # out of order, same day
+    assert clock.to_us("00:00:00.250") == us("2027-01-01T00:00:00.25+00:00")  # midnight
+    assert clock.context() == {"date": "2027-01-01", "last_s": 0.25}
+    again = TimeOfDayClock(zone("UTC"), None, clock.context(), path="logs/app-2026-12-31.log")
+    assert again.to_us("00:00:01") == us("2027-01-01T00:00:01+00:00")
+
+
+TOD_GRAMMAR = """\
+// format: tod
+// description: time-of-day lines with date banners
+// continuation: indent
+// context_free: false
+// sample: 21:09:05.123 INFO started
+// sample: === 2026-11-28 ===
+%import common (TIME_OF_DAY, LEVEL, ISO_DATE, REST, SP)
+start: TIME_OF_DAY LEVEL REST? | _BANNER ISO_DATE _BANNER
+_BANNER: "==="
+%ignore SP
+"""
+
+
+def test_time_of_day_format_with_date_banner_and_file_name(tmp_path: Path):
+    (tmp_path / "tod.lark").write_text(TOD_GRAMMAR)
+    reg = FormatRegistry([tmp_path])
+    data = (b"23:59:59.900 INFO before midnight\n"
+            b"00:00:00.100 WARN after midnight\n"
+            b"=== 2027-03-28 ===\n"
+            b"01:59:59 INFO before the change\n"
+            b"03:00:00 INFO after the change\n")
+    res = EntryParser("tod", tz="Europe/Berlin", path="/logs/app-2026-12-31.log", registry=reg).parse(data)
+    e = res.batch.events
+    assert len(res.batch.rejects) == 0
+    assert e.ts_us == [us("2026-12-31T22:59:59.9+00:00"), us("2026-12-31T23:00:00.1+00:00"), None,
+                       us("2027-03-28T00:59:59+00:00"), us("2027-03-28T01:00:00+00:00")]
+    assert e.level == ["INFO", "WARN", None, "INFO", "INFO"]
+    assert e.message[0] == "before midnight"
+    assert res.context == {"date": "2027-03-28", "last_s": 10800.0}
+
+
+def test_time_of_day_without_any_date_uses_the_mtime(tmp_path: Path):
+    (tmp_path / "tod.lark").write_text(TOD_GRAMMAR)
+    reg = FormatRegistry([tmp_path])
+    res = EntryParser("tod", tz="UTC", mtime=mtime("2026-11-27T23:00:00+00:00"), registry=reg).parse(
+        b"21:09:05.123 INFO x\n")
+    assert res.batch.events.ts_us == [us("2026-11-27T21:09:05.123+00:00")]
+
+
+def test_unknown_zone_is_an_error():
+    with pytest.raises(TimestampError):
+        zone("Mars/Olympus_Mons")
+
+
+def test_timestamps_are_utc_instants_whatever_the_machine_zone(monkeypatch):
+    import time
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert iso_to_us("2026-11-27T21:09:05", zone("UTC")) == us("2026-11-27T21:09:05+00:00")
+        clock = SyslogClock(zone("UTC"), mtime("2026-11-27T23:00:00+00:00"), None)
+        assert clock.to_us("Nov 27 21:09:05") == us("2026-11-27T21:09:05+00:00")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_now_is_used_without_mtime():
+    clock = SyslogClock(zone("UTC"), None, None)
+    assert clock.context() == {}
+    year = datetime.now(timezone.utc).year
+    got = clock.to_us("Jan  1 00:00:00")
+    assert got in (us(f"{year}-01-01T00:00:00+00:00"), us(f"{year - 1}-01-01T00:00:00+00:00"))
