@@ -1,7 +1,7 @@
 """The collector: `logship collect`, a streaming server (Protocol v1) in front of store/.
 
 Imports store/ (duckdb, pyarrow) lazily, inside `serve`: importing this package stays
-light enough for `shipper` users; docs/protocol.md is the wire contract.
+light (no duckdb, pyarrow or lark until it serves); docs/protocol.md is the wire contract.
 """
 
 from __future__ import annotations
