@@ -21,8 +21,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from logship.clientlog.writer import ClientLogWriter, Duration, Percent, Size, render_entry, rotated_name
+from logship.clientlog.writer import (
+    ClientLogWriter,
+    Duration,
+    Percent,
+    Size,
+    render_entry,
+    rotated_name,
+)
 from logship.kernel.errors import LogshipError
+from logship.kernel.units import parse_duration_text
 
 __all__ = [
     "SimulateError",
@@ -37,7 +45,6 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 MANIFEST_GENERATOR = "logship simulate"
 DEFAULT_START = datetime(2026, 11, 27, 21, 0, tzinfo=timezone.utc)
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 
 
 class SimulateError(LogshipError):
@@ -76,14 +83,10 @@ class SimConfig:
 
 def parse_duration(text: str) -> float:
     """`10m`, `90s`, `1h30m`, `2.5m`, `600` (seconds) -> seconds."""
-    t = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", t):
-        return float(t)
-    parts = _DURATION_PART.findall(t)
-    if not parts or "".join(n + u for n, u in parts) != t:
+    seconds = parse_duration_text(text)
+    if seconds is None:
         raise SimulateError(f"duration {text!r} is not like 10m, 90s, 1h30m")
-    factor = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(n) * factor[u] for n, u in parts)
+    return seconds
 
 
 def end_reason(has_end: bool, exit_code: int | None, signal: str | None, later_session: bool) -> str:

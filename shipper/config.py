@@ -18,18 +18,11 @@ from typing import Any
 from logship.kernel.errors import ConfigError
 from logship.kernel.protocol import DEFAULT_LIMITS
 from logship.kernel.tomlconfig import read_toml
+from logship.kernel.units import parse_duration_text, parse_size_text
 
 __all__ = ["ShipperConfig", "load_config", "read_token", "parse_size", "parse_duration", "BACKLOG_POLICIES"]
 
 BACKLOG_POLICIES = ("ask", "always", "never")
-
-_SIZE_UNITS = {
-    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-    "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
-}
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_NUM_UNIT = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
-
 
 def parse_size(name: str, value: Any) -> int:
     """Bytes from an int or a string like ``"2MiB"``/``"512KB"``/``"100"``."""
@@ -39,10 +32,8 @@ def parse_size(name: str, value: Any) -> int:
         if value < 0:
             raise ConfigError(f"config key {name!r}: must not be negative, got {value}")
         return value
-    if isinstance(value, str):
-        m = _NUM_UNIT.fullmatch(value)
-        if m and m.group(2).lower() in _SIZE_UNITS | {"": 1}:
-            return int(float(m.group(1)) * ({"": 1} | _SIZE_UNITS)[m.group(2).lower()])
+    if isinstance(value, str) and (size := parse_size_text(value)) is not None:
+        return size
     raise ConfigError(f"config key {name!r}: expected a size such as 2097152 or \"2MiB\", got {value!r}")
 
 
@@ -54,10 +45,8 @@ def parse_duration(name: str, value: Any) -> float:
         if value < 0:
             raise ConfigError(f"config key {name!r}: must not be negative, got {value}")
         return float(value)
-    if isinstance(value, str):
-        m = _NUM_UNIT.fullmatch(value)
-        if m and m.group(2).lower() in _DURATION_UNITS | {"": 1}:
-            return float(m.group(1)) * ({"": 1.0} | _DURATION_UNITS)[m.group(2).lower()]
+    if isinstance(value, str) and (seconds := parse_duration_text(value)) is not None:
+        return seconds
     raise ConfigError(f"config key {name!r}: expected a duration such as 600 or \"10m\", got {value!r}")
 
 
