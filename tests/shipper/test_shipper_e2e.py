@@ -399,6 +399,11 @@ def test_check_and_status_commands(tmp_path, collector):
     assert ok.returncode == 0 and ok.stdout.startswith("ok:") and "desk1" in ok.stdout
     bad = _run_cli(*base, "--token-file", str(tmp_path / "bad"), "--check")
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "refused" in bad.stderr
+    other = [("desk2" if a == "desk1" else a) for a in base]   # a client id that is not the token's
+    wrong = _run_cli(*other, "--token-file", str(tmp_path / "token"), "--check")
+    assert wrong.returncode == 2 and wrong.stdout == "", wrong
+    assert wrong.stderr == ("error: client id 'desk2' is not the token's: " + collector.url
+                            + " maps the token to client 'desk1' (use --client-id desk1)\n")
     nostatus = _run_cli("ship", "--status", "--state-dir", str(tmp_path / "st"))
     assert nostatus.returncode != 0 and "no status file" in nostatus.stderr
 
