@@ -408,21 +408,6 @@ def test_check_and_status_commands(tmp_path, collector):
     assert nostatus.returncode != 0 and "no status file" in nostatus.stderr
 
 
-def test_ship_path_imports_no_heavy_modules():
-    code = (
-        "import sys\n"
-        "sys.argv = ['logship', 'ship', '--help']\n"
-        "from logship import cli\n"
-        "from logship.shipper import daemon, tail, state, config, backlog, status, discovery, client, fileopen\n"
-        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in sys.modules if m.split('.')[0] in ('duckdb', 'pyarrow', 'lark')\n"
-        "         or m.startswith(('logship.store', 'logship.parser', 'logship.collector'))]\n"
-        "print('HEAVY', heavy)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
-
-
 def test_long_line_travels_truncated_and_retention_deletes_acked_rotated(tmp_path, collector):
     logs = tmp_path / "logs"
     logs.mkdir()
