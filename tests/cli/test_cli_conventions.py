@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -57,9 +59,11 @@ def test_no_token_values_on_the_command_line(path, cmd):
             assert opt not in ("--token", "--admin-token", "--secret"), f"{path}: {opt} would show in ps"
 
 
-def test_version():
-    r = logship("--version")
-    assert (r.returncode, r.stdout, r.stderr) == (0, f"logship {version('logship')}\n", "")
+def test_version_from_the_console_script_and_python_m():
+    """Tests run `python -P -m logship` (tests/run.py); this one also runs the installed script."""
+    script = Path(sys.executable).parent / "logship"
+    for r in (logship("--version"), subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)):
+        assert (r.returncode, r.stdout, r.stderr) == (0, f"logship {version('logship')}\n", "")
 
 
 GROUPS = [(), ("grammar",), ("backlog",)]
