@@ -382,15 +382,21 @@ def test_sigterm_during_an_upload_commits_its_start_and_answers_how_far(tmp_path
     coll = CollectorProc(tmp_path).start()
     data = client_lines(0, 50_000)
 
+    sent = 0
+
     async def slow():
+        nonlocal sent
         for i in range(0, len(data), 65536):
             yield data[i:i + 65536]
+            sent += 1
             await asyncio.sleep(0.05)
 
     async def go():
         task = asyncio.get_running_loop().create_task(
             post(coll.url + "/v1/backlog?start=0", TOKENS["alpha"], slow(), backlog_headers(data, gz=False)))
-        await asyncio.sleep(1.5)
+        while sent < 20:  # a third of the body is out: SIGTERM lands in the middle of it
+            assert not task.done()
+            await asyncio.sleep(0.01)
         coll.proc.send_signal(signal.SIGTERM)
         return await asyncio.wait_for(task, 20)
 

@@ -82,7 +82,7 @@ def test_rename_rotation_symlink_switch_and_gzip_exactly_once(tmp_path, collecto
         os.rename(logs / "app.log", logs / "app.log.0")
         w.reopen(logs / "app.log")
         steady(w, 0.3)
-        time.sleep(1.5)
+        ship.wait_caught_up()   # app.log.0 is compressed once the shipper has all of it (delaycompress)
         with open(logs / "app.log.0", "rb") as src, gzip.open(logs / "app.log.0.gz", "wb") as dst:
             shutil.copyfileobj(src, dst)
         os.unlink(logs / "app.log.0")
@@ -188,7 +188,6 @@ def test_collector_down_then_up_with_ask(tmp_path, collector):
         seg_end = pending["segments"][0]["end"]
         # nothing older than the live tail has arrived: stop, look, restart
         ship.stop()
-        time.sleep(2.5)
         coll.stop()
         got = coll.seqs()
         assert max(got.values()) == 1
