@@ -46,4 +46,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.fault.soak --seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo-data
+	rm -rf $(VENV) build *.egg-info demo-data tour

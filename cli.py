@@ -12,29 +12,69 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
+from typing import Annotated
+
 import typer
 
 from logship.kernel.errors import LogshipError
 
+# -h and --help everywhere (click hands the names down to every subcommand's context).
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     name="logship",
-    help="Ship, parse and store desktop client logs. Lark grammars in, DuckDB out.",
+    help="Ship, parse and store desktop client logs. Lark grammars in, DuckDB out.\n\n"
+         "Exit codes: 0 ok, 1 a data or runtime error (one line on stderr), 2 a usage error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
-grammar_app = typer.Typer(help="Work with format grammars (.lark files).", no_args_is_help=True)
+grammar_app = typer.Typer(name="grammar", help="Work with format grammars (.lark files).", no_args_is_help=True,
+                          context_settings=CONTEXT)
 app.add_typer(grammar_app, name="grammar")
 
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml is its one source)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("logship")
+    except PackageNotFoundError:  # a bare checkout on sys.path, not installed
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"logship {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    """Ship, parse and store desktop client logs. Lark grammars in, DuckDB out.
+
+    Exit codes: 0 ok, 1 a data or runtime error (one line on stderr), 2 a usage error.
+    """
+
+
 DEFAULT_DB = Path("logship.duckdb")
-DbOption = typer.Option(DEFAULT_DB, "--db", help="DuckDB database file.")
+DbOpt = Annotated[Path, typer.Option("--db", help="DuckDB database file.")]
+TzOpt = Annotated[Optional[str], typer.Option(
+    "--tz", help="IANA zone of timestamps without an offset.", show_default="this machine's zone")]
+
+# What `pip install logship` leaves out; the commands that need it say so in one line.
+COLLECTOR_EXTRA = ("duckdb", "pyarrow", "lark")
 
 F = TypeVar("F", bound=Callable)
 
 
-def one_line_errors(fn: F) -> F:
-    """Turn LogshipError into one line on stderr and its exit code (no traceback)."""
+def one_line_errors(fn: F, name: str = "logship") -> F:
+    """Turn LogshipError into one line on stderr and its exit code (no traceback); a
+    command that needs the collector extra on a light install says so in one line."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -43,6 +83,12 @@ def one_line_errors(fn: F) -> F:
         except LogshipError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in COLLECTOR_EXTRA:
+                raise
+            typer.echo(f"error: {name} needs the collector extra ({exc.name} is not installed): "
+                       "pip install 'logship[collector]'", err=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -51,7 +97,10 @@ def command(*dargs, parent: typer.Typer = app, **dkwargs):
     """`@command()` registers a command on the app with one-line error handling."""
 
     def register(fn: F) -> F:
-        return parent.command(*dargs, **dkwargs)(one_line_errors(fn))
+        words = ["logship", parent.info.name if parent is not app else None,
+                 dargs[0] if dargs else fn.__name__.replace("_", "-")]
+        name = " ".join(w for w in words if w)
+        return parent.command(*dargs, **dkwargs)(one_line_errors(fn, name))
 
     return register
 
@@ -61,7 +110,6 @@ def command(*dargs, parent: typer.Typer = app, **dkwargs):
 # [ingest slice: ingest, query, sessions, rejects, reparse, export, summary]
 
 from enum import Enum  # noqa: E402  (imports of this section only)
-from typing import Annotated  # noqa: E402
 
 
 class OutputFormat(str, Enum):
@@ -92,12 +140,11 @@ def print_rows(table, fmt: Optional[OutputFormat], output: Optional[Path], title
 @command()
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files, directories (recursive), globs, .gz files, or - for stdin.")],
-    db: Path = DbOption,
+    db: DbOpt = DEFAULT_DB,
     client_id: Annotated[str, typer.Option("--client-id", help="Client id of these logs.")] = "local",
     client_id_from_dir: Annotated[bool, typer.Option(
         "--client-id-from-dir", help="Use the first folder below each directory argument as the client id.")] = False,
-    tz: Annotated[Optional[str], typer.Option(
-        "--tz", help="IANA zone of timestamps without an offset (default: this machine's zone).")] = None,
+    tz: TzOpt = None,
     log_format: Annotated[Optional[str], typer.Option(
         "--log-format", help="Input log format (default: detected on each file's first 200 lines).")] = None,
     replace: Annotated[bool, typer.Option(
@@ -132,7 +179,7 @@ def ingest(
 
 
 @command()
-def query(sql: Annotated[str, typer.Argument(help="One SQL statement.")], db: Path = DbOption,
+def query(sql: Annotated[str, typer.Argument(help="One SQL statement.")], db: DbOpt = DEFAULT_DB,
           format: FormatOpt = None, output: OutputOpt = None) -> None:
     """Run SQL on the database (read-only) and print the rows.
 
@@ -146,7 +193,7 @@ def query(sql: Annotated[str, typer.Argument(help="One SQL statement.")], db: Pa
 
 
 @command()
-def sessions(db: Path = DbOption,
+def sessions(db: DbOpt = DEFAULT_DB,
              client_id: Annotated[Optional[str], typer.Option("--client-id", help="Only this client.")] = None,
              end_reason: Annotated[Optional[str], typer.Option(
                  "--end-reason", help="Only clean, crashed, lost or open sessions.")] = None,
@@ -162,7 +209,7 @@ def sessions(db: Path = DbOption,
 
 
 @command()
-def rejects(db: Path = DbOption,
+def rejects(db: DbOpt = DEFAULT_DB,
             error_code: Annotated[Optional[str], typer.Option("--error-code", help="Only this error code.")] = None,
             limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 100,
             format: FormatOpt = None, output: OutputOpt = None) -> None:
@@ -176,7 +223,7 @@ def rejects(db: Path = DbOption,
 
 
 @command()
-def reparse(db: Path = DbOption, grammar_dir: GrammarDirOpt = None) -> None:
+def reparse(db: DbOpt = DEFAULT_DB, grammar_dir: GrammarDirOpt = None) -> None:
     """Run the current grammars over stored rejects; what now parses moves into the tables.
 
     Example: logship reparse --grammar-dir my-grammars/
@@ -194,7 +241,7 @@ def reparse(db: Path = DbOption, grammar_dir: GrammarDirOpt = None) -> None:
 
 @command()
 def export(out: Annotated[Path, typer.Option("--out", help="Directory to write the Parquet data set into.")],
-           db: Path = DbOption) -> None:
+           db: DbOpt = DEFAULT_DB) -> None:
     """Export metrics, events and sessions as hive-partitioned Parquet (client_id=/date=).
 
     Example: logship export --out export/
@@ -206,7 +253,7 @@ def export(out: Annotated[Path, typer.Option("--out", help="Directory to write t
 
 
 @command()
-def summary(db: Path = DbOption, format: FormatOpt = None) -> None:
+def summary(db: DbOpt = DEFAULT_DB, format: FormatOpt = None) -> None:
     """Print the fleet summary: sessions per client and how they ended, CPU p95 per session,
     top events, rejects by error.
 
@@ -222,6 +269,12 @@ def summary(db: Path = DbOption, format: FormatOpt = None) -> None:
         if fmt != OutputFormat.table:
             typer.echo(f"# {title}")
         print_rows(table, fmt, None, title=title)
+
+def _local_zone() -> str:
+    """This machine's IANA zone: the --tz default of every command that reads files."""
+    import tzlocal
+
+    return tzlocal.get_localzone_name() or "UTC"
 
 # [formats toolkit: formats, check, grammar check]
 
@@ -254,8 +307,7 @@ def formats(grammar_dir: GrammarDirOpt = None,
 def check(paths: Annotated[list[Path], typer.Argument(help="Log files (plain or .gz) to check; - for stdin.")],
           log_format: Annotated[Optional[str], typer.Option(
               "--log-format", help="Input log format (default: detected on each file's first 200 lines).")] = None,
-          tz: Annotated[Optional[str], typer.Option(
-              "--tz", help="IANA zone of timestamps without an offset (default: UTC).")] = None,
+          tz: TzOpt = None,
           errors: Annotated[int, typer.Option("--errors", help="Show at most this many errors per file.")] = 5,
           grammar_dir: GrammarDirOpt = None) -> None:
     """Parse log files without storing anything: per file the detected format and hit
@@ -266,6 +318,7 @@ def check(paths: Annotated[list[Path], typer.Argument(help="Log files (plain or 
     from logship.parser.check import check_file
 
     registry = _grammar_registry(grammar_dir)
+    tz = tz or _local_zone()  # the same default as ingest: a checked file reads as it would be stored
     bad = False
     for path in paths:
         r = check_file(path, log_format=log_format, tz=tz, registry=registry, max_errors=errors)
@@ -305,20 +358,25 @@ def grammar_check(path: Annotated[Path, typer.Argument(help="The .lark file to c
 
 @command("simulate")
 def simulate_cmd(
-    out: Path = typer.Option(..., "--out", help="Directory for DIR/<client-id>/app.log* and DIR/manifest.json."),
-    clients: int = typer.Option(10, "--clients", help="Number of clients."),
-    duration: str = typer.Option("10m", "--duration", help="Simulated time span: 90s, 10m, 1h30m."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed writes the same bytes."),
-    start: Optional[str] = typer.Option(None, "--start", help="ISO 8601 start time (default 2026-11-27T21:00:00+00:00)."),
-    corrupt_rate: float = typer.Option(0.002, "--corrupt-rate", help="Share of entries preceded by a corrupt line."),
-    rate: float = typer.Option(10.0, "--rate", help="Metric lines a second per client."),
-    rotate_bytes: int = typer.Option(256 << 10, "--rotate-bytes", help="Rotate app.log past this size (0: never)."),
-    archive_copies: bool = typer.Option(True, "--archive-copies/--no-archive-copies",
-                                        help="Add gzipped copies of some rotated files (ingest must add nothing)."),
-    manifest: Optional[Path] = typer.Option(
-        None, "--manifest", help="Where the known answers go (default DIR/manifest.json; put it outside DIR "
-        "when DIR is ingested as a whole)."),
-    force: bool = typer.Option(False, "--force", help="Replace an earlier simulation in --out."),
+    out: Annotated[Path, typer.Option(
+        "--out", help="Directory for DIR/<client-id>/app.log* and DIR/manifest.json.")],
+    clients: Annotated[int, typer.Option("--clients", help="Number of clients.")] = 10,
+    duration: Annotated[str, typer.Option("--duration", help="Simulated time span: 90s, 10m, 1h30m.")] = "10m",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed writes the same bytes.")] = 0,
+    start: Annotated[Optional[str], typer.Option(
+        "--start", help="ISO 8601 start time (default 2026-11-27T21:00:00+00:00).")] = None,
+    corrupt_rate: Annotated[float, typer.Option(
+        "--corrupt-rate", help="Share of entries preceded by a corrupt line.")] = 0.002,
+    rate: Annotated[float, typer.Option("--rate", help="Metric lines a second per client.")] = 10.0,
+    rotate_bytes: Annotated[int, typer.Option(
+        "--rotate-bytes", help="Rotate app.log past this size (0: never).")] = 256 << 10,
+    archive_copies: Annotated[bool, typer.Option(
+        "--archive-copies/--no-archive-copies",
+        help="Add gzipped copies of some rotated files (ingest must add nothing).")] = True,
+    manifest: Annotated[Optional[Path], typer.Option(
+        "--manifest", help="Where the known answers go (default DIR/manifest.json; put it outside DIR "
+        "when DIR is ingested as a whole).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier simulation in --out.")] = False,
 ) -> None:
     """Write realistic client logs for a fleet, with a manifest of the known answers.
 
@@ -359,13 +417,16 @@ def simulate_cmd(
 
 @command("collect")
 def collect(
-    db: Path = DbOption,
-    listen: Optional[str] = typer.Option(None, "--listen", help="HOST:PORT to serve on (port 0: a free one)."),
-    token_file: Optional[Path] = typer.Option(None, "--token-file", help="`client_id token` lines."),
-    admin_token_file: Optional[Path] = typer.Option(None, "--admin-token-file", help="Tokens for /v1/query."),
-    config: Optional[Path] = typer.Option(None, "--config", help="collector.toml (unknown keys are an error)."),
-    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS/WSS."),
-    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="PEM private key for --tls-cert."),
+    db: DbOpt = DEFAULT_DB,
+    listen: Annotated[Optional[str], typer.Option(
+        "--listen", help="HOST:PORT to serve on (port 0: a free one).")] = None,
+    token_file: Annotated[Optional[Path], typer.Option("--token-file", help="`client_id token` lines.")] = None,
+    admin_token_file: Annotated[Optional[Path], typer.Option(
+        "--admin-token-file", help="Tokens for /v1/query.")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="collector.toml (unknown keys are an error).")] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="PEM certificate: serve HTTPS/WSS.")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="PEM private key for --tls-cert.")] = None,
 ) -> None:
     """Run the collector: receive lines from shippers and HTTP clients into the database.
 
@@ -385,25 +446,29 @@ def collect(
 
 # [shipper: ship, backlog]
 
-backlog_app = typer.Typer(no_args_is_help=False,
-                          invoke_without_command=True)
+backlog_app = typer.Typer(name="backlog", no_args_is_help=False, invoke_without_command=True, context_settings=CONTEXT)
 app.add_typer(backlog_app, name="backlog")
-StateDirOption = typer.Option(Path("logship-state"), "--state-dir", help="The shipper's state directory.")
+DEFAULT_STATE_DIR = Path("logship-state")
 
 
 @command("ship")
 def ship_cmd(
-    paths: Optional[list[str]] = typer.Argument(None, help="Files or globs to ship (quote globs)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Shipper TOML config (docs/shipper.md)."),
-    collector: Optional[str] = typer.Option(None, "--collector", help="Collector base URL, e.g. http://host:8787."),
-    client_id: Optional[str] = typer.Option(None, "--client-id", help="This machine's client id (the token's)."),
-    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="State directory (checkpoints, status)."),
-    token_file: Optional[Path] = typer.Option(None, "--token-file", help="File holding the bearer token "
-                                              "(else LOGSHIP_TOKEN)."),
-    backlog: Optional[str] = typer.Option(None, "--backlog", help="Backlog policy: ask, always or never."),
-    log_format: Optional[str] = typer.Option(None, "--log-format", help="Declare the files' log format."),
-    check: bool = typer.Option(False, "--check", help="Validate the config, try the connection, exit."),
-    status: bool = typer.Option(False, "--status", help="Print the running shipper's status file and exit."),
+    paths: Annotated[Optional[list[str]], typer.Argument(help="Files or globs to ship (quote globs).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Shipper TOML config (docs/shipper.md).")] = None,
+    collector: Annotated[Optional[str], typer.Option(
+        "--collector", help="Collector base URL, e.g. http://host:8787.")] = None,
+    client_id: Annotated[Optional[str], typer.Option(
+        "--client-id", help="This machine's client id (the token's).")] = None,
+    state_dir: Annotated[Optional[Path], typer.Option(
+        "--state-dir", help="State directory (checkpoints, status).", show_default=str(DEFAULT_STATE_DIR))] = None,
+    token_file: Annotated[Optional[Path], typer.Option(
+        "--token-file", help="File holding the bearer token (else LOGSHIP_TOKEN).")] = None,
+    backlog: Annotated[Optional[str], typer.Option("--backlog", help="Backlog policy: ask, always or never.")] = None,
+    log_format: Annotated[Optional[str], typer.Option("--log-format", help="Declare the files' log format.")] = None,
+    tz: TzOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="Validate the config, try the connection, exit.")] = False,
+    status: Annotated[bool, typer.Option(
+        "--status", help="Print the running shipper's status file and exit.")] = False,
 ) -> None:
     """Tail log files and stream their lines to a collector (runs until stopped).
 
@@ -417,10 +482,10 @@ def ship_cmd(
     from logship.kernel.status import read_status
 
     if status and config is None and not collector:
-        typer.echo(format_status(read_status(state_dir or Path("logship-state"))))
+        typer.echo(format_status(read_status(state_dir or DEFAULT_STATE_DIR)))
         return
     cfg = shipper_config.load_config(config, collector=collector, client_id=client_id, state_dir=state_dir,
-                                     token_file=token_file, backlog=backlog, log_format=log_format,
+                                     token_file=token_file, backlog=backlog, log_format=log_format, tz=tz,
                                      paths=paths or None)
     if status:
         typer.echo(format_status(read_status(cfg.state_dir)))
@@ -440,7 +505,8 @@ def ship_cmd(
 
 
 @backlog_app.callback()
-def backlog_cmd(ctx: typer.Context, state_dir: Path = StateDirOption) -> None:
+def backlog_cmd(ctx: typer.Context, state_dir: Annotated[Path, typer.Option(
+        "--state-dir", help="The shipper's state directory.")] = DEFAULT_STATE_DIR) -> None:
     """List the backlog that waits for consent: files, bytes, oldest time.
 
     Example: logship backlog --state-dir st
@@ -456,9 +522,9 @@ def backlog_cmd(ctx: typer.Context, state_dir: Path = StateDirOption) -> None:
 @command("approve", parent=backlog_app)
 def backlog_approve_cmd(
     ctx: typer.Context,
-    seg_id: Optional[str] = typer.Argument(None, help="The backlog id to approve (from `logship backlog`)."),
-    all_: bool = typer.Option(False, "--all", help="Approve everything pending now."),
-    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="The shipper's state directory."),
+    seg_id: Annotated[Optional[str], typer.Argument(help="The backlog id to approve (from `logship backlog`).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Approve everything pending now.")] = False,
+    state_dir: Annotated[Optional[Path], typer.Option("--state-dir", help="The shipper's state directory.")] = None,
 ) -> None:
     """Consent to sending backlog: one id, or --all that is pending now.
 
@@ -467,7 +533,7 @@ def backlog_approve_cmd(
     from logship.shipper.backlog import approve
     from logship.kernel.status import read_status
 
-    sd = state_dir or ctx.obj or Path("logship-state")
+    sd = state_dir or ctx.obj or DEFAULT_STATE_DIR
     pending = None
     if not all_:
         segs = read_status(sd).get("backlog", {}).get("segments", [])
@@ -477,7 +543,7 @@ def backlog_approve_cmd(
 
 
 def main() -> None:
-    app()
+    app(prog_name="logship")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import aiohttp
 
 from logship.shipper.backlog import Approvals, read_approvals, split_backlog
 from logship.shipper.client import CollectorRefused, ConnectionLost, StreamClient, post_backlog
-from logship.shipper.config import ShipperConfig
+from logship.shipper.config import ConfigError, ShipperConfig
 from logship.shipper.discovery import Discovery
 from logship.kernel.protocol import DataFrame
 from logship.shipper.state import ShipperState, SourceState, add_range, covered, first_gap
@@ -633,6 +633,11 @@ async def check_connection(cfg: ShipperConfig, token: str) -> str:
                                             heartbeat=cfg.heartbeat)
         try:
             w = client.welcome
+            theirs = w.get("client_id")
+            if theirs and cfg.client_id and theirs != cfg.client_id:
+                # The daemon only warns (it ships either way); a check is asked to find this.
+                raise ConfigError(f"client id {cfg.client_id!r} is not the token's: {cfg.collector} maps the "
+                                  f"token to client {theirs!r} (use --client-id {theirs})")
             return (f"ok: {cfg.collector} speaks protocol v{w.get('version')}, client id "
                     f"{w.get('client_id', '?')}, credit {client.credit}")
         finally:

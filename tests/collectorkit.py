@@ -7,7 +7,6 @@ import asyncio
 import base64
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,7 @@ import duckdb
 import psutil
 
 from logship.kernel.protocol import DataFrame, decode_message, encode_frame, encode_message
-from tests.shipkit import stop_process
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.run import REPO, logship_cmd, read_url, stop_process
 TOKENS = {"alpha": "tok-alpha-1234567890", "beta": "tok-beta-0987654321"}
 ADMIN = "adm-secret-abcdef"
 
@@ -36,13 +33,17 @@ def client_lines(a: int, b: int) -> bytes:
 
 
 class CollectorProc:
-    """`logship collect` as a child process; restartable on the same port."""
+    """`logship collect` as a child process; restartable on the same port.
 
-    def __init__(self, tmp: Path, db: Path | None = None, config: str = "", tls: tuple[Path, Path] | None = None):
+    ``tokens``: client id -> token (default TOKENS); ``port`` 0 takes a free one.
+    """
+
+    def __init__(self, tmp: Path, db: Path | None = None, config: str = "", tls: tuple[Path, Path] | None = None,
+                 tokens: dict[str, str] | None = None, port: int = 0):
         self.tmp = tmp
         self.db = db or tmp / "coll.duckdb"
         self.token_file = tmp / "tokens.txt"
-        self.token_file.write_text("".join(f"{c} {t}\n" for c, t in TOKENS.items()))
+        self.token_file.write_text("".join(f"{c} {t}\n" for c, t in (tokens or TOKENS).items()))
         self.admin_file = tmp / "admin.txt"
         self.admin_file.write_text(f"ops {ADMIN}\n")
         self.config_file: Path | None = None
@@ -50,26 +51,23 @@ class CollectorProc:
             self.config_file = tmp / "collector.toml"
             self.config_file.write_text(config)
         self.tls = tls
-        self.port = 0
+        self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.log = tmp / "collector.log"
 
-    def start(self, timeout: float = 30.0) -> "CollectorProc":
-        cmd = [sys.executable, "-P", "-m", "logship", "collect", "--db", str(self.db), "--listen", f"127.0.0.1:{self.port}",
-               "--token-file", str(self.token_file), "--admin-token-file", str(self.admin_file)]
+    def start(self) -> "CollectorProc":
+        cmd = logship_cmd("collect", "--db", self.db, "--listen", f"127.0.0.1:{self.port}",
+                          "--token-file", self.token_file, "--admin-token-file", self.admin_file)
         if self.config_file:
             cmd += ["--config", str(self.config_file)]
         if self.tls:
             cmd += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=open(self.log, "ab"))
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=log)
         assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        first = self.proc.stdout.readline().decode().strip()
-        assert first.startswith(("http://", "https://")), f"collector printed {first!r}: {self.log.read_text()[-2000:]}"
-        assert time.monotonic() < deadline
-        self.url = first
-        self.port = int(first.rsplit(":", 1)[1])
+        self.url = read_url(self.proc.stdout, self.log)  # returns when it listens (or it exited)
+        self.port = int(self.url.rsplit(":", 1)[1])
         return self
 
     @property
@@ -80,7 +78,10 @@ class CollectorProc:
     def rss(self) -> int:
         return psutil.Process(self.pid).memory_info().rss
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0, *, kill: bool = False) -> int:
+        """Stop with ``sig`` (SIGKILL when ``kill``), SIGKILL after ``timeout``; the exit code."""
+        if kill:
+            sig = signal.SIGKILL
         if self.proc is None:
             return 0
         rc, _ = stop_process(self.proc, sig, timeout)

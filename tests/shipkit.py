@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import psutil
 
-BIN = Path(sys.executable).parent / "logship"
+from tests.collectorkit import CollectorProc
+from tests.run import logship_cmd, stop_process, wait_for
+
+__all__ = ["CLIENT", "TOKEN", "Collector", "ShipperProc", "line", "stop_process", "wait_for", "wait_stored"]
+
 TOKEN = "tok-e2e-123"
 CLIENT = "desk1"
 
@@ -23,71 +26,16 @@ def line(seq: int, pad: int = 40) -> bytes:
             f"seq={seq} -- {'p' * pad}\n").encode()
 
 
-def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30.0) -> tuple[int, bool]:
-    """Signal the process and reap it; SIGKILL when it outlives ``timeout``.
-
-    Returns (exit code, whether it had to be killed).
-    """
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        return proc.wait(timeout=timeout), False
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait(), True
-
-
-class Collector:
-    """`logship collect` on 127.0.0.1; restartable on the same port."""
+class Collector(CollectorProc):
+    """`logship collect` for the end-to-end tests: the one client CLIENT with TOKEN, and
+    what it stored as seq -> count."""
 
     def __init__(self, tmp: Path, port: int = 0, config: str = "") -> None:
-        self.tmp = tmp
-        self.config = config
-        self.db = tmp / "e2e.duckdb"
-        self.tokens = tmp / "tokens.txt"
-        self.tokens.write_text(f"{CLIENT} {TOKEN}\n")
-        self.port = port
-        self.proc: subprocess.Popen | None = None
-        self.url = ""
-
-    def start(self) -> "Collector":
-        self.log = open(self.tmp / "collector.log", "ab")
-        extra: list[str] = []
-        if self.config:
-            (self.tmp / "collector.toml").write_text(self.config)
-            extra = ["--config", str(self.tmp / "collector.toml")]
-        self.proc = subprocess.Popen(
-            [str(BIN), "collect", "--db", str(self.db), "--listen", f"127.0.0.1:{self.port}",
-             "--token-file", str(self.tokens), *extra],
-            stdout=subprocess.PIPE, stderr=self.log,
-        )
-        assert self.proc.stdout is not None
-        first = self.proc.stdout.readline().decode().strip()
-        assert first.startswith("http://"), f"collector printed {first!r}"
-        self.url = first
-        self.port = int(first.rsplit(":", 1)[1])
-        return self
-
-    def stop(self, kill: bool = False) -> None:
-        if self.proc is None:
-            return
-        stop_process(self.proc, signal.SIGKILL if kill else signal.SIGTERM, timeout=30)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        self.log.close()
-        self.proc = None
+        super().__init__(tmp, db=tmp / "e2e.duckdb", config=config, tokens={CLIENT: TOKEN}, port=port)
 
     def seqs(self) -> Counter:
         """seq -> times stored (the collector must be stopped: DuckDB holds the file)."""
-        import duckdb
-
-        con = duckdb.connect(str(self.db), read_only=True)
-        try:
-            rows = con.sql(
-                "SELECT CAST(json_extract(attrs, '$.seq') AS BIGINT) FROM events WHERE name = 'test.line'"
-            ).fetchall()
-        finally:
-            con.close()
+        rows = self.query("SELECT CAST(json_extract(attrs, '$.seq') AS BIGINT) FROM events WHERE name = 'test.line'")
         return Counter(r[0] for r in rows)
 
 
@@ -115,8 +63,7 @@ class ShipperProc:
 
     def start(self) -> "ShipperProc":
         self.log = open(self.tmp / "shipper.log", "ab")
-        self.proc = subprocess.Popen([str(BIN), "ship", "--config", str(self.config())],
-                                     stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(logship_cmd("ship", "--config", self.config()), stdout=self.log, stderr=self.log)
         return self
 
     def stop(self, kill: bool = False) -> None:
@@ -168,15 +115,6 @@ class ShipperProc:
                     return st
             time.sleep(0.2)
         raise AssertionError(f"shipper not caught up after {timeout} s: {json.dumps(st)[:2000]}")
-
-
-def wait_for(pred, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def wait_stored(coll: Collector, ship: ShipperProc, expected: set[int], timeout: float = 30.0,

@@ -7,14 +7,10 @@ import gzip
 import subprocess
 import sys
 from pathlib import Path
+from tests.run import logship
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
-
-
-def logship(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-P", "-m", "logship", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=60)
 
 
 def test_formats_lists_every_format_with_samples():
@@ -101,7 +97,6 @@ def test_grammar_dir_reaches_formats_and_check(tmp_path: Path):
 
 
 def test_check_reads_stdin():
-    r = subprocess.run([sys.executable, "-P", "-m", "logship", "check", "-"], input=(SAMPLES / "syslog.log").read_bytes(),
-                       capture_output=True, cwd=REPO, timeout=60)
+    r = logship("check", "-", input=(SAMPLES / "syslog.log").read_bytes())
     assert r.returncode == 1  # its deliberate corrupt line
     assert r.stdout.decode().startswith("-: format syslog (detected, 95% of the first lines parse); 22 lines, ")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from logship.parser import EntryParser, detect_format
+from tests.run import logship
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -155,8 +156,7 @@ def test_rotated_sample_and_current_file_make_two_sessions(tmp_path: Path):
 
     db = tmp_path / "s.duckdb"
     for name in ("client.log", "client.log.1.gz"):
-        r = subprocess.run([sys.executable, "-P", "-m", "logship", "ingest", str(SAMPLES / name), "--client-id", "kim-laptop",
-                            "--tz", "UTC", "--db", str(db)], capture_output=True, text=True, cwd=SAMPLES.parent)
+        r = logship("ingest", SAMPLES / name, "--client-id", "kim-laptop", "--tz", "UTC", "--db", db)
         assert r.returncode == 0, r.stderr
     con = duckdb.connect(str(db), read_only=True)
     try:

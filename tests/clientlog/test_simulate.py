@@ -6,8 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,8 +14,8 @@ import pytest
 
 from logship.kernel.fingerprint import read_head
 from logship.clientlog.simulate import SimConfig, SimulateError, end_reason, parse_duration, simulate
+from tests.run import logship
 
-REPO = Path(__file__).resolve().parents[2]
 HEAD = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d) (?P<level>TRACE|DEBUG|INFO |WARN |ERROR|FATAL) "
     r"sess=(?P<sess>[0-9a-f]{16}) (?P<kind>session|metric|event) (?P<name>[A-Za-z_][\w.]*)(?P<rest>.*)"
@@ -198,16 +196,15 @@ def test_bad_config(tmp_path: Path, cfg, match):
 
 def test_cli_simulate(tmp_path: Path):
     out = tmp_path / "fleet"
-    cmd = [sys.executable, "-P", "-m", "logship", "simulate", "--out", str(out), "--clients", "2", "--duration", "1m",
-           "--seed", "4", "--start", "2026-03-01T08:00:00+01:00"]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    args = ["simulate", "--out", out, "--clients", "2", "--duration", "1m", "--seed", "4"]
+    r = logship(*args, "--start", "2026-03-01T08:00:00+01:00")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("simulated 2 clients, ")
     m = json.loads((out / "manifest.json").read_text())
     assert m["config"]["start"] == "2026-03-01T08:00:00+01:00"
     assert m["clients"]["client-001"]["sessions"][0]["started_at"].startswith("2026-03-01T07:00")
-    again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    again = logship(*args, "--start", "2026-03-01T08:00:00+01:00")
     assert again.returncode == 2
     assert again.stderr.strip() == f"error: {out} is not empty (use --force to replace an earlier simulation)"
-    bad = subprocess.run(cmd[:-2] + ["--start", "yesterday"], capture_output=True, text=True, cwd=REPO)
+    bad = logship(*args, "--start", "yesterday")
     assert bad.returncode == 2 and bad.stderr.startswith("error: --start 'yesterday'")

@@ -10,7 +10,6 @@ import os
 import shutil
 import ssl
 import subprocess
-import sys
 import threading
 import time
 import zlib
@@ -22,6 +21,7 @@ import pytest
 
 from tests.collectorkit import (ADMIN, TOKENS, CollectorProc, StreamClient, client_line, client_lines, run,
                                 uncovered)
+from tests.run import logship
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -339,18 +339,12 @@ def test_logship_query_uses_the_running_collector(tmp_path):
         st, body = run(post(coll.url + "/v1/lines?source=q", TOKENS["alpha"], client_lines(0, 25)))
         assert st == 200 and body["lines"] == 25
         # the file is held by the collector: the CLI asks it (all rows: the local token)
-        out = subprocess.run([sys.executable, "-P", "-m", "logship", "query", "--db", str(coll.db), "--format", "csv",
-                              "SELECT count(*) AS n, min(ts) AS first FROM events"],
-                             cwd=REPO, capture_output=True, text=True, timeout=60)
+        out = logship("query", "--db", coll.db, "--format", "csv", "SELECT count(*) AS n, min(ts) AS first FROM events")
         assert out.returncode == 0, out.stderr
         assert out.stdout.splitlines()[1].startswith("25,2026-11-27")
-        out = subprocess.run([sys.executable, "-P", "-m", "logship", "query", "--db", str(coll.db), "--format", "csv",
-                              "SELECT * FROM range(10)"], capture_output=True, text=True, timeout=60,
-                             cwd=REPO)
+        out = logship("query", "--db", coll.db, "--format", "csv", "SELECT * FROM range(10)")
         assert out.stdout.split() == ["range"] + [str(i) for i in range(10)], out.stderr
-        bad = subprocess.run([sys.executable, "-P", "-m", "logship", "query", "--db", str(coll.db), "DELETE FROM events"],
-                             capture_output=True, text=True, timeout=60,
-                             cwd=REPO)
+        bad = logship("query", "--db", coll.db, "DELETE FROM events")
         assert bad.returncode == 1 and "only SELECT" in bad.stderr and bad.stderr.count("\n") == 1
     finally:
         coll.stop()
@@ -366,8 +360,7 @@ def test_logship_ingest_and_reparse_run_inside_the_running_collector(tmp_path):
     coll = CollectorProc(tmp_path).start()
     try:
         def cli(*args):
-            return subprocess.run([sys.executable, "-P", "-m", "logship", *args, "--db", str(coll.db)], cwd=repo,
-                                  capture_output=True, text=True, timeout=120)
+            return logship(*args, "--db", coll.db, cwd=repo, timeout=120)
 
         r = cli("ingest", str(logs), "--client-id", "desk-1", "--tz", "UTC")
         assert r.returncode == 0, r.stderr
@@ -389,15 +382,21 @@ def test_sigterm_during_an_upload_commits_its_start_and_answers_how_far(tmp_path
     coll = CollectorProc(tmp_path).start()
     data = client_lines(0, 50_000)
 
+    sent = 0
+
     async def slow():
+        nonlocal sent
         for i in range(0, len(data), 65536):
             yield data[i:i + 65536]
+            sent += 1
             await asyncio.sleep(0.05)
 
     async def go():
         task = asyncio.get_running_loop().create_task(
             post(coll.url + "/v1/backlog?start=0", TOKENS["alpha"], slow(), backlog_headers(data, gz=False)))
-        await asyncio.sleep(1.5)
+        while sent < 20:  # a third of the body is out: SIGTERM lands in the middle of it
+            assert not task.done()
+            await asyncio.sleep(0.01)
         coll.proc.send_signal(signal.SIGTERM)
         return await asyncio.wait_for(task, 20)
 

@@ -18,7 +18,7 @@ import pytest
 
 from logship.store.remote import held_by_collector
 from logship.store import Store
-from tests.shipkit import BIN, wait_for
+from tests.run import logship, wait_for
 
 
 def _lockfile(db: Path, pid: int, started: float | None) -> Path:
@@ -71,8 +71,7 @@ def test_a_dead_pid_is_stale_and_query_reads_the_file(db: Path):
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     cfile = _lockfile(db, child.pid, 1.0)
-    out = subprocess.run([str(BIN), "query", "SELECT 42 AS answer", "--db", str(db), "--format", "csv"],
-                         capture_output=True, text=True, timeout=60)
+    out = logship("query", "SELECT 42 AS answer", "--db", db, "--format", "csv")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["answer", "42"]
     assert not cfile.exists()

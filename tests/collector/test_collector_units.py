@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +12,8 @@ from logship.collector.credit import CreditBank
 from logship.collector.errors import AuthFileError
 from logship.collector.metrics import Metrics
 from logship.kernel.errors import ConfigError
+from tests.run import logship
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -78,8 +76,7 @@ def test_config_needs_tokens_and_both_tls_files(tokens, tmp_path):
 def test_collect_with_a_bad_config_is_one_line(tmp_path, tokens):
     p = tmp_path / "c.toml"
     p.write_text("bogus = 1\n")
-    r = subprocess.run([sys.executable, "-P", "-m", "logship", "collect", "--config", str(p), "--token-file", str(tokens)],
-                       cwd=REPO, capture_output=True, text=True, timeout=60)
+    r = logship("collect", "--config", p, "--token-file", tokens)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "bogus" in r.stderr
 
 

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from tests.fault.proxy import FaultProxy
-from tests.shipkit import BIN, CLIENT, TOKEN, ShipperProc, stop_process
+from tests.run import logship_cmd, stop_process, url_of
+from tests.shipkit import CLIENT, TOKEN, ShipperProc
 
 __all__ = ["CollectorRunner", "stop_shipper"]
 
@@ -40,7 +41,7 @@ class CollectorRunner:
 
     def start(self, commit_delay_s: float = 0.0) -> None:
         self.commit_delay_s = commit_delay_s
-        cmd = [str(BIN), "collect", "--db", str(self.db), "--listen", "127.0.0.1:0", "--token-file", str(self.tokens)]
+        cmd = logship_cmd("collect", "--db", self.db, "--listen", "127.0.0.1:0", "--token-file", self.tokens)
         if commit_delay_s:
             cfg = self.work / "collector-slow.toml"
             cfg.write_text(f"commit_delay_s = {commit_delay_s}\n")
@@ -54,10 +55,10 @@ class CollectorRunner:
 
     def _read_stdout(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
-        first = proc.stdout.readline().decode(errors="replace").strip()
-        if first.startswith("http://"):
-            self.url = first
-            self.proxy.set_target(int(first.rsplit(":", 1)[1]))
+        url = url_of(proc.stdout.readline())
+        if url is not None:
+            self.url = url
+            self.proxy.set_target(int(url.rsplit(":", 1)[1]))
         for _ in proc.stdout:  # drain to EOF so the pipe never fills
             pass
         proc.stdout.close()

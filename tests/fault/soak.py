@@ -38,7 +38,8 @@ from tests.fault.plan import FAULT_KINDS, LONG, RESOURCE, SHORT, Fault, Plan, ma
 from tests.fault.procs import CollectorRunner, stop_shipper
 from tests.fault.proxy import FaultProxy
 from tests.fault.writer import SoakWriter
-from tests.shipkit import BIN, ShipperProc, line, wait_for
+from tests.run import logship_cmd
+from tests.shipkit import ShipperProc, line, wait_for
 
 __all__ = ["SoakOptions", "SoakResult", "run_soak", "main"]
 
@@ -326,7 +327,7 @@ class Soak:
             return
         assert self.ship is not None
         self._approval = subprocess.Popen(
-            [str(BIN), "backlog", "approve", "--all", "--state-dir", str(self.ship.state)],
+            logship_cmd("backlog", "approve", "--all", "--state-dir", self.ship.state),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def poll_approval(self, wait: bool = False) -> None:

@@ -8,7 +8,6 @@ import gzip
 import re
 import socket
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -34,7 +33,9 @@ def test_writer_rotations_keep_every_seq_exactly_once(tmp_path):
             wait_for(lambda: w.seq >= n + 50, timeout=10, what="the writer to write")
             w.rotate(kind)
         wait_for(lambda: sum(w.rotations.values()) == 7, timeout=10, what="the rotations")
-        time.sleep(0.3)  # the last gzip is due (0.1 s), then some more lines
+        n = w.seq  # the last gzip is due (0.1 s) and done by the writer's loop, then some more lines
+        wait_for(lambda: all(g.name.endswith(".gz") for g in w.gens if g.how == "gzip") and w.seq >= n + 50,
+                 timeout=10, what="the last gzip and more lines")
     finally:
         w.stop()
     assert w.error is None

@@ -5,24 +5,44 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.hypothesis_profiles import examples
 
 from logship.parser import EntryParser
+from tests.run import REPO
 
 RESERVED = {"time", "ts", "timestamp", "t", "level", "lvl", "severity", "loglevel", "msg", "message",
             "event", "event_name", "session", "sess", "session_id", "@timestamp", "@message"}
 keys = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True).filter(lambda k: k not in RESERVED)
 floats = st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: abs(x) < 1e15)
-bare = st.from_regex(r"[A-Za-z][A-Za-z0-9_./:@+-]{0,10}", fullmatch=True).filter(
-    lambda s: s not in ("true", "false"))
+# Strings a logfmt writer may leave unquoted, among them ones that read as another type
+# (`true`, `12ms`, `-3`, `1e5`): the renderer must quote those.
+bare = st.from_regex(r"[A-Za-z0-9_./:@+-]{1,11}", fullmatch=True) | st.sampled_from(
+    ["true", "false", "12ms", "1e5", "-3", "50%", "2KiB", "0.5", "1.", "-"])
 texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
 values = st.one_of(st.integers(-10**15, 10**15), floats, st.booleans(), bare, texts)
 
 
+def _typed_values() -> list[re.Pattern[str]]:
+    """The value terminals of grammars/common.lark that read as something other than text
+    (booleans, numbers, sizes, durations, percentages), taken from the grammar itself."""
+    common = (REPO / "grammars" / "common.lark").read_text()
+    names = ("SIZE", "DURATION", "PERCENT", "FLOAT", "INT", "BOOL")
+    found = {m[1]: re.compile(m[2]) for m in re.finditer(r"^([A-Z]+)(?:\.\d+)?: /(.*)/$", common, re.M)}
+    assert set(names) <= set(found), sorted(found)
+    return [found[n] for n in names]
+
+
+TYPED = _typed_values()
+UNQUOTED = re.compile(r"[A-Za-z0-9_./:@+-]+")  # a string logfmt can carry without quotes
+
+
 def render_logfmt(v) -> str:
+    """A value as a logfmt writer writes it: strings bare when the parser reads them back
+    as the same string, quoted when they would read as another type (`"true"`, `"12ms"`)."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -30,10 +50,14 @@ def render_logfmt(v) -> str:
     if isinstance(v, float):
         text = repr(v)
         return text if ("." in text or "e" in text) else text + ".0"
-    if (v and all(c.isalnum() or c in "_./:@+-" for c in v) and v[0].isalpha() and v.isascii()
-            and v not in ("true", "false")):   # a bare true/false is a boolean: quote the string
+    if UNQUOTED.fullmatch(v) and not any(p.fullmatch(v) for p in TYPED):
         return v
     return json.dumps(v, ensure_ascii=False)
+
+
+def test_the_renderer_quotes_strings_that_read_as_another_type():
+    assert [render_logfmt(v) for v in ("true", "12ms", "-3", "1e5", "50%", "2KiB", "GET", "1.", "a=b")] == [
+        '"true"', '"12ms"', '"-3"', '"1e5"', '"50%"', '"2KiB"', "GET", "1.", '"a=b"']
 
 
 @settings(max_examples=examples(200), deadline=None)

@@ -147,13 +147,13 @@ def test_full_state_disk_shipper_keeps_running_reports_and_resumes(tmp_path):
 
 def test_backlog_approve_on_a_full_disk_is_one_clear_error(tmp_path: Path):
     """The consent cannot be written: one line naming the file, exit 1, no temp file left."""
-    from tests.shipkit import BIN
+    from tests.run import logship_cmd
 
     with tmpfs_or_skip(tmp_path / "state", "64k") as state:
         (state / "status.json").write_text(json.dumps({"backlog": {"segments": [
             {"id": "abc-0", "status": "pending", "bytes": 10, "path": "x.log"}]}}))
         Filler(state).fill()
-        out = subprocess.run([str(BIN), "backlog", "approve", "--all", "--state-dir", str(state)],
+        out = subprocess.run(logship_cmd("backlog", "approve", "--all", "--state-dir", state),
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 1
         assert out.stderr.strip().splitlines() == [

@@ -10,14 +10,13 @@ import gzip
 import os
 import random
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.shipkit import BIN, Collector, ShipperProc, line, wait_for, wait_stored
+from tests.run import logship
+from tests.shipkit import Collector, ShipperProc, line, wait_for, wait_stored
 
 
 class Writer:
@@ -83,7 +82,7 @@ def test_rename_rotation_symlink_switch_and_gzip_exactly_once(tmp_path, collecto
         os.rename(logs / "app.log", logs / "app.log.0")
         w.reopen(logs / "app.log")
         steady(w, 0.3)
-        time.sleep(1.5)
+        ship.wait_caught_up()   # app.log.0 is compressed once the shipper has all of it (delaycompress)
         with open(logs / "app.log.0", "rb") as src, gzip.open(logs / "app.log.0.gz", "wb") as dst:
             shutil.copyfileobj(src, dst)
         os.unlink(logs / "app.log.0")
@@ -159,10 +158,6 @@ def test_kill9_shipper_and_collector_ten_times_exactly_once(tmp_path, collector)
     _kill_run(tmp_path, collector, kills=10, seconds=30.0)
 
 
-def _run_cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=60, **kw)
-
-
 def test_collector_down_then_up_with_ask(tmp_path, collector):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -188,12 +183,11 @@ def test_collector_down_then_up_with_ask(tmp_path, collector):
         st = ship.wait_caught_up()
         pending = st["backlog"]
         assert pending["pending_files"] == 1 and pending["pending_bytes"] > 1_000_000
-        listed = _run_cli("backlog", "--state-dir", str(ship.state))
+        listed = logship("backlog", "--state-dir", str(ship.state))
         assert listed.returncode == 0 and pending["segments"][0]["id"] in listed.stdout
         seg_end = pending["segments"][0]["end"]
         # nothing older than the live tail has arrived: stop, look, restart
         ship.stop()
-        time.sleep(2.5)
         coll.stop()
         got = coll.seqs()
         assert max(got.values()) == 1
@@ -205,7 +199,7 @@ def test_collector_down_then_up_with_ask(tmp_path, collector):
         wait_for(lambda: ship.status().get("connection", {}).get("state") == "connected", what="reconnect")
         time.sleep(1.0)
         assert ship.status()["consent"] == "needed"   # still waiting: no consent yet
-        approved = _run_cli("backlog", "approve", "--all", "--state-dir", str(ship.state))
+        approved = logship("backlog", "approve", "--all", "--state-dir", str(ship.state))
         assert approved.returncode == 0, approved.stderr
         wait_for(lambda: ship.status().get("consent") == "none_needed", timeout=30, what="backlog sent")
         got = wait_stored(coll, ship, set(range(w.seq)), live=(logs / "app.log",))
@@ -264,7 +258,7 @@ def test_backlog_of_a_file_rotated_during_an_outage_is_sent_after_its_final_ack(
             ship.stop(kill=True)
             ship.start()
             wait_for(lambda: ship.status().get("connection", {}).get("state") == "connected", what="reconnect")
-        approved = _run_cli("backlog", "approve", "--all", "--state-dir", str(ship.state))
+        approved = logship("backlog", "approve", "--all", "--state-dir", str(ship.state))
         assert approved.returncode == 0, approved.stderr
         wait_for(lambda: ship.status().get("consent") == "none_needed"
                  and not ship.status()["backlog"]["segments"], timeout=30, what="backlog sent")
@@ -395,27 +389,17 @@ def test_check_and_status_commands(tmp_path, collector):
     (tmp_path / "bad").write_text("wrong\n")
     base = ["ship", "--collector", collector.url, "--client-id", "desk1", "--state-dir", str(tmp_path / "st"),
             str(tmp_path / "*.log")]
-    ok = _run_cli(*base, "--token-file", str(tmp_path / "token"), "--check")
+    ok = logship(*base, "--token-file", str(tmp_path / "token"), "--check")
     assert ok.returncode == 0 and ok.stdout.startswith("ok:") and "desk1" in ok.stdout
-    bad = _run_cli(*base, "--token-file", str(tmp_path / "bad"), "--check")
+    bad = logship(*base, "--token-file", str(tmp_path / "bad"), "--check")
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "refused" in bad.stderr
-    nostatus = _run_cli("ship", "--status", "--state-dir", str(tmp_path / "st"))
+    other = [("desk2" if a == "desk1" else a) for a in base]   # a client id that is not the token's
+    wrong = logship(*other, "--token-file", str(tmp_path / "token"), "--check")
+    assert wrong.returncode == 2 and wrong.stdout == "", wrong
+    assert wrong.stderr == ("error: client id 'desk2' is not the token's: " + collector.url
+                            + " maps the token to client 'desk1' (use --client-id desk1)\n")
+    nostatus = logship("ship", "--status", "--state-dir", str(tmp_path / "st"))
     assert nostatus.returncode != 0 and "no status file" in nostatus.stderr
-
-
-def test_ship_path_imports_no_heavy_modules():
-    code = (
-        "import sys\n"
-        "sys.argv = ['logship', 'ship', '--help']\n"
-        "from logship import cli\n"
-        "from logship.shipper import daemon, tail, state, config, backlog, status, discovery, client, fileopen\n"
-        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in sys.modules if m.split('.')[0] in ('duckdb', 'pyarrow', 'lark')\n"
-        "         or m.startswith(('logship.store', 'logship.parser', 'logship.collector'))]\n"
-        "print('HEAVY', heavy)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-500:]
 
 
 def test_long_line_travels_truncated_and_retention_deletes_acked_rotated(tmp_path, collector):
@@ -437,7 +421,7 @@ def test_long_line_travels_truncated_and_retention_deletes_acked_rotated(tmp_pat
         w.close()
         wait_for(lambda: not (logs / "app.log.1").exists(), timeout=20, what="retention to delete app.log.1")
         assert (logs / "app.log").exists()
-        status = _run_cli("ship", "--status", "--state-dir", str(ship.state))
+        status = logship("ship", "--status", "--state-dir", str(ship.state))
         assert status.returncode == 0 and "app.log" in status.stdout and "connection: connected" in status.stdout
         got = wait_stored(collector, ship, set(range(w.seq)), live=(logs / "app.log",))
     finally:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,8 @@ import pytest
 from logship.store import Store
 from logship.store.query import run_query
 from tests.collectorkit import ADMIN, CollectorProc, run
+from tests.run import logship
 
-REPO = Path(__file__).resolve().parents[2]
 SESS = "3f2a9c1e5b7d9e01"
 DATA = (
     f'2026-11-27T21:00:00.000+00:00 INFO  sess={SESS} session start version="1.4.2"\n'
@@ -216,11 +214,9 @@ def test_cli_query_refuses_a_delete_in_a_cte(world, held: bool):
     dbs, coll = world
     db = dbs["held"] if held else dbs["offline"]
     sql = "WITH x AS (DELETE FROM events RETURNING *) SELECT count(*) FROM x"
-    r = subprocess.run([sys.executable, "-P", "-m", "logship", "query", "--db", str(db), sql, "--format", "json"],
-                       cwd=REPO, capture_output=True, text=True, timeout=120)
+    r = logship("query", "--db", db, sql, "--format", "json", timeout=120)
     assert r.returncode == 1 and "read-only" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    ok = subprocess.run([sys.executable, "-P", "-m", "logship", "query", "--db", str(db), "SELECT count(*) AS n FROM events",
-                         "--format", "json"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    ok = logship("query", "--db", db, "SELECT count(*) AS n FROM events", "--format", "json", timeout=120)
     assert ok.returncode == 0 and json.loads(ok.stdout) == [{"n": 3}], ok.stderr
 
 

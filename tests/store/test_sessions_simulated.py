@@ -9,7 +9,6 @@ reason and times, and the metric, event and reject counts per client.
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -17,13 +16,12 @@ import duckdb
 import pytest
 
 from logship.clientlog.simulate import SimConfig, simulate
+from tests.run import logship
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _logship(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-P", "-m", "logship", *args], capture_output=True, text=True, cwd=REPO,
-                          timeout=240)
+    return logship(*args, timeout=240)
 
 
 def _dt(text: str | None) -> datetime | None:
