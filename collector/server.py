@@ -74,8 +74,11 @@ def _prepare_database(con: Any, cfg: CollectorConfig) -> None:
 
     jemalloc's background threads give the memory of a big query back to the system
     within seconds (without them the RSS stays at its peak); `db_threads` DuckDB threads
-    (1: a query executes only on its own niced thread, collector/query.py).
+    (1: a query executes only on its own niced thread, collector/query.py). Each query
+    runs on its own cursor, which starts from the GLOBAL settings: UTC there, so that its
+    instants come out as UTC as offline (store/door.py), whatever this machine's zone.
     """
+    con.execute("SET GLOBAL TimeZone = 'UTC'")
     con.execute("SET allocator_background_threads = true")
     con.execute(f"SET threads = {int(cfg.db_threads)}")
     lock_down(con)
