@@ -12,8 +12,10 @@ from pathlib import Path
 
 import aiohttp
 import pyarrow.parquet as pq
+import pytest
 
 from logship.store.door import CollectorDoor, open_door
+from logship.store.errors import QueryError
 from tests.collectorkit import ADMIN, REPO, CollectorProc, client_lines, run
 
 SESS = "3f2a9c1e5b7d9e01"
@@ -114,7 +116,15 @@ def test_export_stream_stops_when_its_client_goes_away(tmp_path: Path):
         assert isinstance(door, CollectorDoor)
         counts = [b.num_rows for b in door.batches("SELECT range AS i FROM range(150000)")]
         total = door.query("SELECT count(*) AS n FROM range(150000)").to_pylist()
+        # the same refusals, word for word, as offline (tests/store/test_door.py)
+        refusals = []
+        for sql in ("SELECT 1; SELECT 2", "SELECT * FROM nope"):
+            with pytest.raises(QueryError) as err:
+                door.query(sql)
+            refusals.append(str(err.value))
     finally:
         assert coll.stop() == 0
     assert status == 200 and body["rows"] == [[7]], body
     assert sum(counts) == 150_000 and len(counts) >= 3 and total == [{"n": 150_000}]
+    assert refusals[0] == "refused: one statement per query, got 2"
+    assert refusals[1].startswith("SQL error: Catalog Error: Table with name nope does not exist!")
