@@ -329,7 +329,8 @@ class QueryRunner:
         except duckdb.Error as exc:
             last = QueryRefused(f"SQL error: {' '.join(str(exc).split())}")
         except Exception as exc:  # noqa: BLE001 - the client must hear of it, not wait forever
-            log.exception("export stream failed")
+            if not (q.stopped or self.closing):  # else: an interrupt seen through pyarrow's reader
+                log.exception("export stream failed")
             last = QueryRefused(f"export failed: {' '.join(str(exc).split())}")
         finally:
             q.done = True
@@ -439,12 +440,13 @@ async def handle_export(request: web.Request) -> web.StreamResponse:
         await resp.write(first)
         async for chunk in chunks:
             await resp.write(chunk)
+        await resp.write_eof()
+    except ConnectionError:
+        log.debug("an export's client went away")  # its query was stopped (stream's finally)
     except (QueryRefused, QueryBusy) as exc:
         log.warning("export stopped after its start: %s", exc)
         if request.transport is not None:
             request.transport.abort()  # no end of the chunked body: the client sees the cut
-        raise asyncio.CancelledError from None
     finally:
         await chunks.aclose()
-    await resp.write_eof()
     return resp

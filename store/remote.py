@@ -129,6 +129,7 @@ class RunningCollector:
                     try:
                         batch = reader.read_next_batch()
                     except StopIteration:
+                        resp.read()  # the end of the chunked body: the collector finished its answer
                         return
                     except (OSError, pa.ArrowException, http.client.HTTPException) as exc:
                         raise RemoteError(f"the export stream of the collector at {self.url} was cut off: "

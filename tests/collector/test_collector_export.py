@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from logship.store.door import CollectorDoor, open_door
-from logship.store.errors import QueryError
+from logship.store.errors import QueryError, RemoteError
 from tests.collectorkit import ADMIN, REPO, CollectorProc, client_lines, run
 
 SESS = "3f2a9c1e5b7d9e01"
@@ -128,3 +129,21 @@ def test_export_stream_stops_when_its_client_goes_away(tmp_path: Path):
     assert sum(counts) == 150_000 and len(counts) >= 3 and total == [{"n": 150_000}]
     assert refusals[0] == "refused: one statement per query, got 2"
     assert refusals[1].startswith("SQL error: Catalog Error: Table with name nope does not exist!")
+
+
+def test_an_export_cut_by_shutdown_is_an_error_not_a_short_export(tmp_path: Path):
+    """SIGTERM while an export streams: the client's read fails (RemoteError), it never
+    ends as if the rows were all there."""
+    coll = CollectorProc(tmp_path).start()
+    try:
+        door = open_door(coll.db)
+        assert isinstance(door, CollectorDoor)
+        reader = door.batches("SELECT range AS i FROM range(500000000)")
+        rows = reader.read_next_batch().num_rows
+        coll.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(RemoteError, match="^the export stream of the collector at .* was cut off: "):
+            for batch in reader:
+                rows += batch.num_rows
+        assert 0 < rows < 500_000_000
+    finally:
+        assert coll.stop() == 0
