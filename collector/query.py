@@ -180,12 +180,13 @@ class QueryRunner:
                 columns = [d[0] for d in (cur.description or [])]
                 types = [str(d[1]) for d in (cur.description or [])]
                 rows = cur.fetchmany(limit + 1)
-        except duckdb.InterruptException:
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            # DuckDB's errors while an Arrow reader pulls batches come through pyarrow (OSError)
             if self.closing:
                 raise QueryBusy("the collector is shutting down; the query was stopped") from None
-            raise QueryRefused(f"query stopped after its time limit of {self.limits.time_limit_s:g} s "
-                               "(query_time_limit_s)") from None
-        except duckdb.Error as exc:
+            if isinstance(exc, duckdb.InterruptException) or (q.deadline is not None and time.monotonic() >= q.deadline):
+                raise QueryRefused(f"query stopped after its time limit of {self.limits.time_limit_s:g} s "
+                                   "(query_time_limit_s)") from None
             raise QueryRefused(f"SQL error: {' '.join(str(exc).split())}") from None
         finally:
             q.done = True
@@ -324,13 +325,14 @@ class QueryRunner:
                 put(sink.take())  # the end-of-stream marker
         except _Gone:
             last = QueryBusy("the collector is shutting down; the export was stopped")
-        except duckdb.InterruptException:
-            last = QueryBusy("the collector is shutting down; the export was stopped")
-        except duckdb.Error as exc:
-            last = QueryRefused(f"SQL error: {' '.join(str(exc).split())}")
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            # DuckDB's errors while an Arrow reader pulls batches come through pyarrow (OSError)
+            if q.stopped or self.closing:  # our own interrupt
+                last = QueryBusy("the collector is shutting down; the export was stopped")
+            else:
+                last = QueryRefused(f"SQL error: {' '.join(str(exc).split())}")
         except Exception as exc:  # noqa: BLE001 - the client must hear of it, not wait forever
-            if not (q.stopped or self.closing):  # else: an interrupt seen through pyarrow's reader
-                log.exception("export stream failed")
+            log.exception("export stream failed")
             last = QueryRefused(f"export failed: {' '.join(str(exc).split())}")
         finally:
             q.done = True

@@ -98,7 +98,7 @@ class LocalDoor(Door):
         txn.__enter__()
         try:
             reader = json_marked_reader(cur.sql(sql, params=params))
-        except duckdb.Error as exc:
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
             txn.__exit__(None, None, None)
             raise QueryError(f"SQL error: {' '.join(str(exc).split())}") from None
 
@@ -109,7 +109,8 @@ class LocalDoor(Door):
                         batch = reader.read_next_batch()
                     except StopIteration:
                         return
-                    except duckdb.Error as exc:
+                    except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                        # DuckDB's errors while the reader pulls batches come through pyarrow
                         raise QueryError(f"SQL error: {' '.join(str(exc).split())}") from None
                     yield batch
             finally:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -58,10 +59,12 @@ def test_export_through_the_running_collector_equals_the_offline_export(tmp_path
         refused = run(export_request(coll.url, token, "DELETE FROM events"))
         admin = run(export_request(coll.url, ADMIN, "SELECT 1"))
         metrics = run(_get(coll.url + "/metrics"))
+        attrs = open_door(coll.db).query("SELECT attrs FROM events WHERE client_id = 'desk-2' ORDER BY byte_offset LIMIT 1")
     finally:
         assert coll.stop() == 0
     assert refused[0] == 400 and json.loads(refused[1])["error"] == {
         "code": "query_refused", "message": "refused: only SELECT is allowed (read-only), got DELETE"}
+    assert attrs.schema.field("attrs").type == pa.json_() and attrs.to_pylist() == [{"attrs": '{"n":0}'}]
     assert admin[0] == 403 and json.loads(admin[1])["error"]["code"] == "forbidden"
     assert 'logship_http_requests_total{path="/v1/export",status="200"} 3' in metrics
     offline = logship(coll.db, "export", "--out", str(tmp_path / "offline"))
@@ -119,7 +122,8 @@ def test_export_stream_stops_when_its_client_goes_away(tmp_path: Path):
         total = door.query("SELECT count(*) AS n FROM range(150000)").to_pylist()
         # the same refusals, word for word, as offline (tests/store/test_door.py)
         refusals = []
-        for sql in ("SELECT 1; SELECT 2", "SELECT * FROM nope"):
+        for sql in ("SELECT 1; SELECT 2", "SELECT * FROM nope",
+                    "SELECT CASE WHEN range = 900000 THEN error('boom') ELSE range END FROM range(1000000)"):
             with pytest.raises(QueryError) as err:
                 door.query(sql)
             refusals.append(str(err.value))
@@ -129,6 +133,7 @@ def test_export_stream_stops_when_its_client_goes_away(tmp_path: Path):
     assert sum(counts) == 150_000 and len(counts) >= 3 and total == [{"n": 150_000}]
     assert refusals[0] == "refused: one statement per query, got 2"
     assert refusals[1].startswith("SQL error: Catalog Error: Table with name nope does not exist!")
+    assert refusals[2] == "SQL error: Invalid Input Error: boom"
 
 
 def test_an_export_cut_by_shutdown_is_an_error_not_a_short_export(tmp_path: Path):

@@ -40,6 +40,9 @@ def test_the_door_to_a_file_nobody_holds_is_the_file(db: Path):
             door.query("SELECT 1; SELECT 2")
         with pytest.raises(QueryError, match="^SQL error: Catalog Error: Table with name nope does not exist!"):
             door.query("SELECT * FROM nope")
+        # an error after the first batches comes through pyarrow's reader: still one line
+        with pytest.raises(QueryError, match="^SQL error: Invalid Input Error: boom$"):
+            door.query("SELECT CASE WHEN range = 900000 THEN error('boom') ELSE range END FROM range(1000000)")
         assert door.query("SELECT count(*) AS n FROM metrics").to_pylist() == [{"n": 2}]  # usable after errors
 
 
