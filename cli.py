@@ -211,11 +211,12 @@ def export(out: Annotated[Path, typer.Option("--out", help="Directory to write t
 
     Example: logship export --out export/
     """
+    from logship.console.progress import rows_progress
     from logship.store.door import open_door
     from logship.store.export import export_parquet
 
-    with open_door(db) as door:
-        counts = export_parquet(door, out)
+    with open_door(db) as door, rows_progress() as on_rows:
+        counts = export_parquet(door, out, on_rows=on_rows)
     typer.echo(", ".join(f"{n:,} {t}" for t, n in counts.items()) + f" written to {out}", err=True)
 
 

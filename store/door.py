@@ -41,7 +41,6 @@ class Door:
     """What a database command may ask; see the module docstring."""
 
     db: Path
-    where: str  # for messages: "the file" or "the collector at URL"
 
     def query(self, sql: str, params: list | dict | None = None) -> pa.Table:
         raise NotImplementedError
@@ -72,7 +71,6 @@ class LocalDoor(Door):
 
     def __init__(self, db: Path) -> None:
         self.db = db
-        self.where = str(db)
         self._con: duckdb.DuckDBPyConnection | None = None
 
     def _reader(self) -> duckdb.DuckDBPyConnection:
@@ -144,7 +142,6 @@ class CollectorDoor(Door):
     def __init__(self, db: Path, running: RunningCollector) -> None:
         self.db = db
         self.running = running
-        self.where = f"the collector at {running.url}"
 
     def query(self, sql: str, params: list | dict | None = None) -> pa.Table:
         return self.running.query(sql, params)
