@@ -20,6 +20,7 @@ A read on a missing database fails before anything is created.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,12 +93,12 @@ class LocalDoor(Door):
         # the connection itself: a cursor would not have its session settings (TimeZone UTC)
         cur = self._reader()
         check_query(cur, sql)
-        txn = read_only_transaction(cur)
-        txn.__enter__()
+        txn = contextlib.ExitStack()  # the read-only transaction lasts as long as the batches
+        txn.enter_context(read_only_transaction(cur))
         try:
             reader = json_marked_reader(cur.sql(sql, params=params))
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
-            txn.__exit__(None, None, None)
+            txn.close()
             raise QueryError(f"SQL error: {' '.join(str(exc).split())}") from None
 
         def rows() -> Any:
@@ -112,7 +113,7 @@ class LocalDoor(Door):
                         raise QueryError(f"SQL error: {' '.join(str(exc).split())}") from None
                     yield batch
             finally:
-                txn.__exit__(None, None, None)
+                txn.close()
 
         return pa.RecordBatchReader.from_batches(reader.schema, rows())
 
