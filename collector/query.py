@@ -1,4 +1,6 @@
-"""POST /v1/query: ad-hoc SQL while collecting, read-only and bounded.
+"""POST /v1/query: ad-hoc SQL while collecting, read-only and bounded; POST /v1/export:
+one query's rows as a stream of Arrow IPC for `logship export` (the local token only),
+through the same runner without the row and time limits.
 
 Read-only (store/readonly.py, the same guard as offline `logship query`): one statement,
 a SELECT by DuckDB's own parser, no function with a side effect in its parse tree, run

@@ -12,10 +12,7 @@ import pyarrow as pa
 
 from logship.store.door import Door, open_door
 
-__all__ = ["run_query", "sessions_query", "rejects_query", "SUMMARY_QUERIES", "summary", "END_REASONS"]
-
-# the values of sessions.end_reason (docs/storage.md)
-END_REASONS = ("clean", "crashed", "lost", "open")
+__all__ = ["run_query", "sessions_query", "rejects_query", "SUMMARY_QUERIES", "summary"]
 
 
 def run_query(db: str | Path | Door, sql: str, params: list | dict | None = None) -> pa.Table:
