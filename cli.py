@@ -118,12 +118,32 @@ class OutputFormat(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
+    ndjson = "ndjson"
     parquet = "parquet"
+
+
+class SummaryFormat(str, Enum):
+    """`summary` prints several tables: no parquet (one file holds one table)."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+    ndjson = "ndjson"
+
+
+class EndReason(str, Enum):
+    """The values of sessions.end_reason (docs/storage.md)."""
+
+    clean = "clean"
+    crashed = "crashed"
+    lost = "lost"
+    open = "open"
 
 
 # Shared output options (define once, reuse in every command that prints rows).
 FormatOpt = Annotated[Optional[OutputFormat], typer.Option(
-    "--format", help="Output format: table (default on a terminal), csv (default when piped), json, parquet.")]
+    "--format", help="Output format: table (default on a terminal), csv (default when piped), json (one array), "
+    "ndjson (one object a line), parquet (with --output).")]
 OutputOpt = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="Write the rows to this file (needed for parquet).")]
 GrammarDirOpt = Annotated[Optional[list[Path]], typer.Option(
@@ -135,6 +155,10 @@ def print_rows(table, fmt: Optional[OutputFormat], output: Optional[Path], title
     from logship.console.output import write_rows
 
     write_rows(table, fmt.value if fmt else None, output, title=title)
+
+
+# Every database command goes through the door (store/door.py): the file itself or the
+# running collector that holds it, decided there once.
 
 
 @command()
@@ -155,26 +179,18 @@ def ingest(
 
     Example: logship ingest --client-id-from-dir demo-data/ --db logship.duckdb
     """
-    from logship.store.remote import held_by_collector
-
-    running = held_by_collector(db)  # [collector] the file is held by `logship collect`: ingest there
-    if running is not None:
-        line, errors = running.ingest(paths, client_id=client_id, client_id_from_dir=client_id_from_dir, tz=tz,
-                                      log_format=log_format, replace=replace, grammar_dirs=grammar_dir or [])
-        for err in errors:
-            typer.echo(f"error: {err}", err=True)
-        typer.echo(line, err=True)
-        raise typer.Exit(1 if errors else 0)
-    from logship.store.fileingest import IngestOptions, ingest_paths
     from logship.console.progress import progress_for
+    from logship.store.door import open_door
+    from logship.store.fileingest import IngestOptions
 
     options = IngestOptions(client_id=client_id, client_id_from_dir=client_id_from_dir, tz=tz,
                             log_format=log_format, replace=replace, grammar_dirs=tuple(grammar_dir or ()))
-    summary = ingest_paths(db, paths, options, progress=progress_for(None))
-    for err in summary.errors:
+    with open_door(db) as door:
+        line, errors = door.ingest(paths, options, progress=progress_for(None))
+    for err in errors:
         typer.echo(f"error: {err}", err=True)
-    typer.echo(summary.line(), err=True)
-    if summary.errors:
+    typer.echo(line, err=True)
+    if errors:
         raise typer.Exit(1)
 
 
@@ -195,9 +211,9 @@ def query(sql: Annotated[str, typer.Argument(help="One SQL statement.")], db: Db
 @command()
 def sessions(db: DbOpt = DEFAULT_DB,
              client_id: Annotated[Optional[str], typer.Option("--client-id", help="Only this client.")] = None,
-             end_reason: Annotated[Optional[str], typer.Option(
+             end_reason: Annotated[Optional[EndReason], typer.Option(
                  "--end-reason", help="Only clean, crashed, lost or open sessions.")] = None,
-             limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 1000,
+             limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many rows.")] = 1000,
              format: FormatOpt = None, output: OutputOpt = None) -> None:
     """List sessions with how they ended (clean, crashed, lost, open), newest first.
 
@@ -205,13 +221,13 @@ def sessions(db: DbOpt = DEFAULT_DB,
     """
     from logship.store.query import sessions_query
 
-    print_rows(sessions_query(db, client_id, end_reason, limit), format, output)
+    print_rows(sessions_query(db, client_id, end_reason.value if end_reason else None, limit), format, output)
 
 
 @command()
 def rejects(db: DbOpt = DEFAULT_DB,
             error_code: Annotated[Optional[str], typer.Option("--error-code", help="Only this error code.")] = None,
-            limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 100,
+            limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many rows.")] = 100,
             format: FormatOpt = None, output: OutputOpt = None) -> None:
     """List entries that did not parse, with the parse error and their raw bytes.
 
@@ -228,47 +244,42 @@ def reparse(db: DbOpt = DEFAULT_DB, grammar_dir: GrammarDirOpt = None) -> None:
 
     Example: logship reparse --grammar-dir my-grammars/
     """
-    from logship.store.remote import held_by_collector
+    from logship.store.door import open_door
 
-    running = held_by_collector(db)  # [collector] the file is held by `logship collect`: reparse there
-    if running is not None:
-        typer.echo(running.job("reparse", grammar_dirs=[str(p.resolve()) for p in grammar_dir or []])[0], err=True)
-        return
-    from logship.store.reparse import reparse_rejects
-
-    typer.echo(reparse_rejects(db, tuple(grammar_dir or ())).line(), err=True)
+    with open_door(db) as door:
+        typer.echo(door.reparse(tuple(grammar_dir or ())), err=True)
 
 
 @command()
 def export(out: Annotated[Path, typer.Option("--out", help="Directory to write the Parquet data set into.")],
            db: DbOpt = DEFAULT_DB) -> None:
-    """Export metrics, events and sessions as hive-partitioned Parquet (client_id=/date=).
+    """Export metrics, events and sessions as hive-partitioned Parquet (client_id=/date=),
+    from the file or through the running collector that holds it.
 
     Example: logship export --out export/
     """
+    from logship.console.progress import rows_progress
+    from logship.store.door import open_door
     from logship.store.export import export_parquet
 
-    counts = export_parquet(db, out)
+    with open_door(db) as door, rows_progress() as on_rows:
+        counts = export_parquet(door, out, on_rows=on_rows)
     typer.echo(", ".join(f"{n:,} {t}" for t, n in counts.items()) + f" written to {out}", err=True)
 
 
 @command()
-def summary(db: DbOpt = DEFAULT_DB, format: FormatOpt = None) -> None:
+def summary(db: DbOpt = DEFAULT_DB, format: Annotated[Optional[SummaryFormat], typer.Option(
+        "--format", help="Output format: table (default on a terminal), csv (default when piped; a `# title` "
+        "line before each table), json (one document), ndjson (one table a line).")] = None) -> None:
     """Print the fleet summary: sessions per client and how they ended, CPU p95 per session,
     top events, rejects by error.
 
     Example: logship summary --db logship.duckdb
     """
-    from logship.console.output import default_format
+    from logship.console.output import write_summary
     from logship.store.query import summary as summary_tables
 
-    fmt = format or OutputFormat(default_format())
-    if fmt == OutputFormat.parquet:
-        raise typer.BadParameter("summary prints several tables: use table, csv or json", param_hint="--format")
-    for title, table in summary_tables(db):
-        if fmt != OutputFormat.table:
-            typer.echo(f"# {title}")
-        print_rows(table, fmt, None, title=title)
+    write_summary(summary_tables(db), format.value if format else None)
 
 def _local_zone() -> str:
     """This machine's IANA zone: the --tz default of every command that reads files."""

@@ -1,4 +1,6 @@
-"""POST /v1/query: ad-hoc SQL while collecting, read-only and bounded.
+"""POST /v1/query: ad-hoc SQL while collecting, read-only and bounded; POST /v1/export:
+one query's rows as a stream of Arrow IPC for `logship export` (the local token only),
+through the same runner without the row and time limits.
 
 Read-only (store/readonly.py, the same guard as offline `logship query`): one statement,
 a SELECT by DuckDB's own parser, no function with a side effect in its parse tree, run
@@ -29,6 +31,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +41,7 @@ import pyarrow as pa
 import pyarrow.ipc  # noqa: F401  (pa.ipc)
 from aiohttp import web
 
+from logship.store.arrows import json_marked_reader
 from logship.store.errors import QueryError
 from logship.store.readonly import check_query, read_only_transaction
 
@@ -45,12 +49,15 @@ from .errors import QueryBusy, QueryRefused
 from .metrics import Metrics
 from .state import CollectorState
 
-__all__ = ["QueryRunner", "QueryLimits", "handle_query", "ARROW_STREAM"]
+__all__ = ["QueryRunner", "QueryLimits", "handle_query", "handle_export", "ARROW_STREAM"]
 
 log = logging.getLogger("logship.collector.query")
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 LOCAL_MAX_ROWS = 10_000_000
+# an export stream: rows per Arrow batch, and batches encoded ahead of a slow client
+STREAM_BATCH_ROWS = 65_536
+STREAM_CHUNKS_AHEAD = 4
 # after its time limit a query's cursor is interrupted again this often until it stops
 REINTERRUPT_S = 0.5
 
@@ -99,12 +106,42 @@ def _lower_priority(nice: int) -> None:
 class _Running:
     """One executing query: its cursor and when its time is up (set by its own thread)."""
 
-    __slots__ = ("cur", "deadline", "done")
+    __slots__ = ("cur", "deadline", "done", "stopped")
 
     def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
         self.cur = cur
         self.deadline: float | None = None
         self.done = False
+        self.stopped = False  # a stream's client went away
+
+
+class _Gone(Exception):
+    """A stream's client went away or the collector is shutting down."""
+
+
+_END = object()  # a stream's last item: all chunks were sent
+
+
+class _Chunks:
+    """A file-like sink for pyarrow's IPC writer whose bytes are taken chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
 
 
 class QueryRunner:
@@ -129,7 +166,7 @@ class QueryRunner:
                 q.deadline = time.monotonic() + self.limits.time_limit_s  # the limit runs from here
                 if arrow:
                     # a relation streams Arrow batches without the DB-API result's extra copy
-                    reader = cur.sql(sql, params=params or None).to_arrow_reader(min(limit + 1, 100_000))
+                    reader = json_marked_reader(cur.sql(sql, params=params or None), min(limit + 1, 100_000))
                     batches, n = [], 0
                     for b in reader:
                         batches.append(b)
@@ -145,13 +182,14 @@ class QueryRunner:
                 columns = [d[0] for d in (cur.description or [])]
                 types = [str(d[1]) for d in (cur.description or [])]
                 rows = cur.fetchmany(limit + 1)
-        except duckdb.InterruptException:
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            # DuckDB's errors while an Arrow reader pulls batches come through pyarrow (OSError)
             if self.closing:
                 raise QueryBusy("the collector is shutting down; the query was stopped") from None
-            raise QueryRefused(f"query stopped after its time limit of {self.limits.time_limit_s:g} s "
-                               "(query_time_limit_s)") from None
-        except duckdb.Error as exc:
-            raise QueryRefused(" ".join(str(exc).split())) from None
+            if isinstance(exc, duckdb.InterruptException) or (q.deadline is not None and time.monotonic() >= q.deadline):
+                raise QueryRefused(f"query stopped after its time limit of {self.limits.time_limit_s:g} s "
+                                   "(query_time_limit_s)") from None
+            raise QueryRefused(f"SQL error: {' '.join(str(exc).split())}") from None
         finally:
             q.done = True
             with self._lock:
@@ -174,8 +212,9 @@ class QueryRunner:
             wait = REINTERRUPT_S if q.deadline is None else max(0.01, q.deadline - now)
             loop.call_later(wait, self._watch, q, loop)
 
-    async def run(self, sql: str, limit: int | None = None, params: Any = None, arrow: bool = False,
-                  max_rows: int | None = None) -> dict[str, Any]:
+    async def _admit(self, sql: str) -> tuple[duckdb.DuckDBPyConnection, asyncio.Semaphore]:
+        """The statement checked (QueryRefused) and a slot of max_concurrent_queries taken
+        (QueryBusy after query_queue_timeout_s): its own cursor and the slot to release."""
         if self.closing:
             raise QueryBusy("the collector is shutting down")
         with self._lock:
@@ -184,9 +223,7 @@ class QueryRunner:
             check_query(cur, sql)
         except QueryError as exc:
             cur.close()
-            raise QueryRefused(str(exc).removeprefix("SQL error: ")) from None
-        cap = max_rows or self.limits.row_limit
-        limit = min(limit or cap, cap)
+            raise QueryRefused(str(exc)) from None
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.limits.max_concurrent)
         slots = self._slots
@@ -203,24 +240,109 @@ class QueryRunner:
             slots.release()
             cur.close()
             raise QueryBusy("the collector is shutting down")
+        return cur, slots
+
+    def _start(self, cur: duckdb.DuckDBPyConnection, slots: asyncio.Semaphore, work: Any, *args: Any,
+               ) -> tuple[_Running, asyncio.Future[Any]]:
+        """Run ``work(q, *args)`` in a pool thread; the slot is free when the thread is."""
         q = _Running(cur)
         with self._lock:
             self._running.add(q)
         self.metrics.queries_running += 1
         loop = asyncio.get_running_loop()
 
-        def finished(_: Any) -> None:  # the slot is free when the thread is, not when the caller gives up
+        def finished(_: Any) -> None:  # not when the caller gives up
             self.metrics.queries_running -= 1
             slots.release()
 
-        fut = loop.run_in_executor(self.pool, self._execute, q, sql, limit, params, arrow)
+        fut = loop.run_in_executor(self.pool, work, q, *args)
         fut.add_done_callback(finished)
         self._watch(q, loop)
+        return q, fut
+
+    async def run(self, sql: str, limit: int | None = None, params: Any = None, arrow: bool = False,
+                  max_rows: int | None = None) -> dict[str, Any]:
+        cur, slots = await self._admit(sql)
+        cap = max_rows or self.limits.row_limit
+        limit = min(limit or cap, cap)
+        q, fut = self._start(cur, slots, self._execute, sql, limit, params, arrow)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
             q.cur.interrupt()
             raise
+
+    async def stream(self, sql: str, params: Any = None) -> AsyncIterator[bytes]:
+        """One read-only query as the chunks of an Arrow IPC stream (`logship export`).
+
+        The same check, slots, niced pool threads and read-only transaction as `run`,
+        without the row limit and the time limit (an export of a big table takes what it
+        takes, as it would offline). At most STREAM_CHUNKS_AHEAD chunks wait for the
+        client; when the client goes away or the collector shuts down the query stops.
+        """
+        cur, slots = await self._admit(sql)
+        loop = asyncio.get_running_loop()
+        out: asyncio.Queue[Any] = asyncio.Queue()
+        credit = threading.Semaphore(STREAM_CHUNKS_AHEAD)
+        q, fut = self._start(cur, slots, self._produce, sql, params, loop, out, credit)
+        try:
+            while True:
+                item = await out.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                credit.release()
+                yield item
+        finally:
+            if not q.done:
+                q.stopped = True
+                q.cur.interrupt()
+
+    def _produce(self, q: _Running, sql: str, params: Any, loop: asyncio.AbstractEventLoop,
+                 out: asyncio.Queue[Any], credit: threading.Semaphore) -> None:
+        """Pool thread of `stream`: batches into IPC chunks into ``out``, bounded by ``credit``."""
+        cur = q.cur
+        sink = _Chunks()
+
+        def put(chunk: bytes) -> None:
+            if not chunk:
+                return
+            while not credit.acquire(timeout=REINTERRUPT_S):
+                if q.stopped or self.closing:
+                    raise _Gone
+            loop.call_soon_threadsafe(out.put_nowait, chunk)
+
+        last: Any = _END
+        try:
+            with read_only_transaction(cur):
+                reader = json_marked_reader(cur.sql(sql, params=params or None), STREAM_BATCH_ROWS)
+                with pa.ipc.new_stream(sink, reader.schema) as w:
+                    put(sink.take())
+                    for batch in reader:
+                        if q.stopped or self.closing:
+                            raise _Gone
+                        w.write_batch(batch)
+                        put(sink.take())
+                put(sink.take())  # the end-of-stream marker
+        except _Gone:
+            last = QueryBusy("the collector is shutting down; the export was stopped")
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            # DuckDB's errors while an Arrow reader pulls batches come through pyarrow (OSError)
+            if q.stopped or self.closing:  # our own interrupt
+                last = QueryBusy("the collector is shutting down; the export was stopped")
+            else:
+                last = QueryRefused(f"SQL error: {' '.join(str(exc).split())}")
+        except Exception as exc:  # noqa: BLE001 - the client must hear of it, not wait forever
+            log.exception("export stream failed")
+            last = QueryRefused(f"export failed: {' '.join(str(exc).split())}")
+        finally:
+            q.done = True
+            with self._lock:
+                self._running.discard(q)
+            cur.close()
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(out.put_nowait, last)  # the last word skips the credit
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Refuse new queries, interrupt the running ones and wait (bounded) for their threads."""
@@ -278,3 +400,57 @@ async def handle_query(request: web.Request) -> web.Response:
         return web.Response(body=out["arrow"], content_type=ARROW_STREAM,
                             headers={"Logship-Truncated": "1" if out["truncated"] else "0"})
     return web.json_response(out)
+
+
+async def handle_export(request: web.Request) -> web.StreamResponse:
+    """POST /v1/export {"sql": "SELECT ...", "params": ...} with the local token: the rows
+    as one Arrow IPC stream, all of them (`logship export` while the collector runs).
+
+    A failure before the first byte is a JSON error like /v1/query's; a failure after it
+    cuts the connection without the chunked body's end, so the client cannot mistake a
+    cut stream for a whole one.
+    """
+    state: CollectorState = request.app["state"]
+    if not state.require_admin(request):
+        state.metrics.error("forbidden")
+        return web.json_response({"error": {"code": "forbidden", "message": "export needs the local token of "
+                                            "<db>.collector.json (use /v1/query with an admin token)"}}, status=403)
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
+        return web.json_response({"error": {"code": "bad_request", "message": 'expected a JSON body {"sql": "SELECT ..."}'}},
+                                 status=400)
+    params = body.get("params")
+    if params is not None and not isinstance(params, (list, dict)):
+        params = None
+    runner: QueryRunner = request.app["query"]
+    chunks = runner.stream(body["sql"], params)
+    try:
+        first = await anext(chunks)
+    except QueryRefused as exc:
+        state.metrics.http_requests["/v1/export 400"] += 1
+        return web.json_response({"error": {"code": "query_refused", "message": str(exc)}}, status=400)
+    except QueryBusy as exc:
+        state.metrics.http_requests["/v1/export 503"] += 1
+        return web.json_response({"error": {"code": "query_busy", "message": str(exc)}}, status=503,
+                                 headers={"Retry-After": "1"})
+    state.metrics.http_requests["/v1/export 200"] += 1
+    resp = web.StreamResponse(headers={"Content-Type": ARROW_STREAM})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    try:
+        await resp.write(first)
+        async for chunk in chunks:
+            await resp.write(chunk)
+        await resp.write_eof()
+    except ConnectionError:
+        log.debug("an export's client went away")  # its query was stopped (stream's finally)
+    except (QueryRefused, QueryBusy) as exc:
+        log.warning("export stopped after its start: %s", exc)
+        if request.transport is not None:
+            request.transport.abort()  # no end of the chunked body: the client sees the cut
+    finally:
+        await chunks.aclose()
+    return resp

@@ -24,7 +24,7 @@ from .config import CollectorConfig
 from .errors import CollectorError
 from .jobs import handle_job
 from .metrics import Metrics
-from .query import QueryLimits, QueryRunner, handle_query
+from .query import QueryLimits, QueryRunner, handle_export, handle_query
 from .publish import Publisher, collector_file
 from .state import CollectorState
 from .storeport import StoreAdapter, open_store
@@ -61,6 +61,7 @@ def make_app(state: CollectorState, query: QueryRunner) -> web.Application:
     app.router.add_post("/v1/backlog", handle_backlog)
     app.router.add_post("/v1/lines", handle_lines)
     app.router.add_post("/v1/query", handle_query)
+    app.router.add_post("/v1/export", handle_export)
     app.router.add_post("/v1/admin/job", handle_job)
     app.router.add_get("/healthz", handle_healthz)
     app.router.add_get("/metrics", handle_metrics)
@@ -73,8 +74,11 @@ def _prepare_database(con: Any, cfg: CollectorConfig) -> None:
 
     jemalloc's background threads give the memory of a big query back to the system
     within seconds (without them the RSS stays at its peak); `db_threads` DuckDB threads
-    (1: a query executes only on its own niced thread, collector/query.py).
+    (1: a query executes only on its own niced thread, collector/query.py). Each query
+    runs on its own cursor, which starts from the GLOBAL settings: UTC there, so that its
+    instants come out as UTC as offline (store/door.py), whatever this machine's zone.
     """
+    con.execute("SET GLOBAL TimeZone = 'UTC'")
     con.execute("SET allocator_background_threads = true")
     con.execute(f"SET threads = {int(cfg.db_threads)}")
     lock_down(con)

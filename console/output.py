@@ -1,8 +1,10 @@
 """Printing rows: one place for every command that prints rows (query, sessions,
-rejects, summary). ``--format table|csv|json|parquet`` is the OUTPUT format.
+rejects, summary). ``--format table|csv|json|ndjson|parquet`` is the OUTPUT format.
 
 table: a rich table (the default on a terminal); csv (the default when piped); json:
-an array of objects; parquet: needs an output file.
+one array of objects; ndjson: one object per line; parquet: needs an output file. In
+json and ndjson a JSON column (attrs, labels: Arrow's `arrow.json` type, store/arrows.py)
+is written as its value, not as an escaped string.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import pyarrow as pa
 
 from logship.store.errors import OutputError
 
-__all__ = ["OUTPUT_FORMATS", "write_rows", "default_format"]
+__all__ = ["OUTPUT_FORMATS", "SUMMARY_FORMATS", "write_rows", "write_summary", "default_format"]
 
-OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
+OUTPUT_FORMATS = ("table", "csv", "json", "ndjson", "parquet")
+# several tables in one output: no parquet (one file holds one table)
+SUMMARY_FORMATS = ("table", "csv", "json", "ndjson")
 
 
 def default_format(stream: TextIO | None = None) -> str:
@@ -77,19 +81,59 @@ def write_rows(table: pa.Table, fmt: str | None = None, output: Path | None = No
         _write_text(table, fmt, stream or sys.stdout, title)
 
 
+def _json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """The rows as JSON-ready objects; a JSON column's text parsed into its value."""
+    marked = {f.name for f in table.schema if isinstance(f.type, pa.JsonType)}
+    out = []
+    for row in table.to_pylist():
+        obj = {}
+        for name, value in row.items():
+            if name in marked and isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    pass  # not JSON after all: the text as it is
+            obj[name] = _json_value(value)
+        out.append(obj)
+    return out
+
+
 def _write_text(table: pa.Table, fmt: str, stream: TextIO, title: str | None) -> None:
     names = table.column_names
-    rows = table.to_pylist()
     if fmt == "csv":
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(names)
-        for row in rows:
+        for row in table.to_pylist():
             writer.writerow([_text(row[n]) for n in names])
     elif fmt == "json":
-        json.dump([{n: _json_value(row[n]) for n in names} for row in rows], stream, ensure_ascii=False)
+        json.dump(_json_rows(table), stream, ensure_ascii=False)
         stream.write("\n")
+    elif fmt == "ndjson":
+        for obj in _json_rows(table):
+            stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
     else:
-        _write_table(names, rows, stream, title)
+        _write_table(names, table.to_pylist(), stream, title)
+
+
+def write_summary(tables: list[tuple[str, pa.Table]], fmt: str | None = None, stream: TextIO | None = None) -> None:
+    """Several titled tables: table (one titled table each), csv (each after a `# title`
+    line), json (ONE document: an array of {"title", "rows"}), ndjson (one such object a line)."""
+    stream = stream or sys.stdout
+    fmt = fmt or default_format(stream)
+    if fmt not in SUMMARY_FORMATS:
+        raise OutputError(f"unknown summary format {fmt!r} (one of {', '.join(SUMMARY_FORMATS)})")
+    if fmt == "json":
+        json.dump([{"title": t, "rows": _json_rows(tab)} for t, tab in tables], stream, ensure_ascii=False)
+        stream.write("\n")
+        return
+    for title, table in tables:
+        if fmt == "ndjson":
+            stream.write(json.dumps({"title": title, "rows": _json_rows(table)}, ensure_ascii=False) + "\n")
+        elif fmt == "csv":
+            stream.write(f"# {title}\n")
+            _write_text(table, fmt, stream, title)
+        else:
+            _write_table(table.column_names, table.to_pylist(), stream, title)
 
 
 def _table_text(value: Any) -> str:

@@ -1,9 +1,12 @@
-"""Progress of `logship ingest`: a rich bar on a terminal, nothing otherwise."""
+"""Progress of `logship ingest` (a rich bar) and `logship export` (rows per table), on a
+terminal; nothing otherwise."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from rich.console import Console
@@ -11,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from logship.store.progress import IngestProgress, NullProgress
 
-__all__ = ["RichProgress", "progress_for"]
+__all__ = ["RichProgress", "progress_for", "rows_progress"]
 
 
 class RichProgress:
@@ -59,3 +62,24 @@ def progress_for(total_bytes: int | None, stream: TextIO | None = None) -> Inges
     if stream.isatty():
         return RichProgress(total_bytes, stream)
     return NullProgress()
+
+
+@contextlib.contextmanager
+def rows_progress(stream: TextIO | None = None) -> Iterator[Callable[[str, int], None] | None]:
+    """``on_rows(table, rows)`` for store/export.py: a line per table with the rows
+    written so far, on a terminal (``stream``, default stderr); None when not a terminal."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
+        yield None
+        return
+    progress = Progress(TextColumn("export {task.description}"), TextColumn("{task.completed:,.0f} rows"),
+                        console=Console(file=stream), transient=True)
+    tasks: dict[str, object] = {}
+
+    def on_rows(table: str, rows: int) -> None:
+        if table not in tasks:
+            tasks[table] = progress.add_task(table, total=None)
+        progress.update(tasks[table], completed=rows)  # type: ignore[arg-type]
+
+    with progress:
+        yield on_rows

@@ -1,16 +1,24 @@
 """`logship export`: hive-partitioned Parquet (client_id=.../date=...) for metrics, events
-and sessions, which DuckDB, Spark, Trino or ClickHouse read as one data set."""
+and sessions, which DuckDB, Spark, Trino or ClickHouse read as one data set.
+
+One implementation both ways: the rows come as Arrow batches through the door
+(store/door.py): from a local read-only connection, or streamed from the running
+collector's /v1/export (the collector keeps DuckDB's external access off, so DuckDB's
+own `COPY ... TO` is not available there). pyarrow's dataset writer writes them.
+"""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import duckdb
+import pyarrow as pa
 
+from logship.store.door import Door
 from logship.store.errors import OutputError
-from logship.store.store import Store
 
-__all__ = ["EXPORTS", "export_parquet"]
+__all__ = ["EXPORTS", "PARTITIONS", "export_parquet"]
 
 # table -> the SELECT whose rows are written; `date` is the UTC day of the row.
 EXPORTS: dict[str, str] = {
@@ -18,28 +26,58 @@ EXPORTS: dict[str, str] = {
     "events": "SELECT *, strftime(ts, '%Y-%m-%d') AS date FROM events",
     "sessions": "SELECT *, strftime(coalesce(started_at, last_seen), '%Y-%m-%d') AS date FROM sessions",
 }
+PARTITIONS = ["client_id", "date"]
 
 
-def export_parquet(db: str | Path, out: str | Path) -> dict[str, int]:
-    """Write OUT/<table>/client_id=X/date=YYYY-MM-DD/*.parquet; returns rows per table.
+def export_parquet(door: Door, out: str | Path,
+                   on_rows: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """Write OUT/<table>/client_id=X/date=YYYY-MM-DD/part-N.parquet; returns rows per table.
 
-    Each table's directory is replaced as a whole, so an export is a consistent snapshot.
+    Each table is written into a new directory that then replaces the old one as a whole:
+    a failed export leaves the earlier one in place. ``on_rows(table, rows)`` is told
+    after each batch (for a progress display). Nothing is created before the first
+    table's rows start to come (a missing database creates no OUT).
     """
+    import pyarrow.dataset as ds
+
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create {out}: {exc}") from None
     counts: dict[str, int] = {}
-    with Store(db, read_only=True) as st:
-        for table, select in EXPORTS.items():
-            target = str(out / table).replace("'", "''")
-            try:
-                counts[table] = st.con.execute(f"SELECT count(*) FROM ({select})").fetchall()[0][0]
-                st.con.execute(
-                    f"COPY ({select}) TO '{target}' "
-                    "(FORMAT parquet, PARTITION_BY (client_id, date), OVERWRITE true)"
-                ).fetchall()
-            except duckdb.Error as exc:
-                raise OutputError(f"export of {table} to {target} failed: {' '.join(str(exc).split())}") from None
+    for table, select in EXPORTS.items():
+        reader = door.batches(select)
+        counts[table] = 0
+
+        def counted(reader: pa.RecordBatchReader = reader, table: str = table) -> Iterator[pa.RecordBatch]:
+            for batch in reader:
+                counts[table] += batch.num_rows
+                if on_rows is not None:
+                    on_rows(table, counts[table])
+                yield batch
+
+        target = out / table
+        partial = out / f".{table}.partial"
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir()
+            ds.write_dataset(pa.RecordBatchReader.from_batches(reader.schema, counted()), partial,
+                             format="parquet", partitioning=PARTITIONS, partitioning_flavor="hive",
+                             basename_template="part-{i}.parquet", existing_data_behavior="overwrite_or_ignore",
+                             preserve_order=True)
+            _replace(partial, target)
+        except (OSError, pa.ArrowException) as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise OutputError(f"export of {table} to {target} failed: {' '.join(str(exc).split())}") from None
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
     return counts
+
+
+def _replace(new: Path, target: Path) -> None:
+    """``new`` takes the place of ``target`` (renames; the old one is removed afterwards)."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -136,6 +136,10 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
     summary = IngestSummary(errors=list(errors))
     progress = progress or NullProgress()
     own_store = not isinstance(store, Store)
+    if own_store and not inputs:  # nothing to read: a command that fails creates no database
+        progress.close()
+        summary.elapsed = time.perf_counter() - started
+        return summary
     runner = _Runner(options, tz, progress)
     st: Store | None = None
     try:

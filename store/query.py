@@ -1,49 +1,36 @@
 """Ad-hoc SQL and the named canned queries (`logship query`, `sessions`, `rejects`, `summary`).
 
-Each entry point is one function taking the database path, so the collector can wrap
-it (and run it over HTTP when the file is held by a running collector).
+Each entry point takes the database path or an open door (store/door.py), which decides
+once whether the file is read here or through the running collector that holds it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
-from logship.store.errors import QueryError
-from logship.store.readonly import check_query, open_for_queries, read_only_transaction
+from logship.store.door import Door, open_door
 
 __all__ = ["run_query", "sessions_query", "rejects_query", "SUMMARY_QUERIES", "summary"]
 
 
-def run_query(db: str | Path, sql: str, params: list | dict | None = None) -> pa.Table:
+def run_query(db: str | Path | Door, sql: str, params: list | dict | None = None) -> pa.Table:
     """Run one SELECT read-only and return its rows as Arrow.
 
     Offline the file is opened read-only with external access off and the configuration
     locked, and the statement runs inside a read-only transaction after the one-SELECT
     check (store/readonly.py). A statement DuckDB rejects becomes QueryError with
     DuckDB's message on one line. While `logship collect` holds the file, the query runs
-    there, behind the same guard (store/remote.py).
+    there, behind the same guard and with the same messages.
     """
-    from logship.store.remote import held_by_collector
-
-    running = held_by_collector(db)
-    if running is not None:
-        return running.query(sql, params)
-    con = open_for_queries(db)
-    try:
-        check_query(con, sql)
-        with read_only_transaction(con):
-            try:
-                return con.sql(sql, params=params).to_arrow_table()
-            except duckdb.Error as exc:
-                raise QueryError(f"SQL error: {' '.join(str(exc).split())}") from None
-    finally:
-        con.close()
+    if isinstance(db, Door):
+        return db.query(sql, params)
+    with open_door(db) as door:
+        return door.query(sql, params)
 
 
-def sessions_query(db: str | Path, client_id: str | None = None, end_reason: str | None = None,
+def sessions_query(db: str | Path | Door, client_id: str | None = None, end_reason: str | None = None,
                    limit: int = 1000) -> pa.Table:
     """Sessions, newest first, optionally of one client or one end reason."""
     return run_query(
@@ -55,7 +42,7 @@ def sessions_query(db: str | Path, client_id: str | None = None, end_reason: str
     )
 
 
-def rejects_query(db: str | Path, error_code: str | None = None, limit: int = 100) -> pa.Table:
+def rejects_query(db: str | Path | Door, error_code: str | None = None, limit: int = 100) -> pa.Table:
     """Rejects in source order, with where they came from."""
     return run_query(
         db,
@@ -89,6 +76,9 @@ SUMMARY_QUERIES: list[tuple[str, str]] = [
 ]
 
 
-def summary(db: str | Path) -> list[tuple[str, pa.Table]]:
-    """Every canned summary query with its title."""
-    return [(title, run_query(db, sql)) for title, sql in SUMMARY_QUERIES]
+def summary(db: str | Path | Door) -> list[tuple[str, pa.Table]]:
+    """Every canned summary query with its title (through one door)."""
+    if isinstance(db, Door):
+        return [(title, db.query(sql)) for title, sql in SUMMARY_QUERIES]
+    with open_door(db) as door:
+        return summary(door)

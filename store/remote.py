@@ -1,12 +1,14 @@
-"""The client side of a running collector for local tools: `logship query` (and the
-canned queries) ask the collector that holds the database file, through
-`<db>.collector.json` (url, pid, a local admin token; mode 0600, removed on exit).
+"""The client side of a running collector for local tools (through store/door.py): the
+database commands ask the collector that holds the database file, found through
+`<db>.collector.json` (url, pid, the process's start time, a local admin token; mode
+0600, removed on exit).
 
 Only the standard library, psutil and pyarrow here: it runs inside `logship query`.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import ssl
@@ -19,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from logship.store.errors import RemoteError
+from logship.store.errors import QueryError, RemoteError
 
 __all__ = ["RunningCollector", "held_by_collector", "process_started", "ARROW_STREAM"]
 
@@ -56,23 +58,36 @@ class RunningCollector:
     token: str
     pid: int
 
-    def _post(self, path: str, payload: dict[str, Any], accept: str, timeout: float) -> bytes:
+    def _open(self, path: str, payload: dict[str, Any], accept: str, timeout: float) -> Any:
+        """POST ``payload``; the open response, or RemoteError (QueryError for a refused query)."""
         body = json.dumps(payload).encode()
         req = urllib.request.Request(self.url + path, data=body, method="POST", headers={
             "Authorization": f"Bearer {self.token}", "Content-Type": "application/json", "Accept": accept})
         # the collector is on this machine; its certificate may be self-signed
         ctx = ssl._create_unverified_context() if self.url.startswith("https://") else None  # noqa: S323
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
-                return r.read()
+            return urllib.request.urlopen(req, timeout=timeout, context=ctx)
         except urllib.error.HTTPError as exc:
             try:
-                msg = json.loads(exc.read().decode())["error"]["message"]
+                error = json.loads(exc.read().decode())["error"]
+                code, msg = str(error["code"]), str(error["message"])
             except (ValueError, KeyError, TypeError):
-                msg = f"HTTP {exc.code}"
+                code, msg = "", f"HTTP {exc.code}"
+            if code == "query_refused":  # the same guard's words as offline (store/readonly.py)
+                raise QueryError(msg) from None
             raise RemoteError(f"collector at {self.url}: {msg}") from None
         except (urllib.error.URLError, OSError) as exc:
-            raise RemoteError(f"the collector at {self.url} holds the database but did not answer: {exc}") from None
+            reason = getattr(exc, "reason", exc)
+            raise RemoteError(
+                f"the collector (pid {self.pid}) at {self.url} holds the database but does not answer ({reason}): "
+                f"wait until it answers, or stop it (kill {self.pid}) and run this again") from None
+
+    def _post(self, path: str, payload: dict[str, Any], accept: str, timeout: float) -> bytes:
+        with self._open(path, payload, accept, timeout) as r:
+            try:
+                return r.read()
+            except (OSError, http.client.HTTPException) as exc:
+                raise RemoteError(f"the answer of the collector at {self.url} was cut off: {exc}") from None
 
     def job(self, job: str, timeout: float = 3600.0, **fields: Any) -> tuple[str, list[str]]:
         """Run `ingest` or `reparse` inside the collector: (summary line, errors)."""
@@ -94,6 +109,36 @@ class RunningCollector:
 
         data = self._post("/v1/query", {"sql": sql, "params": params}, ARROW_STREAM, timeout)
         return pa.ipc.open_stream(data).read_all()
+
+    def stream(self, sql: str, params: Any = None, timeout: float = 3600.0) -> Any:
+        """All rows of one SELECT as a pyarrow RecordBatchReader, streamed from /v1/export
+        (the local token: no row limit); a stream that breaks off is RemoteError."""
+        import pyarrow as pa
+        import pyarrow.ipc  # noqa: F401
+
+        resp = self._open("/v1/export", {"sql": sql, "params": params}, ARROW_STREAM, timeout)
+        try:
+            reader = pa.ipc.open_stream(resp)
+        except (OSError, pa.ArrowException, http.client.HTTPException) as exc:
+            resp.close()
+            raise RemoteError(f"the export stream of the collector at {self.url} is broken: {exc}") from None
+
+        def batches() -> Any:
+            try:
+                while True:
+                    try:
+                        batch = reader.read_next_batch()
+                    except StopIteration:
+                        resp.read()  # the end of the chunked body: the collector finished its answer
+                        return
+                    except (OSError, pa.ArrowException, http.client.HTTPException) as exc:
+                        raise RemoteError(f"the export stream of the collector at {self.url} was cut off: "
+                                          f"{' '.join(str(exc).split())}") from None
+                    yield batch
+            finally:
+                resp.close()
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def held_by_collector(db: str | Path) -> RunningCollector | None:

@@ -49,7 +49,7 @@ def test_output_format_means_output(path, cmd):
         if "--format" in getattr(param, "opts", []):
             annotation = param.type_descriptor.annotation
             values = {m.value for m in annotation} if isinstance(annotation, type) else set()
-            assert values and values <= {"table", "csv", "json", "parquet"}, (path, annotation)
+            assert values and values <= {"table", "csv", "json", "ndjson", "parquet"}, (path, annotation)
 
 
 @pytest.mark.parametrize("path,cmd", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])

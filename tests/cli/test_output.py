@@ -29,3 +29,20 @@ def test_csv_keeps_iso_instants():
     out = io.StringIO()
     write_rows(pa.table({"ts": pa.array([ts], pa.timestamp("us", tz="UTC"))}), "csv", stream=out)
     assert out.getvalue() == "ts\n2026-11-27T21:09:05+00:00\n"
+
+
+def test_export_rows_progress_only_on_a_terminal():
+    from logship.console.progress import rows_progress
+
+    with rows_progress(io.StringIO()) as on_rows:
+        assert on_rows is None
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    with rows_progress(Tty()) as on_rows:
+        assert on_rows is not None
+        on_rows("metrics", 65_536)
+        on_rows("metrics", 100_000)
+        on_rows("events", 3)

@@ -76,3 +76,21 @@ def test_a_dead_pid_is_stale_and_query_reads_the_file(db: Path):
     assert out.stdout.split() == ["answer", "42"]
     assert not cfile.exists()
     assert os.listdir(db.parent) == [db.name]
+
+
+def test_a_live_collector_that_does_not_answer_gets_one_line_saying_what_to_do(db: Path):
+    """The pid is alive and is the very process that wrote the file, but nothing listens
+    at its url: one line, exit 1, the file stays (it is not stale)."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        cfile = _lockfile(db, other.pid, psutil.Process(other.pid).create_time())
+        out = logship("query", "SELECT 42 AS answer", "--db", db)
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr.count("\n") == 1
+        assert out.stderr.startswith(f"error: the collector (pid {other.pid}) at http://127.0.0.1:9 holds the "
+                                     "database but does not answer (")
+        assert out.stderr.endswith(f"): wait until it answers, or stop it (kill {other.pid}) and run this again\n")
+        assert cfile.exists()
+    finally:
+        other.kill()
+        other.wait()
