@@ -10,20 +10,21 @@ in-process (no worker pool: forking a process with threads is unsafe).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from logship.kernel.errors import one_line
+
+from .replies import error_exception, error_reply
 from .state import CollectorState
 
 __all__ = ["handle_job"]
 
 
 def _bad(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": {"code": "bad_job", "message": message}}),
-                              content_type="application/json")
+    return error_exception(web.HTTPBadRequest, "bad_job", message)
 
 
 def _ingest(state: CollectorState, body: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +74,5 @@ async def handle_job(request: web.Request) -> web.Response:
     try:
         out = await state.writer.run_in_thread(run)
     except Exception as exc:  # noqa: BLE001 - a LogshipError (bad zone, format...) goes back as one line
-        return web.json_response({"error": {"code": "job_failed", "message": " ".join(str(exc).split())}},
-                                 status=400)
+        return error_reply(400, "job_failed", one_line(exc))
     return web.json_response(out)

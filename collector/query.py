@@ -25,7 +25,6 @@ import asyncio
 import base64
 import datetime as dt
 import decimal
-import json
 import logging
 import os
 import threading
@@ -47,6 +46,7 @@ from logship.store.readonly import check_query, read_only_transaction
 
 from .errors import QueryBusy, QueryRefused
 from .metrics import Metrics
+from .replies import error_exception, error_reply
 from .state import CollectorState
 
 __all__ = ["QueryRunner", "QueryLimits", "handle_query", "handle_export", "ARROW_STREAM"]
@@ -374,9 +374,7 @@ async def handle_query(request: web.Request) -> web.Response:
     except (ValueError, UnicodeDecodeError):
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
-        raise web.HTTPBadRequest(text=json.dumps({"error": {"code": "bad_request",
-                                 "message": 'expected a JSON body {"sql": "SELECT ..."}'}}),
-                                 content_type="application/json")
+        raise error_exception(web.HTTPBadRequest, "bad_request", 'expected a JSON body {"sql": "SELECT ..."}')
     limit = body.get("limit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         limit = None
@@ -390,11 +388,10 @@ async def handle_query(request: web.Request) -> web.Response:
         out = await runner.run(body["sql"], limit, params, arrow, max_rows=LOCAL_MAX_ROWS if local else None)
     except QueryRefused as exc:
         state.metrics.http_requests["/v1/query 400"] += 1
-        return web.json_response({"error": {"code": "query_refused", "message": str(exc)}}, status=400)
+        return error_reply(400, "query_refused", str(exc))
     except QueryBusy as exc:
         state.metrics.http_requests["/v1/query 503"] += 1
-        return web.json_response({"error": {"code": "query_busy", "message": str(exc)}}, status=503,
-                                 headers={"Retry-After": "1"})
+        return error_reply(503, "query_busy", str(exc), retry_after=1)
     state.metrics.http_requests["/v1/query 200"] += 1
     if arrow:
         return web.Response(body=out["arrow"], content_type=ARROW_STREAM,
@@ -413,15 +410,14 @@ async def handle_export(request: web.Request) -> web.StreamResponse:
     state: CollectorState = request.app["state"]
     if not state.require_admin(request):
         state.metrics.error("forbidden")
-        return web.json_response({"error": {"code": "forbidden", "message": "export needs the local token of "
-                                            "<db>.collector.json (use /v1/query with an admin token)"}}, status=403)
+        return error_reply(403, "forbidden", "export needs the local token of <db>.collector.json "
+                           "(use /v1/query with an admin token)")
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError):
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
-        return web.json_response({"error": {"code": "bad_request", "message": 'expected a JSON body {"sql": "SELECT ..."}'}},
-                                 status=400)
+        return error_reply(400, "bad_request", 'expected a JSON body {"sql": "SELECT ..."}')
     params = body.get("params")
     if params is not None and not isinstance(params, (list, dict)):
         params = None
@@ -431,11 +427,10 @@ async def handle_export(request: web.Request) -> web.StreamResponse:
         first = await anext(chunks)
     except QueryRefused as exc:
         state.metrics.http_requests["/v1/export 400"] += 1
-        return web.json_response({"error": {"code": "query_refused", "message": str(exc)}}, status=400)
+        return error_reply(400, "query_refused", str(exc))
     except QueryBusy as exc:
         state.metrics.http_requests["/v1/export 503"] += 1
-        return web.json_response({"error": {"code": "query_busy", "message": str(exc)}}, status=503,
-                                 headers={"Retry-After": "1"})
+        return error_reply(503, "query_busy", str(exc), retry_after=1)
     state.metrics.http_requests["/v1/export 200"] += 1
     resp = web.StreamResponse(headers={"Content-Type": ARROW_STREAM})
     resp.enable_chunked_encoding()

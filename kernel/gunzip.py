@@ -15,6 +15,8 @@ import io
 import zlib
 from typing import Any, BinaryIO
 
+from logship.kernel.errors import reason
+
 __all__ = ["GunzipReader", "read_prefix", "damage_message"]
 
 
@@ -87,7 +89,5 @@ def damage_message(name: str, offset: int, exc: BaseException) -> str:
 
     `logship check` and `logship ingest` print the same line for the same file.
     """
-    text = " ".join(str(exc).split())
-    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return (f"{name}: truncated or corrupt at byte {offset:,} (of the decompressed data); "
-            f"only the complete entries before it count: {reason}")
+            f"only the complete entries before it count: {reason(exc)}")

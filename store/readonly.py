@@ -24,6 +24,7 @@ from typing import Any
 
 import duckdb
 
+from logship.kernel.errors import one_line
 from logship.kernel.protocol import DEFAULT_LIMITS
 from logship.store.errors import QueryError, StoreError
 from logship.store.schema import SCHEMA_VERSION, schema_version
@@ -41,10 +42,6 @@ DENIED_FUNCTIONS = frozenset({
     "create_external_resource", "register_external_resource", "register_external_resource_type",
     "deregister_external_resource", "destroy_external_resource",
 })
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
 
 
 def _function_names(node: Any, out: set[str]) -> set[str]:
@@ -65,7 +62,7 @@ def check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         stmts = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise QueryError(f"SQL error: {_one_line(exc)}") from None
+        raise QueryError(f"SQL error: {one_line(exc)}") from None
     if len(stmts) != 1:
         raise QueryError(f"refused: one statement per query, got {len(stmts)}")
     if stmts[0].type != duckdb.StatementType.SELECT:
@@ -73,7 +70,7 @@ def check_query(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         tree = json.loads(con.execute("SELECT json_serialize_sql($q)", {"q": sql}).fetchall()[0][0])
     except (duckdb.Error, ValueError, IndexError) as exc:
-        raise QueryError(f"refused: the statement cannot be checked: {_one_line(exc)}") from None
+        raise QueryError(f"refused: the statement cannot be checked: {one_line(exc)}") from None
     if tree.get("error"):
         raise QueryError(f"refused: the statement cannot be checked: {tree.get('error_message', '?')}")
     denied = sorted(_function_names(tree, set()) & DENIED_FUNCTIONS)
@@ -115,7 +112,7 @@ def open_for_queries(path: str | Path, memory_limit: str = DEFAULT_LIMITS.memory
     try:
         con = duckdb.connect(str(path), read_only=True, config=config)
     except duckdb.Error as exc:
-        raise StoreError(f"cannot open database {path}: {_one_line(exc)}") from None
+        raise StoreError(f"cannot open database {path}: {one_line(exc)}") from None
     try:
         con.execute("SET TimeZone = 'UTC'")
         found = schema_version(con)
