@@ -8,7 +8,6 @@ imports happen inside the command functions that need them.
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
@@ -17,6 +16,7 @@ from typing import Annotated
 import typer
 
 from logship.kernel.errors import LogshipError
+from logship.kernel.zones import local_zone
 
 # -h and --help everywhere (click hands the names down to every subcommand's context).
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -281,11 +281,6 @@ def summary(db: DbOpt = DEFAULT_DB, format: Annotated[Optional[SummaryFormat], t
 
     write_summary(summary_tables(db), format.value if format else None)
 
-def _local_zone() -> str:
-    """This machine's IANA zone: the --tz default of every command that reads files."""
-    import tzlocal
-
-    return tzlocal.get_localzone_name() or "UTC"
 
 # [formats toolkit: formats, check, grammar check]
 
@@ -329,7 +324,7 @@ def check(paths: Annotated[list[Path], typer.Argument(help="Log files (plain or 
     from logship.parser.check import check_file
 
     registry = _grammar_registry(grammar_dir)
-    tz = tz or _local_zone()  # the same default as ingest: a checked file reads as it would be stored
+    tz = tz or local_zone()  # the same default as ingest: a checked file reads as it would be stored
     bad = False
     for path in paths:
         r = check_file(path, log_format=log_format, tz=tz, registry=registry, max_errors=errors)

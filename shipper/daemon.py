@@ -38,27 +38,18 @@ from logship.shipper.backlog import Approvals, read_approvals, split_backlog
 from logship.shipper.client import CollectorRefused, ConnectionLost, StreamClient, post_backlog
 from logship.shipper.config import ConfigError, ShipperConfig
 from logship.shipper.discovery import Discovery
+from logship.kernel.zones import local_zone
 from logship.kernel.protocol import DataFrame
 from logship.shipper.state import ShipperState, SourceState, add_range, covered, first_gap
 from logship.shipper.status import StatusWriter
 from logship.shipper.tail import Reader, Source, Tailer
 
-__all__ = ["Shipper", "run_shipper", "exec_daemon", "main", "check_connection", "local_zone"]
+__all__ = ["Shipper", "run_shipper", "exec_daemon", "main", "check_connection"]
 
 log = logging.getLogger("logship.shipper")
 
 _BACKLOG_BLOCK = 256 << 10
 _FORGET_DONE_AFTER_S = 7 * 86400   # completed sources with no file left are forgotten after a week
-
-
-def local_zone() -> str:
-    """The machine's IANA zone name (tzlocal), or UTC when it cannot be told."""
-    try:
-        import tzlocal
-        return str(tzlocal.get_localzone_name() or "UTC")
-    except Exception as exc:  # noqa: BLE001 - tzlocal raises its own zone errors; fall back loudly
-        log.warning("cannot tell the local time zone (%s); sending UTC", exc)
-        return "UTC"
 
 
 @dataclass

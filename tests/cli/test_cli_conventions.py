@@ -126,7 +126,7 @@ def test_check_reads_in_the_local_zone_like_ingest(monkeypatch, tmp_path: Path):
     import logship.parser.check
 
     monkeypatch.setattr(logship.parser.check, "check_file", fake_check_file)
-    monkeypatch.setattr(cli, "_local_zone", lambda: "Asia/Tokyo")
+    monkeypatch.setattr(cli, "local_zone", lambda: "Asia/Tokyo")
     CliRunner().invoke(cli.app, ["check", str(tmp_path / "a.log")])
     CliRunner().invoke(cli.app, ["check", "--tz", "UTC", str(tmp_path / "a.log")])
     assert seen == ["Asia/Tokyo", "UTC"]
