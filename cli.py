@@ -150,11 +150,15 @@ GrammarDirOpt = Annotated[Optional[list[Path]], typer.Option(
     "--grammar-dir", help="A directory of user .lark formats (repeatable).")]
 
 
-def print_rows(table, fmt: Optional[OutputFormat], output: Optional[Path], title: Optional[str] = None) -> None:
-    """The one row printer behind --format/--output."""
+def print_rows(fetch: Callable[[], object], fmt: Optional[OutputFormat], output: Optional[Path],
+               title: Optional[str] = None) -> None:
+    """The one row printer behind --format/--output: the options are checked (a usage
+    error, exit 2) before ``fetch`` runs the query."""
     from logship.console.output import write_rows
 
-    write_rows(table, fmt.value if fmt else None, output, title=title)
+    if fmt == OutputFormat.parquet and output is None:
+        raise typer.BadParameter("parquet needs --output FILE", param_hint="--format")
+    write_rows(fetch(), fmt.value if fmt else None, output, title=title)
 
 
 # Every database command goes through the door (store/door.py): the file itself or the
@@ -205,7 +209,7 @@ def query(sql: Annotated[str, typer.Argument(help="One SQL statement.")], db: Db
     """
     from logship.store.query import run_query
 
-    print_rows(run_query(db, sql), format, output)
+    print_rows(lambda: run_query(db, sql), format, output)
 
 
 @command()
@@ -221,7 +225,8 @@ def sessions(db: DbOpt = DEFAULT_DB,
     """
     from logship.store.query import sessions_query
 
-    print_rows(sessions_query(db, client_id, end_reason.value if end_reason else None, limit), format, output)
+    print_rows(lambda: sessions_query(db, client_id, end_reason.value if end_reason else None, limit),
+               format, output)
 
 
 @command()
@@ -235,7 +240,7 @@ def rejects(db: DbOpt = DEFAULT_DB,
     """
     from logship.store.query import rejects_query
 
-    print_rows(rejects_query(db, error_code, limit), format, output)
+    print_rows(lambda: rejects_query(db, error_code, limit), format, output)
 
 
 @command()

@@ -81,7 +81,7 @@ def test_query_formats_json_and_parquet(db_path: Path, logfile: Path, tmp_path: 
     assert json.loads(res.stdout) == [{"name": "proc.cpu", "value": 12.5, "unit": "percent"},
                                       {"name": "proc.rss", "value": 1024.0, "unit": "bytes"}]
     no_file = run("query", "SELECT 1", "--db", str(db_path), "--format", "parquet")
-    assert no_file.exit_code == 1 and "needs --output" in no_file.output
+    assert no_file.exit_code == 2 and "needs --output" in no_file.output
     out = tmp_path / "m.parquet"
     assert run("query", "SELECT * FROM metrics", "--db", str(db_path), "--format", "parquet", "-o", str(out)).exit_code == 0
     assert duckdb.sql(f"SELECT count(*) FROM '{out}'").fetchall() == [(2,)]
