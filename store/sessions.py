@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import duckdb
 
-from logship.store.batches import ArrowBatch
+import pyarrow as pa
+
+from logship.store.batches import registered
 
 __all__ = ["merge_sessions", "rebuild_sessions"]
 
@@ -42,24 +44,17 @@ _UPSERT = """
 """
 
 
-def merge_sessions(con: duckdb.DuckDBPyConnection, client_id: str, batch: ArrowBatch) -> None:
-    """Fold one commit's events and metrics into session_agg (inside the caller's transaction)."""
-    if not batch.events.num_rows and not batch.metrics.num_rows:
+def merge_sessions(con: duckdb.DuckDBPyConnection, events: pa.Table, metrics: pa.Table) -> None:
+    """Fold one commit's events and metrics (with their client_id column) into
+    session_agg, one upsert for every client (inside the caller's transaction)."""
+    if not events.num_rows and not metrics.num_rows:
         return
-    ev = batch.events.select(["session_id", "name", "ts", "attrs"])
-    mx = batch.metrics.select(["session_id", "ts"])
-    con.register("_logship_sess_ev", ev)
-    con.register("_logship_sess_mx", mx)
-    try:
-        records = (
-            "SELECT session_id, name, ts, attrs FROM _logship_sess_ev "
-            "UNION ALL SELECT session_id, NULL, ts, NULL FROM _logship_sess_mx"
-        )
-        select = _AGGREGATE.format(client="$c::VARCHAR", records=records, group="session_id")
-        con.execute(_UPSERT.format(select=select), {"c": client_id})
-    finally:
-        con.unregister("_logship_sess_ev")
-        con.unregister("_logship_sess_mx")
+    records = ("SELECT client_id, session_id, name, ts, attrs FROM _logship_sess_ev "
+               "UNION ALL SELECT client_id, session_id, NULL, ts, NULL FROM _logship_sess_mx")
+    select = _AGGREGATE.format(client="client_id", records=records, group="client_id, session_id")
+    with registered(con, {"_logship_sess_ev": events.select(["client_id", "session_id", "name", "ts", "attrs"]),
+                          "_logship_sess_mx": metrics.select(["client_id", "session_id", "ts"])}):
+        con.execute(_UPSERT.format(select=select))
 
 
 def rebuild_sessions(con: duckdb.DuckDBPyConnection, client_ids: list[str]) -> None:
