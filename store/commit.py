@@ -135,7 +135,7 @@ class Commit:
         if item.kind not in INGEST_KINDS:
             raise StoreError(f"unknown ingest kind {item.kind!r} (one of {', '.join(INGEST_KINDS)})")
         view = self._view(item.source_id)
-        if view.src.log_format is None:
+        if view.src.log_format is None and not item.truncated:  # a cut line needs no format, and tells none
             name, rate = detect(item.data, tz=view.src.tz, mtime=view.src.mtime)
             view.src = self.st.set_format(item.source_id, name, rate)
         end = item.end

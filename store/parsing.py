@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from logship.kernel.protocol import DEFAULT_LIMITS
+from logship.parser.entry import too_long_error
 from logship.store.batches import EMPTY, ArrowBatch, to_arrow
 
 __all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "truncated_piece", "detect"]
@@ -101,10 +102,7 @@ def truncated_piece(start: int, head: bytes, span: int, max_line_bytes: int) -> 
         "byte_offset": pa.array([start], pa.int64()),
         "raw": pa.array([bytes(head[:max_line_bytes])], pa.binary()),
         "error_code": pa.array(["line_too_long"]),
-        "error": pa.array([
-            f"line at byte {start} is {span} bytes long, over max_line_bytes={max_line_bytes}; "
-            f"its first {min(len(head), max_line_bytes)} bytes are kept"
-        ]),
+        "error": pa.array([too_long_error(start, span, max_line_bytes, min(len(head), max_line_bytes))]),
     })
     return ParsedPiece(start=start, end=start + span, lines=1, entries=1, context=None,
                        batch=ArrowBatch(EMPTY.metrics, EMPTY.events, rejects))
