@@ -45,7 +45,7 @@ __all__ = ["Work", "Done", "Writer", "Lane"]
 
 log = logging.getLogger("logship.collector.writer")
 
-# one Store.ingest call parses at most about this much (a group commit holds many):
+# one Item parses at most about this much (a group commit holds many):
 # parsed records are Python objects, so this bounds the writer's transient memory
 PARSE_PIECE_BYTES = 1 << 20
 
