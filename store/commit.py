@@ -8,7 +8,7 @@ through a ``Commit``:
   source's zone and mtime, as `logship check` does); what of ``[start, end)`` is
   committed already is subtracted (exactly-once); an over-long line (``item.span``)
   is one ``line_too_long`` reject, anything else pieces to parse. Decided here only.
-- parse: ``parse(plan)`` in this process (the source's parser lives on in
+- parse: ``parse(plan, item)`` in this process (the source's parser lives on in
   ``parsers``, its context with it), or the plan's pieces in a pool worker
   (store/pool.py) for context-free formats.
 - ``add(plan, pieces)``: the parsed pieces join the commit; the commit's view of the
@@ -66,10 +66,12 @@ class Plan:
 
     todo: the uncommitted pieces ``(start, end, final)`` to parse; truncated: the item
     is one over-long line (``todo`` then holds its span once, or nothing if committed).
-    skipped: bytes of the item that were committed already.
+    skipped: bytes of the item that were committed already. A plan holds no bytes:
+    file ingest keeps plans while workers parse.
     """
 
-    item: Item
+    source_id: str
+    kind: str
     todo: list[tuple[int, int, bool]]
     truncated: bool = False
     skipped: int = 0
@@ -81,8 +83,8 @@ class Plan:
         if len(plans) == 1:
             return plans[0]
         first = plans[0]
-        return Plan(first.item, [t for p in plans for t in p.todo], False, sum(p.skipped for p in plans),
-                    (first.received[0], plans[-1].received[1]))
+        return Plan(first.source_id, first.kind, [t for p in plans for t in p.todo], False,
+                    sum(p.skipped for p in plans), (first.received[0], plans[-1].received[1]))
 
 
 @dataclass
@@ -143,16 +145,16 @@ class Commit:
         skipped = (end - item.start) - sum(e - s for s, e in pieces)
         if item.truncated:
             todo = [(item.start, end, True)] if pieces else []
-            return Plan(item, todo, True, skipped, (item.start, end))
-        return Plan(item, [(s, e, item.final if e == end else True) for s, e in pieces], False, skipped,
-                    (item.start, end))
+            return Plan(item.source_id, item.kind, todo, True, skipped, (item.start, end))
+        return Plan(item.source_id, item.kind, [(s, e, item.final if e == end else True) for s, e in pieces],
+                    False, skipped, (item.start, end))
 
     @staticmethod
     def reparse_plan(source_id: str, pieces: list[ParsedPiece]) -> Plan:
         """A plan of bytes that are committed already (reparsed rejects): nothing is
         subtracted, their ranges stay as they are."""
-        item = Item(source_id, pieces[0].start, b"", kind="reparse", span=pieces[-1].end - pieces[0].start)
-        return Plan(item, [(p.start, p.end, True) for p in pieces], False, 0, (pieces[0].start, pieces[-1].end))
+        return Plan(source_id, "reparse", [(p.start, p.end, True) for p in pieces], False, 0,
+                    (pieces[0].start, pieces[-1].end))
 
     # --- parse -----------------------------------------------------------------------
 
@@ -165,9 +167,8 @@ class Commit:
             parser = self.parsers[source_id] = make_parser(spec)
         return parser
 
-    def parse(self, plan: Plan) -> list[ParsedPiece]:
-        """Parse a plan in this process (the column lists stay lists until write)."""
-        item = plan.item
+    def parse(self, plan: Plan, item: Item) -> list[ParsedPiece]:
+        """Parse the item's planned pieces in this process (the column lists stay lists until write)."""
         if not plan.todo:
             return []
         if plan.truncated:
@@ -179,13 +180,13 @@ class Commit:
     def ingest(self, item: Item) -> IngestResult:
         """Plan, parse and add one item (written with the others by ``write``)."""
         plan = self.plan(item)
-        return self.add(plan, self.parse(plan))
+        return self.add(plan, self.parse(plan, item))
 
     # --- add -------------------------------------------------------------------------
 
     def add(self, plan: Plan, pieces: list[ParsedPiece]) -> IngestResult:
         """Add a plan's parsed pieces to this commit; returns what the item commits."""
-        sid = plan.item.source_id
+        sid = plan.source_id
         view = self._view(sid)
         done = [p for p in pieces if p.end > p.start]
         added = _Added(plan, done, view.src.client_id)
@@ -213,12 +214,21 @@ class Commit:
         if not self._added:
             return
         st, con = self.st, self.st.con
-        tables = self._fact_tables()
+        # a commit of one source (a file's run, Store.ingest) passes its ids as constants
+        pairs = {(a.client_id, a.plan.source_id) for a in self._added}
+        one = next(iter(pairs)) if len(pairs) == 1 else None
+        tables = self._fact_tables(with_ids=one is None)
         touched = {sid: v for sid, v in self._views.items() if v.touched}
         with st.transaction():
             for spec, table in zip((METRICS, EVENTS, REJECTS), tables):
-                insert_arrow(con, f"_logship_{spec.name}", table, spec.insert_sql(f"_logship_{spec.name}"))
-            merge_sessions(con, tables[1], tables[0])
+                name = f"_logship_{spec.name}"
+                if one is None:
+                    insert_arrow(con, name, table, spec.insert_sql(name))
+                else:
+                    params = {"client_id": one[0], "source_id": one[1]}
+                    insert_arrow(con, name, table, spec.insert_sql(name, constant_ids=True),
+                                 {c.name: params[c.name] for c in spec.ids})
+            merge_sessions(con, tables[1], tables[0], None if one is None else one[0])
             ids = list(touched)
             rows = [(sid, s, e) for sid in ids for s, e in touched[sid].ranges]
             ranges = pa.table({"source_id": pa.array([r[0] for r in rows], pa.string()),
@@ -234,8 +244,8 @@ class Commit:
                             "WHERE sources.source_id = u.source_id")
             added = self._added
             ingests = pa.table({
-                "kind": pa.array([a.plan.item.kind for a in added], pa.string()),
-                "source_id": pa.array([a.plan.item.source_id for a in added], pa.string()),
+                "kind": pa.array([a.plan.kind for a in added], pa.string()),
+                "source_id": pa.array([a.plan.source_id for a in added], pa.string()),
                 "start_offset": pa.array([a.pieces[0].start for a in added], pa.int64()),
                 "end_offset": pa.array([a.pieces[-1].end for a in added], pa.int64()),
                 "lines": pa.array([a.lines for a in added], pa.int64()),
@@ -250,8 +260,8 @@ class Commit:
         for view in touched.values():
             view.touched = False
 
-    def _fact_tables(self) -> tuple[pa.Table, pa.Table, pa.Table]:
-        """metrics, events, rejects of every added piece, with their id columns.
+    def _fact_tables(self, with_ids: bool = True) -> tuple[pa.Table, pa.Table, pa.Table]:
+        """metrics, events, rejects of every added piece, with their id columns (``with_ids``).
 
         Pieces parsed here are joined list by list and converted once (per-piece Arrow
         tables cost more than the parse for the collector's many small items); pieces
@@ -259,7 +269,7 @@ class Commit:
         raw: list[tuple[Any, str, str]] = []
         arrow: list[tuple[ArrowBatch, str, str]] = []
         for a in self._added:
-            sid = a.plan.item.source_id
+            sid = a.plan.source_id
             for p in a.pieces:
                 (arrow if isinstance(p.batch, ArrowBatch) else raw).append((p.batch, a.client_id, sid))
         out = []
@@ -270,10 +280,11 @@ class Commit:
                 cols = batches[0].columns() if len(batches) == 1 else {
                     f.name: list(chain.from_iterable(getattr(b, f.name) for b in batches)) for f in fields(batches[0])}
                 table = columns_to_arrow(cols, spec)
-                parts.append(_with_ids(table, spec, [(len(b), c, s) for b, (_, c, s) in zip(batches, raw)]))
+                parts.append(_with_ids(table, spec, [(len(b), c, s) for b, (_, c, s) in zip(batches, raw)])
+                             if with_ids else table)
             for b, c, s in arrow:
                 t = getattr(b, spec.name)
-                parts.append(_with_ids(t, spec, [(t.num_rows, c, s)]))
+                parts.append(_with_ids(t, spec, [(t.num_rows, c, s)]) if with_ids else t)
             out.append(pa.concat_tables(parts) if len(parts) > 1 else parts[0] if parts
                        else spec.arrow_schema.empty_table())
         return out[0], out[1], out[2]

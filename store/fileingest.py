@@ -180,7 +180,7 @@ class _Pending:
 
     @property
     def source_id(self) -> str:
-        return self.plan.item.source_id
+        return self.plan.source_id
 
     @property
     def start(self) -> int:
@@ -299,7 +299,7 @@ class _Runner:
         plan = commit.plan(item)  # against what is committed: a file's items do not overlap
         parts: list[Future | ParsedPiece] = []
         if plan.truncated:
-            parts.extend(commit.parse(plan))
+            parts.extend(commit.parse(plan, item))
         else:
             for start, end, final in plan.todo:
                 parts.append(self.pool.submit(spec, item.data[start - item.start:end - item.start], start, final))

@@ -44,17 +44,25 @@ _UPSERT = """
 """
 
 
-def merge_sessions(con: duckdb.DuckDBPyConnection, events: pa.Table, metrics: pa.Table) -> None:
-    """Fold one commit's events and metrics (with their client_id column) into
-    session_agg, one upsert for every client (inside the caller's transaction)."""
+def merge_sessions(con: duckdb.DuckDBPyConnection, events: pa.Table, metrics: pa.Table,
+                   client_id: str | None = None) -> None:
+    """Fold one commit's events and metrics into session_agg, one upsert for every
+    client (inside the caller's transaction). The tables carry a client_id column, or
+    all their rows are of ``client_id``."""
     if not events.num_rows and not metrics.num_rows:
         return
-    records = ("SELECT client_id, session_id, name, ts, attrs FROM _logship_sess_ev "
-               "UNION ALL SELECT client_id, session_id, NULL, ts, NULL FROM _logship_sess_mx")
-    select = _AGGREGATE.format(client="client_id", records=records, group="client_id, session_id")
-    with registered(con, {"_logship_sess_ev": events.select(["client_id", "session_id", "name", "ts", "attrs"]),
-                          "_logship_sess_mx": metrics.select(["client_id", "session_id", "ts"])}):
-        con.execute(_UPSERT.format(select=select))
+    if client_id is None:
+        records = ("SELECT client_id, session_id, name, ts, attrs FROM _logship_sess_ev "
+                   "UNION ALL SELECT client_id, session_id, NULL, ts, NULL FROM _logship_sess_mx")
+        select = _AGGREGATE.format(client="client_id", records=records, group="client_id, session_id")
+        ev, mx, params = ["client_id", "session_id", "name", "ts", "attrs"], ["client_id", "session_id", "ts"], None
+    else:
+        records = ("SELECT session_id, name, ts, attrs FROM _logship_sess_ev "
+                   "UNION ALL SELECT session_id, NULL, ts, NULL FROM _logship_sess_mx")
+        select = _AGGREGATE.format(client="$c::VARCHAR", records=records, group="session_id")
+        ev, mx, params = ["session_id", "name", "ts", "attrs"], ["session_id", "ts"], {"c": client_id}
+    with registered(con, {"_logship_sess_ev": events.select(ev), "_logship_sess_mx": metrics.select(mx)}):
+        con.execute(_UPSERT.format(select=select), params)
 
 
 def rebuild_sessions(con: duckdb.DuckDBPyConnection, client_ids: list[str]) -> None:

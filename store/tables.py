@@ -55,10 +55,19 @@ class FactTable:
         cols = ", ".join(f"{c.name} {c.sql}" for c in self.columns)
         return f"CREATE TABLE {self.name} ({cols})"
 
-    def insert_sql(self, relation: str) -> str:
-        """Insert every row of ``relation`` (parsed + id columns) by name; clock columns are now()."""
-        select = ", ".join("now() AS " + c.name if c.origin == CLOCK else c.name for c in self.columns)
-        return f"INSERT INTO {self.name} BY NAME SELECT {select} FROM {relation}"
+    def insert_sql(self, relation: str, constant_ids: bool = False) -> str:
+        """Insert every row of ``relation`` (parsed + id columns) by name; clock columns are now().
+
+        ``constant_ids``: ``relation`` has no id columns; every row gets the ids passed
+        as parameters ``$client_id``, ``$source_id`` (a commit of one source)."""
+        def value(c: Column) -> str:
+            if c.origin == CLOCK:
+                return f"now() AS {c.name}"
+            if c.origin == IDS and constant_ids:
+                return f"${c.name}::{c.sql} AS {c.name}"
+            return c.name
+
+        return f"INSERT INTO {self.name} BY NAME SELECT {', '.join(value(c) for c in self.columns)} FROM {relation}"
 
 
 def _ts() -> Column:

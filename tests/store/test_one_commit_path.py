@@ -168,15 +168,13 @@ def _group_in_process(db: Path, files: dict[str, Path]) -> dict[str, dict[str, l
 
 
 def _through_reparse(db: Path, files: dict[str, Path], limits: Limits) -> dict[str, dict[str, list]]:
-    for fmt, path in files.items():
-        wrong = WRONG[fmt]
-        if wrong is None:  # no other format splits entries like client: ingest it right
-            summary = ingest_paths(db, [str(path)], IngestOptions(tz=TZ, limits=limits, workers=1))
-        else:
-            summary = ingest_paths(db, [str(path)], IngestOptions(tz=TZ, limits=limits, workers=1, log_format=wrong))
-            assert summary.total("records") == 0, f"{wrong} parses some of {path.name}"
-        assert summary.ok, summary.errors
     with Store(db, max_line_bytes=MAX_LINE) as st:
+        for fmt, path in files.items():
+            wrong = WRONG[fmt]
+            # no other format splits entries like client (continuation lines): it goes in right
+            summary = ingest_paths(st, [str(path)], IngestOptions(tz=TZ, limits=limits, workers=1, log_format=wrong))
+            assert summary.ok, summary.errors
+            assert wrong is None or summary.total("records") == 0, f"{wrong} parses some of {path.name}"
         for fmt, path in files.items():
             sid = st.con.execute("SELECT source_id FROM sources WHERE path = ?", [str(path)]).fetchall()[0][0]
             st.set_format(sid, fmt, None)
