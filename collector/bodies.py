@@ -28,7 +28,8 @@ from aiohttp import StreamReader, web
 from logship.kernel.fingerprint import HEAD_BYTES
 from logship.kernel.gunzip import GunzipReader
 from logship.kernel.protocol import MAX_OFFSET
-from logship.store.segments import ReadFailure, Segment, iter_segments
+from logship.store.item import Item
+from logship.store.segments import ReadFailure, iter_segments
 from logship.store.store import MTIME_MAX, MTIME_MIN
 
 from .metrics import Metrics
@@ -164,7 +165,7 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
         if done.acked_end >= res.committed_end:
             res.committed_end = done.acked_end
 
-    def commit(seg: Segment, final: bool) -> None:
+    def commit(seg: Item, final: bool) -> None:
         # pieces of BODY_PIECE_BYTES, up to max_batch_bytes of them in flight: the writer
         # commits them together (one transaction per max_batch_bytes)
         nonlocal inflight_bytes
@@ -180,10 +181,10 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
             inflight_bytes -= done.nbytes
             settle(done)
 
-    prev: Segment | None = None
+    prev: Item | None = None
     try:
         for seg in iter_segments(stream, min(BODY_PIECE_BYTES, lim.max_batch_bytes), lim.max_line_bytes,
-                                 failure=failure, start=start):
+                                 failure=failure, start=start, source_id=source_id, kind=kind):
             if prev is not None:
                 commit(prev, prev.final)
             prev = seg

@@ -1,7 +1,8 @@
 """The collector's only door into store/: the calls the writer thread makes.
 
-Everything goes through store.Store (the one ingest path). This module only shapes
-the calls the way the writer batches them; it holds no storage logic. It also tells a
+Everything goes through store.Store's one commit path (store/commit.py): the writer
+hands a list of store.Item and gets one result per item. This module holds no storage
+logic. It also tells a
 store that cannot commit (disk full, I/O error: StoreUnavailable) from data that cannot
 be stored, and reopens the database after a fatal DuckDB error (DuckDB invalidates the
 database instance then: every later statement fails until it is reopened).
@@ -11,27 +12,18 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import duckdb
 
+from logship.store.item import Item
+
 from .errors import CollectorError
 
-__all__ = ["IngestCall", "StorePort", "StoreAdapter", "StoreUnavailable", "open_store", "unavailable"]
+__all__ = ["Item", "StorePort", "StoreAdapter", "StoreUnavailable", "open_store", "unavailable"]
 
 log = logging.getLogger("logship.collector.store")
-
-
-@dataclass(frozen=True, slots=True)
-class IngestCall:
-    source_id: str
-    start: int
-    data: bytes
-    final: bool
-    kind: str
-    span: int | None = None  # a TRUNCATED line: data is its start, span its full length
 
 
 class StoreUnavailable(CollectorError):
@@ -65,7 +57,7 @@ def unavailable(exc: BaseException) -> StoreUnavailable | None:
 
 class StorePort(Protocol):
     def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any: ...
-    def ingest_many(self, calls: list[IngestCall]) -> list[Any]: ...
+    def ingest_many(self, items: list[Item]) -> list[Any]: ...
     def source(self, source_id: str) -> Any: ...
     def reopen(self) -> None: ...
     def probe(self, nbytes: int) -> None: ...
@@ -92,41 +84,35 @@ class StoreAdapter:
                 raise
             raise down from exc
 
-    def ingest_many(self, calls: list[IngestCall]) -> list[Any]:
-        """All calls in ONE transaction (store.group: a group commit); results in call order.
+    def ingest_many(self, items: list[Item]) -> list[Any]:
+        """All items in ONE transaction (Store.ingest_items: a group commit); results in item order.
 
-        If the group fails it is rolled back and the calls are retried one Store.ingest
-        each, so one bad source cannot keep the others from committing; its result is
-        the exception.
-        A store that cannot commit raises StoreUnavailable instead (retrying the calls
+        If the group fails it is rolled back and the items are retried as a commit of
+        one each, so one bad source cannot keep the others from committing; its result
+        is the exception.
+        A store that cannot commit raises StoreUnavailable instead (retrying the items
         one by one could not help).
         """
-        from logship.store.group import GroupCall, ingest_group
-
         if len(self.parsers) > 20_000:
             self.parsers.clear()
         try:
-            return ingest_group(self.store, [GroupCall(c.source_id, c.start, c.data, c.final, c.kind, c.span)
-                                             for c in calls], self.parsers)
-        except Exception as exc:  # noqa: BLE001 - isolate the failing call below
+            return self.store.ingest_items(items, self.parsers)
+        except Exception as exc:  # noqa: BLE001 - isolate the failing item below
             self.parsers.clear()  # their contexts may be ahead of what was rolled back
             down = unavailable(exc)
             if down is not None:
                 raise down from exc
-            log.warning("group commit of %d calls rolled back (%s); retrying one by one", len(calls), exc)
+            log.warning("group commit of %d items rolled back (%s); retrying one by one", len(items), exc)
         out: list[Any] = []
-        for c in calls:
+        for item in items:
             try:
-                out.append(self._one(c))
+                out.append(self.store.ingest_items([item])[0])
             except Exception as exc:  # noqa: BLE001 - one source's failure is reported, others go on
                 down = unavailable(exc)
                 if down is not None:
                     raise down from exc
                 out.append(exc)
         return out
-
-    def _one(self, c: IngestCall) -> Any:
-        return self.store.ingest(c.source_id, c.start, c.data, final=c.final, kind=c.kind, span=c.span)
 
     def source(self, source_id: str) -> Any:
         try:

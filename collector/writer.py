@@ -29,22 +29,23 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from logship.kernel.protocol import Limits
 
-from logship.store.segments import Segment, iter_segments
+from logship.store.item import Item
+from logship.store.segments import iter_segments
 
 from .health import PROBE_BYTES, StoreHealth
 from .metrics import Metrics
-from .storeport import IngestCall, StorePort, StoreUnavailable
+from .storeport import StorePort, StoreUnavailable
 
 __all__ = ["Work", "Done", "Writer", "Lane"]
 
 log = logging.getLogger("logship.collector.writer")
 
-# one Store.ingest call parses at most about this much (a group commit holds many):
+# one Item parses at most about this much (a group commit holds many):
 # parsed records are Python objects, so this bounds the writer's transient memory
 PARSE_PIECE_BYTES = 1 << 20
 
@@ -373,7 +374,7 @@ class Writer:
                     touched.setdefault(id(seg), (src, seg))
 
         frontier: dict[int, int] = {}
-        calls: list[IngestCall] = []
+        calls: list[Item] = []
         units: list[tuple[str, _Segment | None, bool]] = []  # (source, segment, last piece of it)
         for src, seg in touched.values():
             data = bytes(seg.data)
@@ -390,16 +391,17 @@ class Writer:
             # parse in pieces cut at entry boundaries (bounded memory), all in this one
             # transaction; only the last piece may end in an unfinished entry
             if len(data) <= min(PARSE_PIECE_BYTES, self.limits.max_line_bytes):
-                pieces = [Segment(seg.start, data)]  # one piece, and no line in it can be over-long
+                pieces = [Item(src, seg.start, data, seg.final, seg.kind)]  # no line in it can be over-long
             else:
                 pieces = list(iter_segments(io.BytesIO(data), PARSE_PIECE_BYTES, self.limits.max_line_bytes,
-                                            start=seg.start))
+                                            start=seg.start, source_id=src, kind=seg.kind))
+                if not seg.final:  # only the last piece may end in an unfinished entry
+                    pieces[-1] = replace(pieces[-1], final=False)
             for i, p in enumerate(pieces):
-                last = i == len(pieces) - 1
-                calls.append(IngestCall(src, p.start, p.data, seg.final if last else True, seg.kind, span=p.span))
-                units.append((src, seg, last))
+                calls.append(p)
+                units.append((src, seg, i == len(pieces) - 1))
         for work in truncated:
-            calls.append(IngestCall(work.source_id, work.start, work.data, True, work.kind, span=work.span))
+            calls.append(Item(work.source_id, work.start, work.data, True, work.kind, work.span))
             units.append((work.source_id, None, True))
         try:
             results: list[Any] = self.store.ingest_many(calls) if calls else []

@@ -83,14 +83,16 @@ def _stdin() -> BinaryIO:
 
 
 def check_file(path: str | Path, log_format: str | None = None, tz: str | None = None,
-               registry: FormatRegistry | None = None, max_errors: int = 5) -> FileCheck:
+               registry: FormatRegistry | None = None, max_errors: int = 5,
+               max_line_bytes: int = DEFAULT_LIMITS.max_line_bytes) -> FileCheck:
     """Detect (or take) the format of one file (`-`: standard input) and parse all of
     it; store nothing.
 
     The counts are what `logship ingest` of the file stores: the same detection
     (detect_start: whole lines of the first DETECT_PEEK_BYTES, FALLBACK_FORMAT when no
     format reads them) and, for a truncated or corrupt .gz, the same intact start (the
-    complete lines before the damage) with the same one-line ``read_error``.
+    complete lines before the damage) with the same one-line ``read_error``, and the
+    same ``max_line_bytes`` as the store's (a longer line is one ``line_too_long`` reject).
     """
     p = Path(path)
     reg = registry or default_registry()
@@ -111,7 +113,7 @@ def check_file(path: str | Path, log_format: str | None = None, tz: str | None =
             name, rate = reg.get(log_format).name, 1.0
         result = FileCheck(str(p), name, rate, detected)
         parser = EntryParser(reg.get(name), tz=tz, mtime=mtime, path=str(p),
-                             max_line_bytes=DEFAULT_LIMITS.max_line_bytes)
+                             max_line_bytes=max_line_bytes)
         _parse_stream(parser, f, head, err, result, max_errors)
     return result
 

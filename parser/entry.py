@@ -18,9 +18,16 @@ from .batch import ParsedBatch, ParseResult
 from .formats import FormatRegistry, LogFormat, get_format
 from .timestamps import zone
 
-__all__ = ["EntryParser"]
+__all__ = ["EntryParser", "too_long_error"]
 
 _WS = (0x20, 0x09)  # a continuation line starts with a space or a tab
+
+
+def too_long_error(offset: int, length: int, limit: int, kept: int) -> str:
+    """The error of a ``line_too_long`` reject, the same whether the parser met the line
+    or the store's cutter (store/segments.py) took it apart before parsing."""
+    return (f"line at byte {offset} is {length} bytes long, over max_line_bytes={limit}; "
+            f"its first {kept} bytes are kept")
 
 
 class EntryParser:
@@ -77,7 +84,21 @@ class EntryParser:
         cont: list[bytes] | None = None
         orphan = False
         entries = 0
+        limit = self.max_line_bytes
+        data_end = start_offset + len(data)
         for i, line in enumerate(lines):
+            if len(line) > limit:
+                # as the store's cutter does: an over-long line ends the entry above it and
+                # is one line_too_long reject of its own, whatever it starts with
+                if head is not None:
+                    entry(head, cont, head_off, orphan, batch)
+                    entries += 1
+                    head = None
+                length = len(line) + (1 if off + len(line) < data_end else 0)
+                batch.rejects.add(off, line[:limit], "line_too_long", too_long_error(off, length, limit, limit))
+                entries += 1
+                off += len(line) + 1
+                continue
             if indent and (not line or line[0] in _WS or line == b"\r"):
                 if head is None:  # continuation lines before any head line
                     head, head_off, head_line_no, cont, orphan = line, off, i, None, True
@@ -113,13 +134,6 @@ class EntryParser:
             rejects.add(offset, raw[: self.max_line_bytes], "orphan_continuation",
                         f"{n} continuation line(s) with no entry above them "
                         f"(lines starting with a space or tab at the start of the data)")
-            return
-        limit = self.max_line_bytes
-        if len(head) > limit or (cont and any(len(c) > limit for c in cont)):
-            raw = head if cont is None else b"\n".join([head, *cont])
-            longest = max([len(head), *(len(c) for c in cont or ())])
-            rejects.add(offset, raw[:limit], "line_too_long",
-                        f"line of {longest} bytes is over max_line_bytes={limit}")
             return
         try:
             text = head.decode("utf-8")

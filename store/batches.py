@@ -1,33 +1,25 @@
-"""ParsedBatch column lists -> Arrow tables -> one INSERT ... SELECT per table.
+"""ParsedBatch column lists -> Arrow tables (the schemas of store/tables.py).
 
 Bulk loading through Arrow is ~300x faster than executemany (measured on this project's machines). The tables
-carry no client_id/source_id columns: those are constants of a commit, added in SQL.
+carry no client_id/source_id columns: the writer (store/commit.py) adds them per commit.
 Arrow tables pickle as buffers, so pool workers build them and the writer only inserts.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-__all__ = ["ArrowBatch", "to_arrow", "concat", "insert_arrow", "insert_batch", "EMPTY"]
+from logship.store.tables import EVENTS, METRICS, REJECTS, FactTable
 
-_TS = pa.timestamp("us", tz="UTC")
+__all__ = ["ArrowBatch", "to_arrow", "columns_to_arrow", "concat", "insert_arrow", "registered", "EMPTY"]
 
-_METRICS = pa.schema([
-    ("ts", _TS), ("session_id", pa.string()), ("name", pa.string()), ("value", pa.float64()),
-    ("unit", pa.string()), ("labels", pa.string()), ("byte_offset", pa.int64()),
-])
-_EVENTS = pa.schema([
-    ("ts", _TS), ("session_id", pa.string()), ("level", pa.string()), ("name", pa.string()),
-    ("message", pa.string()), ("attrs", pa.string()), ("byte_offset", pa.int64()),
-])
-_REJECTS = pa.schema([
-    ("byte_offset", pa.int64()), ("raw", pa.binary()), ("error_code", pa.string()), ("error", pa.string()),
-])
+_METRICS, _EVENTS, _REJECTS = METRICS.arrow_schema, EVENTS.arrow_schema, REJECTS.arrow_schema
 
 
 @dataclass(frozen=True)
@@ -52,20 +44,18 @@ def _columns(batch: Any, part: str) -> dict[str, list]:
     return cols if isinstance(cols, dict) else vars(cols)
 
 
-def _table(cols: dict[str, list], schema: pa.Schema, rename: dict[str, str]) -> pa.Table:
-    arrays = []
-    for field in schema:
-        values = cols[rename.get(field.name, field.name)]
-        arrays.append(pa.array(values, type=field.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+def columns_to_arrow(cols: dict[str, list], table: FactTable) -> pa.Table:
+    """A parser column group ({name: list}) as an Arrow table of ``table``'s parsed columns."""
+    arrays = [pa.array(cols[c.parser_name or c.name], type=c.arrow) for c in table.parsed]
+    return pa.Table.from_arrays(arrays, schema=table.arrow_schema)
 
 
 def to_arrow(batch: Any) -> ArrowBatch:
     """Build Arrow tables from a parser.ParsedBatch (its ``ts_us`` become UTC timestamps)."""
     return ArrowBatch(
-        metrics=_table(_columns(batch, "metrics"), _METRICS, {"ts": "ts_us"}),
-        events=_table(_columns(batch, "events"), _EVENTS, {"ts": "ts_us"}),
-        rejects=_table(_columns(batch, "rejects"), _REJECTS, {}),
+        metrics=columns_to_arrow(_columns(batch, "metrics"), METRICS),
+        events=columns_to_arrow(_columns(batch, "events"), EVENTS),
+        rejects=columns_to_arrow(_columns(batch, "rejects"), REJECTS),
     )
 
 
@@ -84,31 +74,33 @@ def concat(batches: list[ArrowBatch]) -> ArrowBatch:
     )
 
 
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> Iterator[None]:
+    """Arrow tables visible to SQL under these names for the block.
+
+    When the block fails (an aborted transaction), unregistering may fail too: that
+    error must not hide the first one."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    except BaseException:
+        for name in tables:
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(name)
+        raise
+    for name in tables:
+        con.unregister(name)
+
+
 def insert_arrow(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, sql: str,
                  params: dict[str, str] | None = None) -> None:
     """Run ``sql`` with ``table`` registered as ``name`` (inside the caller's transaction).
 
-    The one way Arrow rows reach DuckDB here (file ingest and the collector's group
-    commits); an empty table costs nothing.
+    The one way Arrow rows reach DuckDB here (the writer of store/commit.py); an empty
+    table costs nothing.
     """
     if not table.num_rows:
         return
-    con.register(name, table)
-    try:
+    with registered(con, {name: table}):
         con.execute(sql, params) if params else con.execute(sql)
-    finally:
-        con.unregister(name)
-
-
-def insert_batch(con: duckdb.DuckDBPyConnection, client_id: str, source_id: str, batch: ArrowBatch) -> None:
-    """Insert one source's batch; client and source ids are constants of the statement."""
-    ids = {"c": client_id, "s": source_id}
-    insert_arrow(con, "_logship_metrics", batch.metrics,
-                 "INSERT INTO metrics SELECT ts, $c, session_id, name, value, unit, labels, $s, byte_offset "
-                 "FROM _logship_metrics", ids)
-    insert_arrow(con, "_logship_events", batch.events,
-                 "INSERT INTO events SELECT ts, $c, session_id, level, name, message, attrs, $s, byte_offset "
-                 "FROM _logship_events", ids)
-    insert_arrow(con, "_logship_rejects", batch.rejects,
-                 "INSERT INTO rejects SELECT now(), $s, byte_offset, raw, error_code, error FROM _logship_rejects",
-                 {"s": source_id})

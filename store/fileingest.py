@@ -1,10 +1,11 @@
-"""`logship ingest PATH...`: stream files through the ONE ingest path.
+"""`logship ingest PATH...`: stream files through the one commit path (store/commit.py).
 
-Each file is read in segments of about max_batch_bytes that end at entry boundaries
-(store/segments.py), so memory stays flat whatever the file size. Each segment goes
-through ``Store.uncovered`` (what is not committed yet) and ``Store.commit_parsed``
-(one transaction). For context-free formats and large inputs, segments are parsed in a
-pool of worker processes while this process inserts, and commits happen in file order.
+Each file is read in items of about max_batch_bytes that end at entry boundaries
+(store/segments.py), so memory stays flat whatever the file size. Each item is a
+commit of one (``Store.ingest_items``). For context-free formats and large inputs,
+items are planned here (``Commit.plan``), their pieces parsed in a pool of worker
+processes, and the parsed pieces of a run of items written by one ``Commit`` in file
+order.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from logship.kernel.gunzip import damage_message
 from logship.kernel.protocol import DEFAULT_LIMITS, Limits
 from logship.store.errors import InputError
 from logship.store.inputs import InputFile, OpenedInput, client_id_for, expand_inputs, open_input
-from logship.store.parsing import ParsedPiece, ParseSpec, detect, gc_paused, truncated_piece
+from logship.store.commit import Commit, Plan
+from logship.store.item import Item
+from logship.store.parsing import ParsedPiece, ParseSpec, detect, gc_paused
 from logship.store.pool import ParsePool
 from logship.store.progress import IngestProgress, NullProgress
-from logship.store.segments import ReadFailure, Segment, iter_segments
+from logship.store.segments import ReadFailure, iter_segments
 from logship.store.sessions import rebuild_sessions
 from logship.store.store import IngestResult, SourceInfo, Store
 
@@ -173,13 +176,23 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
 
 @dataclass
 class _Pending:
-    """A segment whose pieces are being parsed in the pool, waiting for its commit."""
+    """An item whose pieces are being parsed in the pool, waiting for its commit."""
 
-    source_id: str
+    plan: Plan
     report: FileReport
-    start: int
-    end: int
     parts: list[Future | ParsedPiece]
+
+    @property
+    def source_id(self) -> str:
+        return self.plan.source_id
+
+    @property
+    def start(self) -> int:
+        return self.plan.received[0]
+
+    @property
+    def end(self) -> int:
+        return self.plan.received[1]
 
 
 class _Runner:
@@ -233,19 +246,19 @@ class _Runner:
             parallel = self.pool is not None and fmt.context_free
             chunk = min(self.options.parse_chunk_bytes, limits.max_batch_bytes) if parallel \
                 else limits.max_batch_bytes
-            segments = iter_segments(opened.stream, chunk, limits.max_line_bytes,
-                                     indent=fmt.continuation == "indent", failure=failure)
+            items = iter_segments(opened.stream, chunk, self.st.max_line_bytes,
+                                  indent=fmt.continuation == "indent", failure=failure,
+                                  source_id=src.source_id, kind=self._kind())
             if parallel:
-                spec = src.spec()
-                for seg in segments:
-                    self._submit(src.source_id, spec, seg, report)
+                spec = src.spec(self.st.max_line_bytes)
+                for item in items:
+                    self._submit(spec, item, report)
             else:
                 self.drain()
-                for seg in segments:
+                for item in items:
                     with gc_paused():
-                        res = self.st.ingest(src.source_id, seg.start, seg.data, final=seg.final,
-                                             kind=self._kind(), span=seg.span)
-                    self._account(report, seg.end - seg.start, res)
+                        res = self.st.ingest_items([item])[0]
+                    self._account(report, item.end - item.start, res)
         finally:
             opened.stream.close()
         if failure.error is not None:  # the complete lines before the damage are committed
@@ -284,34 +297,33 @@ class _Runner:
     def _kind(self) -> str:
         return "reparse" if self.options.replace else "file"
 
-    def _submit(self, source_id: str, spec: ParseSpec, seg: Segment, report: FileReport) -> None:
+    def _submit(self, spec: ParseSpec, item: Item, report: FileReport) -> None:
         assert self.pool is not None
+        commit = Commit(self.st)
+        plan = commit.plan(item)  # against what is committed: a file's items do not overlap
         parts: list[Future | ParsedPiece] = []
-        todo = self.st.uncovered(source_id, seg.start, seg.end)
-        if seg.span is not None and seg.span > len(seg.data):
-            if todo:
-                parts.append(truncated_piece(seg.start, seg.data, seg.span, self.st.max_line_bytes))
+        if plan.truncated:
+            parts.extend(commit.parse(plan, item))
         else:
-            for p_start, p_end in todo:
-                data = seg.data[p_start - seg.start:p_end - seg.start]
-                final = seg.final if p_end == seg.end else True
-                parts.append(self.pool.submit(spec, data, p_start, final))
-        self.inflight.append(_Pending(source_id, report, seg.start, seg.end, parts))
+            for start, end, final in plan.todo:
+                parts.append(self.pool.submit(spec, item.data[start - item.start:end - item.start], start, final))
+        self.inflight.append(_Pending(plan, report, parts))
         if len(self.inflight) >= self.max_inflight:
             self._commit_oldest()
 
     def _commit_oldest(self) -> None:
-        """Commit the oldest segment with the ones after it of the same source, up to
-        max_batch_bytes, in one transaction."""
+        """Write the oldest item with the ones after it of the same source, up to
+        max_batch_bytes, as one commit (one ``ingests`` row)."""
         group = [self.inflight.popleft()]
         limit = self.options.limits.max_batch_bytes
         while (self.inflight and self.inflight[0].source_id == group[0].source_id
                and self.inflight[0].start == group[-1].end and self.inflight[0].end - group[0].start <= limit):
             group.append(self.inflight.popleft())
         pieces = [p if isinstance(p, ParsedPiece) else p.result() for g in group for p in g.parts]
-        received = (group[0].start, group[-1].end)
-        res = self.st.commit_parsed(group[0].source_id, pieces, kind=self._kind(), received=received)
-        self._account(group[0].report, received[1] - received[0], res)
+        commit = Commit(self.st)
+        res = commit.add(Plan.join([g.plan for g in group]), pieces)
+        commit.write()
+        self._account(group[0].report, group[-1].end - group[0].start, res)
 
 
 def _reason(exc: BaseException) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from logship.kernel.protocol import DEFAULT_LIMITS
+from logship.parser.entry import too_long_error
 from logship.store.batches import EMPTY, ArrowBatch, to_arrow
 
 __all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "truncated_piece", "detect"]
@@ -23,25 +25,41 @@ FALLBACK_FORMAT = "client"  # parser.detect.FALLBACK_FORMAT (this module loads t
 
 @dataclass(frozen=True)
 class ParseSpec:
-    """What a parser for one source needs (the source's format, zone, mtime, context)."""
+    """What a parser for one source needs (the source's format, zone, mtime, context)
+    and the process's ``[limits] max_line_bytes``, so that the parser and the cutter
+    (store/segments.py) hold the same limit."""
 
     log_format: str
     tz: str
     mtime: float | None
     context: dict | None
     path: str | None = None
+    max_line_bytes: int = DEFAULT_LIMITS.max_line_bytes
 
 
 @dataclass(frozen=True)
 class ParsedPiece:
-    """One parsed byte range ``[start, end)``; ``end`` stops before an unfinished entry."""
+    """One parsed byte range ``[start, end)``; ``end`` stops before an unfinished entry.
+
+    ``batch`` is an ArrowBatch (built in a pool worker, or a truncated line) or the
+    parser's own ParsedBatch (parsed in the writer's process: the writer joins all of
+    a commit's column lists and builds its Arrow tables once)."""
 
     start: int
     end: int
     lines: int
     entries: int
     context: dict | None
-    batch: ArrowBatch
+    batch: ArrowBatch | Any
+
+    @property
+    def records(self) -> int:
+        return self.batch.records
+
+    @property
+    def rejects(self) -> int:
+        b = self.batch
+        return b.n_rejects if isinstance(b, ArrowBatch) else len(b.rejects)
 
 
 @contextlib.contextmanager
@@ -59,11 +77,14 @@ def gc_paused() -> Iterator[None]:
 def make_parser(spec: ParseSpec) -> Any:
     from logship.parser import EntryParser
 
-    return EntryParser(spec.log_format, tz=spec.tz, mtime=spec.mtime, context=spec.context, path=spec.path)
+    return EntryParser(spec.log_format, tz=spec.tz, mtime=spec.mtime, context=spec.context, path=spec.path,
+                       max_line_bytes=spec.max_line_bytes)
 
 
-def parse_piece(parser: Any, data: bytes, start: int, final: bool) -> ParsedPiece:
-    """Parse complete lines starting at ``start``; never raises for bad input (rejects)."""
+def parse_piece(parser: Any, data: bytes, start: int, final: bool, arrow: bool = True) -> ParsedPiece:
+    """Parse complete lines starting at ``start``; never raises for bad input (rejects).
+
+    ``arrow``: build the Arrow tables now (in a pool worker); else keep the parser's lists."""
     res = parser.parse(data, start, final)
     return ParsedPiece(
         start=start,
@@ -71,7 +92,7 @@ def parse_piece(parser: Any, data: bytes, start: int, final: bool) -> ParsedPiec
         lines=res.lines,
         entries=res.entries,
         context=res.context,
-        batch=to_arrow(res.batch),
+        batch=to_arrow(res.batch) if arrow else res.batch,
     )
 
 
@@ -81,10 +102,7 @@ def truncated_piece(start: int, head: bytes, span: int, max_line_bytes: int) -> 
         "byte_offset": pa.array([start], pa.int64()),
         "raw": pa.array([bytes(head[:max_line_bytes])], pa.binary()),
         "error_code": pa.array(["line_too_long"]),
-        "error": pa.array([
-            f"line at byte {start} is {span} bytes long, over max_line_bytes={max_line_bytes}; "
-            f"its first {min(len(head), max_line_bytes)} bytes are kept"
-        ]),
+        "error": pa.array([too_long_error(start, span, max_line_bytes, min(len(head), max_line_bytes))]),
     })
     return ParsedPiece(start=start, end=start + span, lines=1, entries=1, context=None,
                        batch=ArrowBatch(EMPTY.metrics, EMPTY.events, rejects))

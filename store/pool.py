@@ -20,7 +20,7 @@ from logship.store.parsing import ParsedPiece, ParseSpec, gc_paused, make_parser
 
 __all__ = ["ParsePool", "parse_in_worker"]
 
-_PARSERS: dict[tuple[str, str, float | None], Any] = {}
+_PARSERS: dict[tuple[str, str, float | None, int], Any] = {}
 
 
 def _init_worker(grammar_dirs: list[str]) -> None:
@@ -37,7 +37,7 @@ def _ready() -> int:
 
 def parse_in_worker(spec: ParseSpec, data: bytes, start: int, final: bool) -> ParsedPiece:
     """Parse one segment of a context-free source (one parser per spec, reused)."""
-    key = (spec.log_format, spec.tz, spec.mtime)
+    key = (spec.log_format, spec.tz, spec.mtime, spec.max_line_bytes)
     parser = _PARSERS.get(key)
     if parser is None:
         parser = _PARSERS[key] = make_parser(spec)

@@ -1,8 +1,8 @@
 """`logship reparse`: run the current grammars over stored rejects.
 
-An entry that now parses moves into metrics/events (through ``Store.commit_parsed``, so
-sessions and the ``ingests`` log follow) and out of ``rejects``, all in one
-transaction. The source's own format, zone, mtime and path are reused, so reparsing
+An entry that now parses moves into metrics/events (through the one commit path,
+store/commit.py: a Commit of already-committed bytes, so sessions and the ``ingests``
+log follow and the ranges stay) and out of ``rejects``, all in one transaction. The source's own format, zone, mtime and path are reused, so reparsing
 anywhere gives the same instants. ``line_too_long`` rejects hold only the start of
 their line and are left alone.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from logship.store.parsing import ParsedPiece, make_parser, parse_piece
+from logship.store.commit import Commit
+from logship.store.parsing import ParsedPiece, parse_piece
 from logship.store.store import Store
 
 __all__ = ["ReparseSummary", "reparse_rejects", "REPARSE_PAGE"]
@@ -51,7 +52,7 @@ def reparse_rejects(db: str | Path | Store, grammar_dirs: tuple[Path, ...] | lis
                 "SELECT DISTINCT source_id FROM rejects WHERE error_code <> 'line_too_long' ORDER BY 1"
             ).fetchall()]
             for sid in source_ids:
-                parser = make_parser(st.source(sid).spec())
+                parser = Commit(st).parser(sid)
                 summary.sources += 1
                 after = -1
                 while True:  # pages of `page` rejects: a source of garbage is never loaded whole
@@ -66,13 +67,14 @@ def reparse_rejects(db: str | Path | Store, grammar_dirs: tuple[Path, ...] | lis
                     summary.examined += len(rows)
                     pieces: list[ParsedPiece] = []
                     for offset, raw in rows:
-                        piece = parse_piece(parser, bytes(raw), int(offset), final=True)
-                        if piece.entries and not piece.batch.n_rejects:
+                        piece = parse_piece(parser, bytes(raw), int(offset), final=True, arrow=False)
+                        if piece.entries and not piece.rejects:
                             pieces.append(piece)
                     if not pieces:
                         continue
-                    res = st.commit_parsed(sid, pieces, kind="reparse",
-                                           received=(pieces[0].start, pieces[-1].end))
+                    commit = Commit(st)
+                    res = commit.add(Commit.reparse_plan(sid, pieces), pieces)
+                    commit.write()
                     st.con.execute(
                         "DELETE FROM rejects WHERE source_id = ? AND list_contains(?, byte_offset)",
                         [sid, [p.start for p in pieces]],

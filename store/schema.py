@@ -11,19 +11,13 @@ from __future__ import annotations
 import duckdb
 
 from logship.store.errors import SchemaError
+from logship.store.tables import EVENTS, METRICS, REJECTS
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
 
 _V1 = [
-    """CREATE TABLE metrics (
-        ts TIMESTAMPTZ, client_id VARCHAR, session_id VARCHAR, name VARCHAR,
-        value DOUBLE, unit VARCHAR, labels JSON, source_id VARCHAR, byte_offset BIGINT)""",
-    """CREATE TABLE events (
-        ts TIMESTAMPTZ, client_id VARCHAR, session_id VARCHAR, level VARCHAR, name VARCHAR,
-        message VARCHAR, attrs JSON, source_id VARCHAR, byte_offset BIGINT)""",
-    """CREATE TABLE rejects (
-        received_at TIMESTAMPTZ, source_id VARCHAR, byte_offset BIGINT, raw BLOB,
-        error_code VARCHAR, error VARCHAR)""",
+    # the fact tables come from the one spec (store/tables.py); their columns are those of v1
+    METRICS.create_sql(), EVENTS.create_sql(), REJECTS.create_sql(),
     """CREATE TABLE sources (
         source_id VARCHAR, client_id VARCHAR, head BLOB, path VARCHAR, log_format VARCHAR,
         tz VARCHAR, mtime TIMESTAMPTZ, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ,

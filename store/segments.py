@@ -10,30 +10,11 @@ kept, the rest is skipped up to its newline, and it becomes a segment of its own
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["Segment", "iter_segments", "ReadFailure"]
+from logship.store.item import Item
 
-
-@dataclass(frozen=True)
-class Segment:
-    """``data`` covers ``[start, start + (span or len(data)))`` of the decompressed stream.
-
-    final: the last entry in ``data`` is complete (the next line starts an entry, or the
-    stream ended: then the last line may lack its newline). Pass it to the parser.
-    Only a stream cut short by a read error ends with ``final=False``.
-    span: set for one over-long line whose ``data`` holds only its first bytes.
-    """
-
-    start: int
-    data: bytes
-    final: bool = True
-    span: int | None = None
-
-    @property
-    def end(self) -> int:
-        return self.start + (self.span if self.span is not None else len(self.data))
+__all__ = ["iter_segments", "ReadFailure"]
 
 
 class ReadFailure:
@@ -68,14 +49,15 @@ def _last_entry_start(buf: bytearray | bytes, indent: bool, limit: int | None = 
 
 
 def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, indent: bool = True,
-                  failure: ReadFailure | None = None, start: int = 0) -> Iterator[Segment]:
+                  failure: ReadFailure | None = None, start: int = 0, source_id: str = "",
+                  kind: str = "file") -> Iterator[Item]:
     """Yield segments of about ``chunk_bytes`` (more only when one entry is longer, and
     never more than about twice that).
 
     ``indent``: lines starting with a space or tab continue the entry above, so a cut
     never falls before one. A read error ends the stream: what was read before it is
     yielded with ``final=False`` (its unfinished last entry is not committed) and the
-    error is left in ``failure``.
+    error is left in ``failure``. Items carry ``source_id`` and ``kind`` as given.
     """
     block_size = max(1, min(chunk_bytes, max_line_bytes))
     buf = bytearray()
@@ -92,7 +74,7 @@ def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, inden
             failure.error = exc
             failure.offset = long_start + long_len if long_start >= 0 else buf_start + len(buf)
             if buf:
-                yield Segment(buf_start, bytes(buf), final=False)
+                yield Item(source_id, buf_start, bytes(buf), final=False, kind=kind)
             return
         if not block:
             break
@@ -102,7 +84,7 @@ def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, inden
                 long_len += len(block)
                 continue
             long_len += nl + 1
-            yield Segment(long_start, long_head, span=long_len)
+            yield Item(source_id, long_start, long_head, span=long_len, kind=kind)
             buf_start = long_start + long_len
             long_start = -1
             block = block[nl + 1:]
@@ -113,11 +95,11 @@ def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, inden
         line_len = (len(buf) - tail_from) + (nl + 1 if nl >= 0 else len(block))
         if line_len > max_line_bytes + (1 if nl >= 0 else 0):
             if tail_from:
-                yield Segment(buf_start, bytes(buf[:tail_from]))
+                yield Item(source_id, buf_start, bytes(buf[:tail_from]), kind=kind)
             long_start = buf_start + tail_from
             long_head = bytes((buf[tail_from:] + block[: max_line_bytes + 1])[:max_line_bytes])
             if nl >= 0:
-                yield Segment(long_start, long_head, span=line_len)
+                yield Item(source_id, long_start, long_head, span=line_len, kind=kind)
                 buf = bytearray(block[nl + 1:])
                 buf_start = long_start + line_len
                 long_start = -1
@@ -136,11 +118,11 @@ def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, inden
                 # rejects, nothing is lost.
                 cut = buf.rfind(b"\n") + 1
             if cut > 0:
-                yield Segment(buf_start, bytes(buf[:cut]))
+                yield Item(source_id, buf_start, bytes(buf[:cut]), kind=kind)
                 del buf[:cut]
                 buf_start += cut
     if long_start >= 0:  # the stream ended inside an over-long line
-        yield Segment(long_start, long_head, span=long_len)
+        yield Item(source_id, long_start, long_head, span=long_len, kind=kind)
         return
     if buf:
-        yield Segment(buf_start, bytes(buf))
+        yield Item(source_id, buf_start, bytes(buf), kind=kind)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import duckdb
 
-from logship.store.batches import ArrowBatch
+import pyarrow as pa
+
+from logship.store.batches import registered
 
 __all__ = ["merge_sessions", "rebuild_sessions"]
 
@@ -42,24 +44,25 @@ _UPSERT = """
 """
 
 
-def merge_sessions(con: duckdb.DuckDBPyConnection, client_id: str, batch: ArrowBatch) -> None:
-    """Fold one commit's events and metrics into session_agg (inside the caller's transaction)."""
-    if not batch.events.num_rows and not batch.metrics.num_rows:
+def merge_sessions(con: duckdb.DuckDBPyConnection, events: pa.Table, metrics: pa.Table,
+                   client_id: str | None = None) -> None:
+    """Fold one commit's events and metrics into session_agg, one upsert for every
+    client (inside the caller's transaction). The tables carry a client_id column, or
+    all their rows are of ``client_id``."""
+    if not events.num_rows and not metrics.num_rows:
         return
-    ev = batch.events.select(["session_id", "name", "ts", "attrs"])
-    mx = batch.metrics.select(["session_id", "ts"])
-    con.register("_logship_sess_ev", ev)
-    con.register("_logship_sess_mx", mx)
-    try:
-        records = (
-            "SELECT session_id, name, ts, attrs FROM _logship_sess_ev "
-            "UNION ALL SELECT session_id, NULL, ts, NULL FROM _logship_sess_mx"
-        )
+    if client_id is None:
+        records = ("SELECT client_id, session_id, name, ts, attrs FROM _logship_sess_ev "
+                   "UNION ALL SELECT client_id, session_id, NULL, ts, NULL FROM _logship_sess_mx")
+        select = _AGGREGATE.format(client="client_id", records=records, group="client_id, session_id")
+        ev, mx, params = ["client_id", "session_id", "name", "ts", "attrs"], ["client_id", "session_id", "ts"], None
+    else:
+        records = ("SELECT session_id, name, ts, attrs FROM _logship_sess_ev "
+                   "UNION ALL SELECT session_id, NULL, ts, NULL FROM _logship_sess_mx")
         select = _AGGREGATE.format(client="$c::VARCHAR", records=records, group="session_id")
-        con.execute(_UPSERT.format(select=select), {"c": client_id})
-    finally:
-        con.unregister("_logship_sess_ev")
-        con.unregister("_logship_sess_mx")
+        ev, mx, params = ["session_id", "name", "ts", "attrs"], ["session_id", "ts"], {"c": client_id}
+    with registered(con, {"_logship_sess_ev": events.select(ev), "_logship_sess_mx": metrics.select(mx)}):
+        con.execute(_UPSERT.format(select=select), params)
 
 
 def rebuild_sessions(con: duckdb.DuckDBPyConnection, client_ids: list[str]) -> None:

@@ -1,9 +1,10 @@
-"""Store: the DuckDB file, its sources, and the ONE ingest path.
+"""Store: the DuckDB file and its sources; the door to the one commit path.
 
-Live frames, backlog bodies, ``logship ingest FILE`` and reparsing all call
-``Store.ingest`` (or its two halves, ``uncovered`` + ``commit_parsed``, when parsing runs
-in worker processes). Records, the merged committed ranges, the session aggregate, the
-source's parse context and an ``ingests`` row are written in one DuckDB transaction.
+Every way in (live frames, /v1/lines, backlog bodies, ``logship ingest FILE``,
+reparse) goes through store/commit.py's Commit: ``Store.ingest`` is a commit of one
+item, ``Store.ingest_items`` of a list (the collector's group commit). Records, the
+merged committed ranges, the session aggregate, the sources' parse context and the
+``ingests`` rows are written in one DuckDB transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 from pathlib import Path
 
 import duckdb
@@ -22,16 +24,14 @@ from logship.parser.errors import UnknownFormatError
 from logship.parser.timestamps import TimestampError, zone
 from logship.kernel.fingerprint import HEAD_BYTES, heads_match, source_id as make_source_id
 from logship.kernel.protocol import DEFAULT_LIMITS
-from logship.store.batches import concat, insert_batch
+from logship.store.commit import INGEST_KINDS, Commit, IngestResult
 from logship.store.errors import StoreError, UnknownSource
-from logship.store.parsing import FALLBACK_FORMAT, ParsedPiece, ParseSpec, detect, make_parser, parse_piece, truncated_piece
-from logship.store.ranges import Range, covered_end, merge, subtract
+from logship.store.item import Item
+from logship.store.parsing import FALLBACK_FORMAT, ParseSpec
+from logship.store.ranges import Range, merge
 from logship.store.schema import SCHEMA_VERSION, migrate, schema_version
-from logship.store.sessions import merge_sessions
 
-__all__ = ["Store", "SourceInfo", "IngestResult", "INGEST_KINDS", "check_source_params"]
-
-INGEST_KINDS = ("live", "backlog", "file", "reparse")
+__all__ = ["Store", "SourceInfo", "IngestResult", "INGEST_KINDS", "Item", "check_source_params"]
 
 
 @dataclass(frozen=True)
@@ -49,23 +49,9 @@ class SourceInfo:
     format_hit_rate: float | None = None
     head: bytes = b""
 
-    def spec(self) -> ParseSpec:
+    def spec(self, max_line_bytes: int = DEFAULT_LIMITS.max_line_bytes) -> ParseSpec:
         return ParseSpec(log_format=self.log_format or FALLBACK_FORMAT, tz=self.tz, mtime=self.mtime,
-                         context=self.context, path=self.path)
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What one ingest committed. ``committed_end``: how far from the received start the
-    source is committed without a gap (the collector acks this)."""
-
-    committed_end: int
-    lines: int
-    records: int
-    rejects: int
-    ranges: list[Range]
-    entries: int = 0
-    skipped_bytes: int = 0
+                         context=self.context, path=self.path, max_line_bytes=max_line_bytes)
 
 
 class Store:
@@ -214,73 +200,27 @@ class Store:
         self._sources.pop(source_id, None)
         return self.source(source_id)
 
-    # --- the ingest path --------------------------------------------------------------
+    # --- the commit path (store/commit.py) -----------------------------------------
 
     def ingest(self, source_id: str, start_offset: int, data: bytes, final: bool = False,
                kind: str = "live", span: int | None = None) -> IngestResult:
-        """Commit what of ``[start_offset, start_offset + len(data))`` is not yet committed.
+        """Commit what of ``[start_offset, start_offset + len(data))`` is not yet committed:
+        a commit of one item (store.item.Item says what the arguments mean)."""
+        return self.ingest_items([Item(source_id, start_offset, data, final, kind, span)])[0]
 
-        ``data`` starts at a line boundary and holds complete lines (the last may lack its
-        newline when ``final``). ``span`` > len(data) marks ONE line cut at max_line_bytes
-        (a TRUNCATED frame): it becomes a ``line_too_long`` reject covering the whole span.
-        """
-        src = self.source(source_id)
-        if src.log_format is None:
-            name, rate = detect(data, tz=src.tz, mtime=src.mtime)
-            src = self.set_format(source_id, name, rate)
-        end = start_offset + (span if span is not None else len(data))
-        pieces = self.uncovered(source_id, start_offset, end)
-        parsed: list[ParsedPiece] = []
-        if span is not None and span > len(data):
-            if pieces:
-                parsed.append(truncated_piece(start_offset, data, span, self.max_line_bytes))
-        elif pieces:
-            parser = make_parser(src.spec())
-            for p_start, p_end in pieces:
-                chunk = data[p_start - start_offset:p_end - start_offset]
-                parsed.append(parse_piece(parser, chunk, p_start, final if p_end == end else True))
-        return self.commit_parsed(source_id, parsed, kind=kind, received=(start_offset, end))
+    def ingest_items(self, items: list[Item], parsers: dict[str, Any] | None = None) -> list[IngestResult]:
+        """Plan, parse and write every item in ONE transaction; results in item order.
 
-    def uncovered(self, source_id: str, start: int, end: int) -> list[Range]:
-        """The parts of ``[start, end)`` not committed yet (what must be parsed)."""
-        return subtract(start, end, self.source(source_id).ranges)
+        Items of one source are applied in order (ranges and parse context carry over).
+        ``parsers``: see Commit. Any failure rolls the whole list back and raises."""
+        commit = Commit(self, parsers)
+        results = [commit.ingest(item) for item in items]
+        commit.write()
+        return results
 
-    def commit_parsed(self, source_id: str, pieces: list[ParsedPiece], kind: str,
-                      received: Range) -> IngestResult:
-        """Insert parsed pieces, merge ranges and sessions, log the ingest: one transaction."""
-        if kind not in INGEST_KINDS:
-            raise StoreError(f"unknown ingest kind {kind!r} (one of {', '.join(INGEST_KINDS)})")
-        src = self.source(source_id)
-        done = [p for p in pieces if p.end > p.start]
-        batch = concat([p.batch for p in done])
-        lines = sum(p.lines for p in done)
-        entries = sum(p.entries for p in done)
-        ranges = merge(src.ranges + [(p.start, p.end) for p in done])
-        context = next((p.context for p in reversed(done) if p.context is not None), src.context)
-        skipped = (received[1] - received[0]) - sum(e - s for s, e in subtract(*received, src.ranges))
-        if done:
-            with self.transaction():
-                insert_batch(self.con, src.client_id, source_id, batch)
-                merge_sessions(self.con, src.client_id, batch)
-                self.con.execute("DELETE FROM source_ranges WHERE source_id = ?", [source_id])
-                self.con.executemany(
-                    "INSERT INTO source_ranges VALUES (?, ?, ?)", [[source_id, s, e] for s, e in ranges]
-                )
-                self.con.execute(
-                    "UPDATE sources SET last_seen = now(), context = ? WHERE source_id = ?",
-                    [json.dumps(context) if context is not None else None, source_id],
-                )
-                self.con.execute(
-                    "INSERT INTO ingests (\"at\", kind, source_id, start_offset, end_offset, lines, records, rejects) "
-                    "VALUES (now(), ?, ?, ?, ?, ?, ?, ?)",
-                    [kind, source_id, done[0].start, done[-1].end, lines, batch.records, batch.n_rejects],
-                )
-            self._sources[source_id] = replace(src, ranges=ranges, context=context)
-        end = min(covered_end(received[0], ranges), received[1])
-        return IngestResult(
-            committed_end=max(end, received[0]), lines=lines, records=batch.records, rejects=batch.n_rejects,
-            ranges=ranges, entries=entries, skipped_bytes=skipped,
-        )
+    def remember(self, source_id: str, ranges: list[Range], context: dict | None) -> None:
+        """Update the cached source after a commit wrote its ranges and context."""
+        self._sources[source_id] = replace(self.source(source_id), ranges=ranges, context=context)
 
     # --- replacing a source's records (ingest --replace) ------------------------------
 

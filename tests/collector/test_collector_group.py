@@ -1,4 +1,4 @@
-"""store.group.ingest_group (the collector's group commit) against Store.ingest: same
+"""Store.ingest_items (the collector's group commit) against Store.ingest: same
 rows, ranges, sessions and results, for many sources and several calls per source."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from logship.store import Store
-from logship.store.group import GroupCall, ingest_group
+from logship.store import Item
 from tests.collectorkit import client_line
 
 TABLES = {
@@ -32,16 +32,16 @@ def _source_bytes(k: int) -> bytes:
     return b"".join(out)
 
 
-def _calls(st: Store) -> list[GroupCall]:
+def _calls(st: Store) -> list[Item]:
     calls = []
     for k in range(12):
         data = _source_bytes(k)
         src = st.resolve_source(f"client{k % 4}", data, path=f"/l/{k}.log", log_format="client", tz="UTC")
         third = data.find(b"\n", len(data) // 3) + 1
-        calls.append(GroupCall(src.source_id, third, data[third:], final=(k % 2 == 0)))  # later part first
-        calls.append(GroupCall(src.source_id, 0, data[:third], final=False))
-        calls.append(GroupCall(src.source_id, 0, data, final=True))  # a resend: subtracted
-    calls.append(GroupCall(calls[0].source_id, 10**6, b"x" * 100, final=True, span=5000))  # a TRUNCATED line
+        calls.append(Item(src.source_id, third, data[third:], final=(k % 2 == 0)))  # later part first
+        calls.append(Item(src.source_id, 0, data[:third], final=False))
+        calls.append(Item(src.source_id, 0, data, final=True))  # a resend: subtracted
+    calls.append(Item(calls[0].source_id, 10**6, b"x" * 100, final=True, span=5000))  # a TRUNCATED line
     return calls
 
 
@@ -62,7 +62,7 @@ def test_group_commit_equals_one_ingest_per_call(tmp_path):
         seq = [st.ingest(c.source_id, c.start, c.data, final=c.final, kind=c.kind, span=c.span) for c in calls]
     with Store(b) as st:
         calls_b = _calls(st)
-        grouped = ingest_group(st, calls_b)
+        grouped = st.ingest_items(calls_b)
         assert st.source(calls_b[0].source_id).ranges == seq[-1].ranges  # the cache is current
     assert [(r.committed_end, r.lines, r.records, r.rejects, r.ranges) for r in grouped] == \
            [(r.committed_end, r.lines, r.records, r.rejects, r.ranges) for r in seq]
@@ -80,10 +80,10 @@ def test_group_commit_many_sources_is_one_transaction_and_fast(tmp_path):
         for k in range(300):
             data = b"".join(client_line(i, sess=f"{k:016x}") for i in range(10))
             src = st.resolve_source(f"c{k}", data, path="x", log_format="client", tz="UTC")
-            calls.append(GroupCall(src.source_id, 0, data, final=True))
-        ingest_group(st, calls[:1])  # warm the parser
+            calls.append(Item(src.source_id, 0, data, final=True))
+        st.ingest_items(calls[:1])  # warm the parser
         t0 = time.perf_counter()
-        res = ingest_group(st, calls[1:])
+        res = st.ingest_items(calls[1:])
         took = time.perf_counter() - t0
         assert sum(r.lines for r in res) == 2990
         assert st.con.execute("SELECT count(*) FROM events").fetchone() == (3000,)

@@ -1,0 +1,304 @@
+"""The one commit path: plan, parse, write, for every way into the store.
+
+Live frames, /v1/lines and backlog bodies (the collector's group commit), ``logship
+ingest FILE`` (store/fileingest.py) and ``logship reparse`` (store/reparse.py) all go
+through a ``Commit``:
+
+- ``plan(item)``: the first bytes of a source fix its format (detected with the
+  source's zone and mtime, as `logship check` does); what of ``[start, end)`` is
+  committed already is subtracted (exactly-once); an over-long line (``item.span``)
+  is one ``line_too_long`` reject, anything else pieces to parse. Decided here only.
+- parse: ``parse(plan, item)`` in this process (the source's parser lives on in
+  ``parsers``, its context with it), or the plan's pieces in a pool worker
+  (store/pool.py) for context-free formats.
+- ``add(plan, pieces)``: the parsed pieces join the commit; the commit's view of the
+  source's ranges and context moves on, so later items of the same source are
+  planned against it.
+- ``write()``: ONE transaction for the whole list: one ``INSERT ... BY NAME`` per fact
+  table (store/tables.py), one sessions upsert, one ranges rewrite, one sources
+  update, one ``ingests`` insert.
+
+``Store.ingest`` is a commit of one item; the collector's writer commits a list.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields, replace
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from logship.store.batches import ArrowBatch, columns_to_arrow, insert_arrow, registered
+from logship.store.errors import StoreError
+from logship.store.item import Item
+from logship.store.parsing import ParsedPiece, detect, make_parser, parse_piece, truncated_piece
+from logship.store.ranges import Range, covered_end, merge, subtract
+from logship.store.sessions import merge_sessions
+from logship.store.tables import EVENTS, METRICS, REJECTS, FactTable
+
+if TYPE_CHECKING:
+    from logship.store.store import SourceInfo, Store
+
+__all__ = ["Commit", "Plan", "IngestResult", "INGEST_KINDS"]
+
+INGEST_KINDS = ("live", "backlog", "file", "reparse")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one item committed. ``committed_end``: how far from the received start the
+    source is committed without a gap (the collector acks this)."""
+
+    committed_end: int
+    lines: int
+    records: int
+    rejects: int
+    ranges: list[Range]
+    entries: int = 0
+    skipped_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do with one item (or, joined, a run of one source's items).
+
+    todo: the uncommitted pieces ``(start, end, final)`` to parse; truncated: the item
+    is one over-long line (``todo`` then holds its span once, or nothing if committed).
+    skipped: bytes of the item that were committed already. A plan holds no bytes:
+    file ingest keeps plans while workers parse.
+    """
+
+    source_id: str
+    kind: str
+    todo: list[tuple[int, int, bool]]
+    truncated: bool = False
+    skipped: int = 0
+    received: Range = (0, 0)
+
+    @staticmethod
+    def join(plans: list[Plan]) -> Plan:
+        """Consecutive plans of one source as one (one ``ingests`` row for a file's run)."""
+        if len(plans) == 1:
+            return plans[0]
+        first = plans[0]
+        return Plan(first.source_id, first.kind, [t for p in plans for t in p.todo], False,
+                    sum(p.skipped for p in plans), (first.received[0], plans[-1].received[1]))
+
+
+@dataclass
+class _View:
+    """A source as this commit sees it: its stored row plus what the commit added."""
+
+    src: SourceInfo
+    ranges: list[Range]
+    context: dict | None
+    touched: bool = False
+
+
+@dataclass
+class _Added:
+    plan: Plan
+    pieces: list[ParsedPiece]
+    client_id: str
+    lines: int = 0
+    records: int = 0
+    rejects: int = 0
+    entries: int = 0
+
+
+class Commit:
+    """A list of items written in one transaction. Not thread-safe (one writer).
+
+    ``parsers`` (source id -> EntryParser) may be kept by a caller that is the only
+    writer of these sources, so each parser (and its context) lives on between
+    commits; clear it when a commit fails (the contexts may be ahead of the store).
+    """
+
+    def __init__(self, st: Store, parsers: dict[str, Any] | None = None) -> None:
+        self.st = st
+        self.parsers = {} if parsers is None else parsers
+        self._views: dict[str, _View] = {}
+        self._added: list[_Added] = []
+
+    # --- plan ------------------------------------------------------------------------
+
+    def _view(self, source_id: str) -> _View:
+        view = self._views.get(source_id)
+        if view is None:
+            src = self.st.source(source_id)
+            view = self._views[source_id] = _View(src, src.ranges, src.context)
+        return view
+
+    def plan(self, item: Item) -> Plan:
+        """Subtract what is committed (or added to this commit) from the item; on a
+        source's first bytes, detect its format with the source's zone and mtime."""
+        if item.kind not in INGEST_KINDS:
+            raise StoreError(f"unknown ingest kind {item.kind!r} (one of {', '.join(INGEST_KINDS)})")
+        view = self._view(item.source_id)
+        if view.src.log_format is None and not item.truncated:  # a cut line needs no format, and tells none
+            name, rate = detect(item.data, tz=view.src.tz, mtime=view.src.mtime)
+            view.src = self.st.set_format(item.source_id, name, rate)
+        end = item.end
+        pieces = subtract(item.start, end, view.ranges)
+        skipped = (end - item.start) - sum(e - s for s, e in pieces)
+        if item.truncated:
+            todo = [(item.start, end, True)] if pieces else []
+            return Plan(item.source_id, item.kind, todo, True, skipped, (item.start, end))
+        return Plan(item.source_id, item.kind, [(s, e, item.final if e == end else True) for s, e in pieces],
+                    False, skipped, (item.start, end))
+
+    @staticmethod
+    def reparse_plan(source_id: str, pieces: list[ParsedPiece]) -> Plan:
+        """A plan of bytes that are committed already (reparsed rejects): nothing is
+        subtracted, their ranges stay as they are."""
+        return Plan(source_id, "reparse", [(p.start, p.end, True) for p in pieces], False, 0,
+                    (pieces[0].start, pieces[-1].end))
+
+    # --- parse -----------------------------------------------------------------------
+
+    def parser(self, source_id: str) -> Any:
+        """The source's parser, resuming from the context this commit has reached."""
+        parser = self.parsers.get(source_id)
+        if parser is None:
+            view = self._view(source_id)
+            spec = replace(view.src.spec(self.st.max_line_bytes), context=view.context)
+            parser = self.parsers[source_id] = make_parser(spec)
+        return parser
+
+    def parse(self, plan: Plan, item: Item) -> list[ParsedPiece]:
+        """Parse the item's planned pieces in this process (the column lists stay lists until write)."""
+        if not plan.todo:
+            return []
+        if plan.truncated:
+            return [truncated_piece(item.start, item.data, item.span or len(item.data), self.st.max_line_bytes)]
+        parser = self.parser(item.source_id)
+        return [parse_piece(parser, item.data[s - item.start:e - item.start], s, final, arrow=False)
+                for s, e, final in plan.todo]
+
+    def ingest(self, item: Item) -> IngestResult:
+        """Plan, parse and add one item (written with the others by ``write``)."""
+        plan = self.plan(item)
+        return self.add(plan, self.parse(plan, item))
+
+    # --- add -------------------------------------------------------------------------
+
+    def add(self, plan: Plan, pieces: list[ParsedPiece]) -> IngestResult:
+        """Add a plan's parsed pieces to this commit; returns what the item commits."""
+        sid = plan.source_id
+        view = self._view(sid)
+        done = [p for p in pieces if p.end > p.start]
+        added = _Added(plan, done, view.src.client_id)
+        for p in done:
+            added.lines += p.lines
+            added.entries += p.entries
+            added.records += p.records
+            added.rejects += p.rejects
+            if p.context is not None:
+                view.context = p.context
+        if done:
+            view.ranges = merge(view.ranges + [(p.start, p.end) for p in done])
+            view.touched = True
+            self._added.append(added)
+        start, end = plan.received
+        return IngestResult(
+            committed_end=max(min(covered_end(start, view.ranges), end), start), lines=added.lines,
+            records=added.records, rejects=added.rejects, ranges=view.ranges, entries=added.entries,
+            skipped_bytes=plan.skipped)
+
+    # --- write -----------------------------------------------------------------------
+
+    def write(self) -> None:
+        """Everything added, in ONE transaction (joins the caller's, e.g. reparse's)."""
+        if not self._added:
+            return
+        st, con = self.st, self.st.con
+        # a commit of one source (a file's run, Store.ingest) passes its ids as constants
+        pairs = {(a.client_id, a.plan.source_id) for a in self._added}
+        one = next(iter(pairs)) if len(pairs) == 1 else None
+        tables = self._fact_tables(with_ids=one is None)
+        touched = {sid: v for sid, v in self._views.items() if v.touched}
+        with st.transaction():
+            for spec, table in zip((METRICS, EVENTS, REJECTS), tables):
+                name = f"_logship_{spec.name}"
+                if one is None:
+                    insert_arrow(con, name, table, spec.insert_sql(name))
+                else:
+                    params = {"client_id": one[0], "source_id": one[1]}
+                    insert_arrow(con, name, table, spec.insert_sql(name, constant_ids=True),
+                                 {c.name: params[c.name] for c in spec.ids})
+            merge_sessions(con, tables[1], tables[0], None if one is None else one[0])
+            ids = list(touched)
+            rows = [(sid, s, e) for sid in ids for s, e in touched[sid].ranges]
+            ranges = pa.table({"source_id": pa.array([r[0] for r in rows], pa.string()),
+                               "start_offset": pa.array([r[1] for r in rows], pa.int64()),
+                               "end_offset": pa.array([r[2] for r in rows], pa.int64())})
+            sources = pa.table({"source_id": pa.array(ids, pa.string()),
+                                "context": pa.array([None if touched[s].context is None
+                                                     else json.dumps(touched[s].context) for s in ids], pa.string())})
+            with registered(con, {"_logship_sources": sources}):
+                con.execute("DELETE FROM source_ranges WHERE source_id IN (SELECT source_id FROM _logship_sources)")
+                insert_arrow(con, "_logship_ranges", ranges, "INSERT INTO source_ranges BY NAME SELECT * FROM _logship_ranges")
+                con.execute("UPDATE sources SET last_seen = now(), context = u.context::JSON FROM _logship_sources u "
+                            "WHERE sources.source_id = u.source_id")
+            added = self._added
+            ingests = pa.table({
+                "kind": pa.array([a.plan.kind for a in added], pa.string()),
+                "source_id": pa.array([a.plan.source_id for a in added], pa.string()),
+                "start_offset": pa.array([a.pieces[0].start for a in added], pa.int64()),
+                "end_offset": pa.array([a.pieces[-1].end for a in added], pa.int64()),
+                "lines": pa.array([a.lines for a in added], pa.int64()),
+                "records": pa.array([a.records for a in added], pa.int64()),
+                "rejects": pa.array([a.rejects for a in added], pa.int64()),
+            })
+            insert_arrow(con, "_logship_ingests", ingests,
+                         'INSERT INTO ingests BY NAME SELECT now() AS "at", * FROM _logship_ingests')
+        for sid, view in touched.items():
+            st.remember(sid, view.ranges, view.context)
+        self._added = []
+        for view in touched.values():
+            view.touched = False
+
+    def _fact_tables(self, with_ids: bool = True) -> tuple[pa.Table, pa.Table, pa.Table]:
+        """metrics, events, rejects of every added piece, with their id columns (``with_ids``).
+
+        Pieces parsed here are joined list by list and converted once (per-piece Arrow
+        tables cost more than the parse for the collector's many small items); pieces
+        that come as Arrow (pool workers, over-long lines) get their ids appended."""
+        raw: list[tuple[Any, str, str]] = []
+        arrow: list[tuple[ArrowBatch, str, str]] = []
+        for a in self._added:
+            sid = a.plan.source_id
+            for p in a.pieces:
+                (arrow if isinstance(p.batch, ArrowBatch) else raw).append((p.batch, a.client_id, sid))
+        out = []
+        for spec in (METRICS, EVENTS, REJECTS):
+            parts = []
+            if raw:
+                batches = [getattr(b, spec.name) for b, _, _ in raw]
+                cols = batches[0].columns() if len(batches) == 1 else {
+                    f.name: list(chain.from_iterable(getattr(b, f.name) for b in batches)) for f in fields(batches[0])}
+                table = columns_to_arrow(cols, spec)
+                parts.append(_with_ids(table, spec, [(len(b), c, s) for b, (_, c, s) in zip(batches, raw)])
+                             if with_ids else table)
+            for b, c, s in arrow:
+                t = getattr(b, spec.name)
+                parts.append(_with_ids(t, spec, [(t.num_rows, c, s)]) if with_ids else t)
+            out.append(pa.concat_tables(parts) if len(parts) > 1 else parts[0] if parts
+                       else spec.arrow_schema.empty_table())
+        return out[0], out[1], out[2]
+
+
+def _with_ids(table: pa.Table, spec: FactTable, runs: list[tuple[int, str, str]]) -> pa.Table:
+    """Append the spec's id columns (client_id, source_id) for runs of (rows, client, source).
+
+    Dictionary-encoded: 4 bytes a row instead of a copy of the id (DuckDB reads them as
+    VARCHAR), so a commit of one big file run holds no column of repeated ids."""
+    for col in spec.ids:
+        values = [c if col.name == "client_id" else s for _, c, s in runs]
+        position = {v: i for i, v in enumerate(dict.fromkeys(values))}
+        parts = [pa.repeat(pa.scalar(position[v], pa.int32()), n) for (n, _, _), v in zip(runs, values) if n]
+        indices = pa.concat_arrays(parts) if parts else pa.array([], pa.int32())
+        table = table.append_column(col.name, pa.DictionaryArray.from_arrays(indices, pa.array(list(position), col.arrow)))
+    return table
