@@ -15,7 +15,6 @@ import base64
 import binascii
 import datetime as dt
 import io
-import json
 import re
 import concurrent.futures
 from collections import deque
@@ -33,6 +32,7 @@ from logship.store.segments import ReadFailure, iter_segments
 from logship.store.store import MTIME_MAX, MTIME_MIN
 
 from .metrics import Metrics
+from .replies import error_exception, error_reply
 from .state import CollectorState
 from .storeport import StoreUnavailable
 from .writer import Done, Lane, Work
@@ -70,15 +70,9 @@ class BodyResult:
                 "ranges": [[s, e] for s, e in self.ranges]}
 
 
-def _json_error(status: type[web.HTTPException], code: str, message: str, **extra: object) -> web.HTTPException:
-    body = json.dumps({"error": {"code": code, "message": message}, **extra})
-    return status(text=body, content_type="application/json")
-
-
 def _unavailable(exc: StoreUnavailable) -> web.HTTPException:
     """503 store_failed: the store cannot commit now; nothing of the body was read."""
-    body = json.dumps({"error": {"code": "store_failed", "message": str(exc)}})
-    return web.HTTPServiceUnavailable(text=body, content_type="application/json", headers={"Retry-After": "5"})
+    return error_exception(web.HTTPServiceUnavailable, "store_failed", str(exc), retry_after=5)
 
 
 _DIGITS = re.compile(r"[0-9]{1,19}")
@@ -90,7 +84,7 @@ def offset_value(text: str | None, name: str) -> int:
 
     (str.isdigit() and int() accept other digits and signs, spaces and underscores.)"""
     if text is None or not _DIGITS.fullmatch(text) or int(text) > MAX_OFFSET:
-        raise _json_error(web.HTTPBadRequest, "bad_request",
+        raise error_exception(web.HTTPBadRequest, "bad_request",
                           f"{name} must be a byte offset: ASCII digits, 0..2^63-1 (got {text!r})")
     return int(text)
 
@@ -99,7 +93,7 @@ def _check_body_end(request: web.Request, start: int, name: str) -> None:
     """An uncompressed body whose declared length runs past MAX_OFFSET is refused unread."""
     if request.content_length is not None and start + request.content_length > MAX_OFFSET \
             and request.headers.get("Content-Encoding", "identity").strip().lower() in ("identity", ""):
-        raise _json_error(web.HTTPBadRequest, "bad_request",
+        raise error_exception(web.HTTPBadRequest, "bad_request",
                           f"{name} + body length = {start + request.content_length} is over the largest "
                           "offset 2^63-1")
 
@@ -207,10 +201,10 @@ async def ingest_body(state: CollectorState, request: web.Request, source_id: st
     """Stream one request body of one source, starting at `start`, through the writer."""
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip", ""):
-        raise _json_error(web.HTTPUnsupportedMediaType, "bad_encoding",
+        raise error_exception(web.HTTPUnsupportedMediaType, "bad_encoding",
                           f"Content-Encoding {encoding!r} not supported (identity or gzip)")
     if state.shutting_down:
-        raise _json_error(web.HTTPServiceUnavailable, "shutting_down", "the collector is stopping; retry later")
+        raise error_exception(web.HTTPServiceUnavailable, "shutting_down", "the collector is stopping; retry later")
     loop = asyncio.get_running_loop()
     raw = _BodyReader(request.content, loop, state.metrics)
     state.body_readers.add(raw)
@@ -241,14 +235,14 @@ async def handle_backlog(request: web.Request) -> web.StreamResponse:
     try:
         head = base64.b64decode(request.headers.get("X-Logship-Head", ""), validate=True)
     except (binascii.Error, ValueError):
-        raise _json_error(web.HTTPBadRequest, "bad_head", "X-Logship-Head is not valid base64") from None
+        raise error_exception(web.HTTPBadRequest, "bad_head", "X-Logship-Head is not valid base64") from None
     if not head or len(head) > HEAD_BYTES:
-        raise _json_error(web.HTTPBadRequest, "bad_head",
+        raise error_exception(web.HTTPBadRequest, "bad_head",
                           f"X-Logship-Head must hold the source's first 1..{HEAD_BYTES} bytes (base64)")
     mtime_s = _header(request, "X-Logship-Mtime")
     mtime = float(mtime_s) if mtime_s is not None and _SECONDS.fullmatch(mtime_s) else None
     if mtime_s is not None and (mtime is None or not MTIME_MIN <= mtime <= MTIME_MAX):
-        raise _json_error(web.HTTPBadRequest, "bad_request",
+        raise error_exception(web.HTTPBadRequest, "bad_request",
                           f"X-Logship-Mtime must be epoch seconds in ASCII digits, years 1..9999 (got {mtime_s!r})")
     try:
         info = await state.resolve(client_id, head, path=_header(request, "X-Logship-Path"),
@@ -257,7 +251,7 @@ async def handle_backlog(request: web.Request) -> web.StreamResponse:
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format or zone: the caller's input
-        raise _json_error(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
+        raise error_exception(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
     final = q.get("final", "0") in ("1", "true")
     return await _answer(state, request, info.source_id, start, "backlog", final, sid=q.get("sid"))
 
@@ -273,8 +267,8 @@ async def _answer(state: CollectorState, request: web.Request, source_id: str, s
         status = 503 if exc.code == "store_failed" else 400
         state.metrics.http_requests[f"{path} {status}"] += 1
         state.metrics.error(exc.code)
-        body = {"error": {"code": exc.code, "message": str(exc)}, **exc.result.as_json(), **extra}
-        return web.json_response(body, status=status, headers={"Retry-After": "5"} if status == 503 else None)
+        return error_reply(status, exc.code, str(exc), retry_after=5 if status == 503 else None,
+                           **exc.result.as_json(), **extra)
     state.metrics.http_requests[f"{path} 200"] += 1
     state.metrics.acks += 1
     return web.json_response({**res.as_json(), **extra})
@@ -296,7 +290,7 @@ async def handle_lines(request: web.Request) -> web.StreamResponse:
     q = request.query
     name = q.get("source") or f"lines-{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
     if not _SOURCE_NAME.match(name):
-        raise _json_error(web.HTTPBadRequest, "bad_request",
+        raise error_exception(web.HTTPBadRequest, "bad_request",
                           "source= must be 1-200 characters of letters, digits and _.:@+-")
     log_format = q.get("log_format")
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -312,7 +306,7 @@ async def handle_lines(request: web.Request) -> web.StreamResponse:
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format or zone: the caller's input
-        raise _json_error(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
+        raise error_exception(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
     lock = state.lines_locks.setdefault(info.source_id, asyncio.Lock())
     async with lock:
         if offset is not None:

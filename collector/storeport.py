@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol
 
 import duckdb
 
+from logship.kernel.errors import one_line
 from logship.store.item import Item
 
 from .errors import CollectorError
@@ -44,7 +45,7 @@ def unavailable(exc: BaseException) -> StoreUnavailable | None:
     """`exc` as a StoreUnavailable when it is the store's failure (not the data's), else None."""
     if isinstance(exc, StoreUnavailable):
         return exc
-    text = " ".join(str(exc).split())
+    text = one_line(exc)
     if isinstance(exc, duckdb.FatalException) or "database has been invalidated" in text:
         return StoreUnavailable(f"store cannot commit (database invalidated, reopening): {text}", fatal=True)
     if isinstance(exc, duckdb.ConnectionException):
@@ -132,7 +133,7 @@ class StoreAdapter:
         try:
             self.store.close()
         except duckdb.Error as exc:  # an invalidated database may complain on close too
-            log.warning("closing the database before reopening it: %s", " ".join(str(exc).split()))
+            log.warning("closing the database before reopening it: %s", one_line(exc))
         self.parsers.clear()
         try:
             self.store = self.open_fn()

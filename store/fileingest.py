@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from logship.kernel.errors import reason
 from logship.kernel.gunzip import damage_message
+from logship.kernel.zones import local_zone
 from logship.kernel.protocol import DEFAULT_LIMITS, Limits
 from logship.store.errors import InputError
 from logship.store.inputs import InputFile, OpenedInput, client_id_for, expand_inputs, open_input
@@ -32,13 +34,6 @@ from logship.store.sessions import rebuild_sessions
 from logship.store.store import IngestResult, SourceInfo, Store
 
 __all__ = ["IngestOptions", "FileReport", "IngestSummary", "ingest_paths", "local_zone"]
-
-
-def local_zone() -> str:
-    """The IANA name of this machine's zone (tzlocal), the default for --tz."""
-    import tzlocal
-
-    return tzlocal.get_localzone_name() or "UTC"
 
 
 @dataclass(frozen=True)
@@ -230,7 +225,7 @@ class _Runner:
         try:
             opened = open_input(inp, stdin=stdin)
         except (OSError, EOFError) as exc:
-            report.error = f"{inp.name}: cannot read: {_reason(exc)}"
+            report.error = f"{inp.name}: cannot read: {reason(exc)}"
             return report
         self.progress.start_file(inp.name, None if opened.gzipped else inp.size)
         failure = ReadFailure()
@@ -326,6 +321,3 @@ class _Runner:
         self._account(group[0].report, group[-1].end - group[0].start, res)
 
 
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -22,6 +22,7 @@ import duckdb
 from logship.parser import get_format
 from logship.parser.errors import UnknownFormatError
 from logship.parser.timestamps import TimestampError, zone
+from logship.kernel.errors import one_line
 from logship.kernel.fingerprint import HEAD_BYTES, heads_match, source_id as make_source_id
 from logship.kernel.protocol import DEFAULT_LIMITS
 from logship.store.commit import INGEST_KINDS, Commit, IngestResult
@@ -66,7 +67,7 @@ class Store:
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only, config={"memory_limit": memory_limit})
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open database {self.path}: {_one_line(exc)}") from None
+            raise StoreError(f"cannot open database {self.path}: {one_line(exc)}") from None
         self.con.execute("SET TimeZone = 'UTC'")
         if read_only:
             found = schema_version(self.con)
@@ -261,5 +262,3 @@ def check_source_params(log_format: str | None = None, tz: str = "UTC", mtime: f
         raise StoreError(f"mtime {mtime!r} must be a finite number of epoch seconds (years 1..9999)")
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

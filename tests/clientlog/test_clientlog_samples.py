@@ -149,8 +149,6 @@ def test_client_crash_log_sessions_and_offsets():
 def test_rotated_sample_and_current_file_make_two_sessions(tmp_path: Path):
     """client.log.1.gz is the file rotated before client.log: its session never ended and a
     later one exists, so it is lost; ingesting the current file first changes nothing."""
-    import subprocess
-    import sys
 
     import duckdb
 

@@ -6,7 +6,6 @@ and checks the exact answer and that nothing was stored, acked or created."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import socket
 import time
@@ -14,7 +13,7 @@ import time
 import aiohttp
 import pytest
 
-from logship.kernel.protocol import FLAG_TRUNCATED, FRAME_HEADER, DataFrame, encode_frame, encode_message
+from logship.kernel.protocol import FLAG_TRUNCATED, FRAME_HEADER, DataFrame, encode_frame
 from tests.collectorkit import TOKENS, CollectorProc, StreamClient, client_lines, run
 
 U63 = (1 << 63) - 1

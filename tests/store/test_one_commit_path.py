@@ -24,7 +24,6 @@ from pathlib import Path
 
 import aiohttp
 import duckdb
-import pytest
 
 from logship.kernel.protocol import Limits
 from logship.parser.check import check_file
