@@ -510,7 +510,8 @@ def ship_cmd(
         try:
             typer.echo(asyncio.run(daemon.check_connection(cfg, token)))
         except daemon.ConnectionLost as exc:
-            raise shipper_config.ConfigError(f"config ok, but the collector is not reachable: {exc}") from None
+            # a runtime condition, not a bad option: exit 1 (README: exit codes)
+            raise LogshipError(f"config ok, but the collector is not reachable: {exc}") from None
         return
     daemon.exec_daemon(cfg)  # same pid, without the CLI framework in memory
 

@@ -10,6 +10,7 @@ import gzip
 import os
 import random
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -400,6 +401,13 @@ def test_check_and_status_commands(tmp_path, collector):
                             + " maps the token to client 'desk1' (use --client-id desk1)\n")
     nostatus = logship("ship", "--status", "--state-dir", str(tmp_path / "st"))
     assert nostatus.returncode != 0 and "no status file" in nostatus.stderr
+    with socket.socket() as s:   # a port nobody listens on: a runtime error (1), not a usage error (2)
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    away = logship(*[closed if a == collector.url else a for a in base], "--token-file", str(tmp_path / "token"),
+                   "--check")
+    assert away.returncode == 1 and away.stderr.startswith("error: config ok, but the collector is not reachable")
+    assert away.stderr.count("\n") == 1
 
 
 def test_long_line_travels_truncated_and_retention_deletes_acked_rotated(tmp_path, collector):
