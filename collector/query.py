@@ -365,33 +365,45 @@ class QueryRunner:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+async def _query_body(request: web.Request) -> tuple[str, list | dict | None, dict[str, Any]] | None:
+    """(sql, params, body) of a /v1/query or /v1/export JSON body, or None when it is not one."""
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
+        return None
+    params = body.get("params")
+    return body["sql"], params if isinstance(params, (list, dict)) else None, body
+
+
+def _refusal(state: CollectorState, path: str, exc: QueryRefused | QueryBusy) -> web.Response:
+    """The answer to a statement the runner refused (400) or had no slot for (503)."""
+    if isinstance(exc, QueryBusy):
+        state.metrics.http_requests[f"{path} 503"] += 1
+        return error_reply(503, "query_busy", str(exc), retry_after=1)
+    state.metrics.http_requests[f"{path} 400"] += 1
+    return error_reply(400, "query_refused", str(exc))
+
+
 async def handle_query(request: web.Request) -> web.Response:
     """POST /v1/query {"sql": "...", "limit": N?} with an admin token."""
     state: CollectorState = request.app["state"]
     local = state.require_admin(request)
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
+    parsed = await _query_body(request)
+    if parsed is None:
         raise error_exception(web.HTTPBadRequest, "bad_request", 'expected a JSON body {"sql": "SELECT ..."}')
+    sql, params, body = parsed
     limit = body.get("limit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         limit = None
-    params = body.get("params")
-    if params is not None and not isinstance(params, (list, dict)):
-        params = None
     arrow = ARROW_STREAM in request.headers.get("Accept", "")
     runner: QueryRunner = request.app["query"]
     try:
         # the local token (same user as the db file) may fetch whole results, like a local query
-        out = await runner.run(body["sql"], limit, params, arrow, max_rows=LOCAL_MAX_ROWS if local else None)
-    except QueryRefused as exc:
-        state.metrics.http_requests["/v1/query 400"] += 1
-        return error_reply(400, "query_refused", str(exc))
-    except QueryBusy as exc:
-        state.metrics.http_requests["/v1/query 503"] += 1
-        return error_reply(503, "query_busy", str(exc), retry_after=1)
+        out = await runner.run(sql, limit, params, arrow, max_rows=LOCAL_MAX_ROWS if local else None)
+    except (QueryRefused, QueryBusy) as exc:
+        return _refusal(state, "/v1/query", exc)
     state.metrics.http_requests["/v1/query 200"] += 1
     if arrow:
         return web.Response(body=out["arrow"], content_type=ARROW_STREAM,
@@ -412,25 +424,16 @@ async def handle_export(request: web.Request) -> web.StreamResponse:
         state.metrics.error("forbidden")
         return error_reply(403, "forbidden", "export needs the local token of <db>.collector.json "
                            "(use /v1/query with an admin token)")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("sql"), str):
+    parsed = await _query_body(request)
+    if parsed is None:
         return error_reply(400, "bad_request", 'expected a JSON body {"sql": "SELECT ..."}')
-    params = body.get("params")
-    if params is not None and not isinstance(params, (list, dict)):
-        params = None
+    sql, params, _ = parsed
     runner: QueryRunner = request.app["query"]
-    chunks = runner.stream(body["sql"], params)
+    chunks = runner.stream(sql, params)
     try:
         first = await anext(chunks)
-    except QueryRefused as exc:
-        state.metrics.http_requests["/v1/export 400"] += 1
-        return error_reply(400, "query_refused", str(exc))
-    except QueryBusy as exc:
-        state.metrics.http_requests["/v1/export 503"] += 1
-        return error_reply(503, "query_busy", str(exc), retry_after=1)
+    except (QueryRefused, QueryBusy) as exc:
+        return _refusal(state, "/v1/export", exc)
     state.metrics.http_requests["/v1/export 200"] += 1
     resp = web.StreamResponse(headers={"Content-Type": ARROW_STREAM})
     resp.enable_chunked_encoding()
