@@ -541,6 +541,22 @@ def write_truth(out: Path, files: list[CorpusFile]) -> None:
         manifest.append({"file": cf.rel, "writer": cf.writer, "kind": cf.kind, "log_format": cf.log_format,
                          "tz": "UTC", "lines": nlines, "entries": len(rows), "note": cf.note})
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_readme_table(manifest)
+
+
+def write_readme_table(manifest: list[dict]) -> None:
+    """The README's file table, between its two marker comments."""
+    readme = HERE / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    start = text.index("<!-- files:")
+    start = text.index("\n", start) + 1
+    end = text.index("<!-- /files -->")
+    rows = ["| file | written by | what | lines | entries | logship format today | note |", "|---|---|---|---|---|---|---|"]
+    for m in manifest:
+        cells = [f"`{m['file']}`", m["writer"], m["kind"], str(m["lines"]), str(m["entries"]),
+                 m["log_format"] or "-", m["note"]]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    readme.write_text(text[:start] + "\n".join(rows) + "\n" + text[end:], encoding="utf-8")
 
 
 def main() -> None:
