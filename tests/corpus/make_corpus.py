@@ -43,8 +43,6 @@ APT_PACKAGES = ["rsyslog", "nginx", "bsdutils", "liblog4j2-java", "liblogback-ja
                 "golang-github-sirupsen-logrus-dev", "lnav", "python3-venv"]
 PIP_PACKAGES = ["python-json-logger", "structlog"]
 VENV = Path(tempfile.gettempdir()) / "logship-corpus-venv"
-OWN_DIRS = ["rsyslog", "nginx", "python", "python-json-logger", "structlog", "dpkg", "log4j2", "logback",
-            "go", "logrus", "documented", "expected"]
 ENV = {**os.environ, "TZ": "UTC", "LC_ALL": "C.UTF-8"}
 
 

@@ -43,7 +43,6 @@ public class CorpusLog {
     }
 
     public static void main(String[] args) throws Exception {
-        org.apache.logging.log4j.Logger l4 = null;
         // log4j2: configured by -Dlog4j2.configurationFile; loggers fetched before the first line.
         java.util.Map<String, org.apache.logging.log4j.Logger> l4s = new java.util.HashMap<>();
         java.util.Map<String, org.slf4j.Logger> lbs = new java.util.HashMap<>();
