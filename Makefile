@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz bench soak clean
+.PHONY: demo test test-slow fuzz bench soak clean fidelity corpus-target
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ fuzz: $(STAMP)
 		tests/parser/test_parser_robust.py tests/parser/test_parser_client.py tests/parser/test_parser_lalr.py \
 		tests/parser/test_parser_stream.py tests/store/test_ingest_segments.py tests/store/test_store.py \
 		tests/shipper/test_tail_model.py
+
+# The corpus of real program logs against its truth (tests/corpus; figures in bench/RESULTS.md).
+fidelity: $(STAMP)
+	$(BIN)/python -m bench.fidelity
+
+# Issue 10's targets on the corpus (>= 99% correct records per file, none silently wrong);
+# deselected from `make test` until the formats meet them.
+corpus-target: $(STAMP)
+	$(BIN)/python -m pytest -q -m corpus_target tests/parser/test_corpus.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
