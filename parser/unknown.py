@@ -2,7 +2,7 @@
 
 Live paths never refuse bytes (a shipper must get its acks), so such a source is stored
 under this format: every entry is a visible reject ``unknown_format`` whose message names
-the nearest formats and their hit rates (kept in the source's context as ``nearest``),
+the nearest formats and their hit rates (kept in the source's context as ``nearest``, with ``seen``, the entries so far),
 never the terms of one format. ``logship reparse`` re-detects and replaces them.
 """
 
@@ -35,8 +35,9 @@ class UnknownHandler:
         self._error = unknown_message(self._context.get("nearest"))
 
     def context(self) -> dict[str, Any]:
-        return self._context
+        return dict(self._context)
 
     def handle(self, head: str, cont: list[str] | None, batch: ParsedBatch,
                offset: int) -> tuple[str, str] | None:
+        self._context["seen"] = int(self._context.get("seen", 0)) + 1  # entries: when to detect again
         return "unknown_format", self._error
