@@ -22,7 +22,7 @@ UNKNOWN = "unknown"
 def unknown_message(nearest: str | None) -> str:
     """The error of an ``unknown_format`` reject."""
     return ("the source's format could not be detected"
-            + (f" (nearest: {nearest})" if nearest else " (no format reads its lines)")
+            + (f" (nearest: {nearest})" if nearest and nearest != "none" else " (no format reads its lines)")
             + "; give it with --log-format, or `logship reparse` re-detects")
 
 
