@@ -98,3 +98,19 @@ def test_future_dated_entries_are_counted_on_the_source(tmp_path: Path):
         res = st.ingest(sid, 0, data, final=True, kind="file")
         assert res.future == 2
         assert st.con.execute("SELECT future_dated FROM sources").fetchall() == [(2,)]
+
+
+def test_offline_ingest_refuses_a_readme_naming_the_nearest_formats_and_names_each_format(tmp_path: Path):
+    from logship.store.fileingest import IngestOptions, ingest_paths
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "README.md").write_bytes(b"# app\n\nSee docs.\n\n" + syslog(0, 1))  # 1 of its 3 non-blank lines reads as syslog
+    (logs / "sys.log").write_bytes(syslog(0, 5))
+    s = ingest_paths(tmp_path / "db.duckdb", [str(logs)], IngestOptions(tz="UTC", workers=1))
+    assert s.errors == [f"{logs / 'README.md'}: format not detected (nearest: syslog 33%); "
+                        "not ingested: give it with --log-format"]
+    assert s.line().splitlines()[0] == f"{logs / 'sys.log'}: syslog, 5 lines, 5 records, 0 rejects"
+    with Store(tmp_path / "db.duckdb", read_only=True) as st:
+        assert st.con.execute("SELECT path, log_format FROM sources").fetchall() == [(str(logs / "sys.log"), "syslog")]
+        assert st.con.execute("SELECT count(*) FROM rejects").fetchall() == [(0,)]
