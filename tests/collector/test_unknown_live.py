@@ -25,3 +25,12 @@ def test_an_undetectable_lines_body_is_stored_as_unknown_rejects_and_acked(colle
     assert collector.query("SELECT error_code, count(*) FROM rejects GROUP BY 1") == [("unknown_format", 6)]
     errors = collector.query("SELECT DISTINCT error FROM rejects")
     assert len(errors) == 1 and "sess" not in errors[0][0] and "could not be detected" in errors[0][0]
+
+
+def test_metrics_render_the_future_dated_counter():
+    """/metrics names the count of future-dated entries (docs/storage.md). ~1 ms."""
+    from logship.collector.metrics import Metrics
+
+    m = Metrics()
+    m.future_dated = 3
+    assert "\n# TYPE logship_future_dated_total counter\nlogship_future_dated_total 3\n" in m.render()
