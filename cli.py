@@ -333,10 +333,12 @@ def check(paths: Annotated[list[Path], typer.Argument(help="Log files (plain or 
     bad = False
     for path in paths:
         r = check_file(path, log_format=log_format, tz=tz, registry=registry, max_errors=errors)
-        how = ("given" if not r.detected else f"detected, {r.hit_rate:.0%} of the first lines parse" if r.hit_rate
-               else "no format reads the first lines: the fallback, as ingest stores it")
-        typer.echo(f"{r.path}: format {r.log_format or 'unknown'} ({how}); {r.lines:,} lines, "
-                   f"{r.entries:,} entries, {r.records:,} records, {r.rejects:,} rejected")
+        how = ("given" if not r.detected else f"not detected; nearest: {r.nearest}; ingest refuses it "
+               "without --log-format" if r.log_format == "unknown"
+               else f"detected, {r.hit_rate:.0%} of the first lines parse")
+        typer.echo(f"{r.path}: format {r.log_format} ({how}); {r.lines:,} lines, "
+                   f"{r.entries:,} entries, {r.records:,} records, {r.rejects:,} rejected"
+                   + (f", {r.future:,} future-dated" if r.future else ""))
         for line, offset, code, error in r.errors:
             typer.echo(f"  line {line} (byte {offset}): {code}: {error}")
         if r.read_error:

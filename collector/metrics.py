@@ -27,6 +27,7 @@ class Metrics:
     lines_stored: int = 0
     records_stored: int = 0
     rejects: int = 0
+    future_dated: int = 0  # entries dated past their receive time + Limits.future_tolerance_s
     queue_bytes: int = 0
     inflight_bytes: int = 0
     credit_granted: int = 0
@@ -69,6 +70,8 @@ class Metrics:
         series("records_stored_total", "counter", "Records (events, metric samples) committed.",
                self.records_stored)
         series("rejects_total", "counter", "Entries stored as rejects.", self.rejects)
+        series("future_dated_total", "counter", "Entries stored with a time more than future_tolerance_s past "
+               "their receive time (a wrong zone or clock).", self.future_dated)
         series("queue_bytes", "gauge", "Bytes waiting in the writer queue.", self.queue_bytes)
         series("inflight_bytes", "gauge", "Credit granted and not yet returned, all connections.",
                self.inflight_bytes)

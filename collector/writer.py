@@ -427,6 +427,7 @@ class Writer:
                 self.metrics.lines_stored += res.lines
                 self.metrics.records_stored += res.records
                 self.metrics.rejects += res.rejects
+                self.metrics.future_dated += res.future
                 if seg is not None:
                     acc = stats.setdefault(id(seg), [0, 0, 0])
                     acc[0] += res.lines

@@ -49,6 +49,9 @@ class Limits:
     # the longest line a TRUNCATED frame may claim (its span): a line is never this long;
     # a larger span is a broken sender, and accepting it would mark bytes as stored
     max_truncated_span: int = 64 << 30
+    # an entry dated more than this past its receive time (offline: the file's mtime) is
+    # counted as future-dated (a wrong zone or clock): stored, and shown by check/summary/metrics
+    future_tolerance_s: float = 86400.0
 
 
 # the largest byte offset (and offset + span) on the wire: DuckDB stores offsets as BIGINT

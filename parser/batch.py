@@ -45,6 +45,9 @@ class MetricColumns(_Columns):
     unit: list[str | None] = field(default_factory=list)
     labels: list[str | None] = field(default_factory=list)  # JSON text
     byte_offset: list[int] = field(default_factory=list)
+    # where ts came from: line (the entry's own), received (the receive time stood in),
+    # previous (an earlier entry's); filled by EntryParser, so handlers need not
+    ts_source: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -58,6 +61,7 @@ class EventColumns(_Columns):
     message: list[str | None] = field(default_factory=list)
     attrs: list[str | None] = field(default_factory=list)  # JSON text
     byte_offset: list[int] = field(default_factory=list)
+    ts_source: list[str] = field(default_factory=list)  # as MetricColumns.ts_source
 
 
 @dataclass
@@ -109,3 +113,4 @@ class ParseResult:
     lines: int
     entries: int
     context: dict[str, Any]
+    future: int = 0  # entries dated more than Limits.future_tolerance_s past their reference time

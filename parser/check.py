@@ -16,7 +16,7 @@ from logship.kernel.gunzip import GunzipReader, damage_message, read_prefix
 from logship.kernel.protocol import DEFAULT_LIMITS
 
 from .batch import ParseResult
-from .detect import DETECT_PEEK_BYTES, detect_start
+from .detect import DETECT_PEEK_BYTES, detect_stream
 from .entry import EntryParser
 from .errors import ParserError
 from .formats import FormatRegistry, LogFormat, default_registry
@@ -44,6 +44,8 @@ class FileCheck:
     rejects: int = 0
     errors: list[tuple[int, int, str, str]] = field(default_factory=list)  # line, offset, code, error
     read_error: str | None = None  # a .gz that broke off: the counts cover its intact start
+    nearest: str = ""  # an `unknown` file: the formats closest to reading it, with hit rates
+    future: int = 0  # entries dated past the file's mtime + Limits.future_tolerance_s
 
 
 @dataclass
@@ -89,8 +91,9 @@ def check_file(path: str | Path, log_format: str | None = None, tz: str | None =
     it; store nothing.
 
     The counts are what `logship ingest` of the file stores: the same detection
-    (detect_start: whole lines of the first DETECT_PEEK_BYTES, FALLBACK_FORMAT when no
-    format reads them) and, for a truncated or corrupt .gz, the same intact start (the
+    (detect_stream: whole lines of the first DETECT_PEEK_BYTES; `unknown` when no format
+    reads them clearly: each entry then an ``unknown_format`` reject, as a live path
+    stores it, and ``nearest`` names the closest formats) and, for a truncated or corrupt .gz, the same intact start (the
     complete lines before the damage) with the same one-line ``read_error``, and the
     same ``max_line_bytes`` as the store's (a longer line is one ``line_too_long`` reject).
     """
@@ -106,13 +109,19 @@ def check_file(path: str | Path, log_format: str | None = None, tz: str | None =
         if err is not None and (not head or not isinstance(f, GunzipReader)):  # as ingest's open_input
             raise CheckError(f"{p}: cannot read: {err}")
         detected = log_format is None
+        context = None
+        nearest = ""
         if detected:
             at_end = err is not None or len(head) < DETECT_PEEK_BYTES
-            name, rate = detect_start(head, at_end=at_end, registry=reg, tz=tz, mtime=mtime)
+            found = detect_stream(head, at_end=at_end, registry=reg, tz=tz, mtime=mtime)
+            name, rate = found.name, found.rate
+            if not found.detected:  # parsed as `unknown`: every entry an unknown_format reject
+                nearest = found.nearest()
+                context = {"nearest": nearest}
         else:
             name, rate = reg.get(log_format).name, 1.0
-        result = FileCheck(str(p), name, rate, detected)
-        parser = EntryParser(reg.get(name), tz=tz, mtime=mtime, path=str(p),
+        result = FileCheck(str(p), name, rate, detected, nearest=nearest)
+        parser = EntryParser(reg.get(name), tz=tz, mtime=mtime, context=context, path=str(p),
                              max_line_bytes=max_line_bytes)
         _parse_stream(parser, f, head, err, result, max_errors)
     return result
@@ -131,6 +140,7 @@ class _Counter:
         result.lines += res.lines
         result.entries += res.entries
         result.records += res.batch.records
+        result.future += res.future
         rj = res.batch.rejects
         result.rejects += len(rj)
         for i in range(len(rj)):

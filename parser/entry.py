@@ -10,6 +10,7 @@ once, for every format. What an entry means is the format handler's job.
 from __future__ import annotations
 
 import gc
+import time
 from typing import Any
 
 from logship.kernel.protocol import DEFAULT_LIMITS
@@ -51,17 +52,43 @@ class EntryParser:
         self.max_line_bytes = max_line_bytes
         self._handler = self.format.handler(self.tz, mtime, dict(context or {}), path)
         self._indent = self.format.continuation == "indent"
+        self._mtime = mtime
+        self._stand_in = self.format.spec.time  # line | received | previous
+        self._previous: int | None = None  # the last entry's time (`time: previous`)
+        self.future_tolerance_us = int(DEFAULT_LIMITS.future_tolerance_s * 1_000_000)
+        # the time entries are checked against for the future-dated count when a parse
+        # call gives no receive time: the file's mtime (offline), or set by the caller
+        # (the collector's commit path: now)
+        self.reference: float | None = mtime
+        self._received_us: int | None = None
+        self._allow_received = False
+        self._future_limit_us = 0
+        self._future = 0
 
-    def parse(self, data: bytes, start_offset: int = 0, final: bool = True) -> ParseResult:
+    def parse(self, data: bytes, start_offset: int = 0, final: bool = True,
+              received_at: float | None = None) -> ParseResult:
         """Parse `data` (complete lines starting at a line boundary at `start_offset`).
 
         When `final` is false and the format has continuation lines, the last entry may
         be unfinished: it is left unparsed and `end_offset` stops at its start.
+
+        received_at (epoch seconds): when the intake received these bytes and declares
+        that this time stands in for an entry without a timestamp (HTTP bodies). Without
+        it, such an entry is a ``no_timestamp`` reject unless the format declares
+        ``time: received`` (then the parse call's time stands in) or ``time: previous``.
         """
         enabled = gc.isenabled()
         gc.disable()  # many small live objects: the cyclic GC would rescan them all
+        now = time.time()
+        self._allow_received = received_at is not None or self._stand_in == "received"
+        self._received_us = int((received_at if received_at is not None else now) * 1_000_000)
+        ref = received_at if received_at is not None else self.reference if self.reference is not None else now
+        self._future_limit_us = int(ref * 1_000_000) + self.future_tolerance_us
+        self._future = 0
         try:
-            return self._parse(data, start_offset, final)
+            res = self._parse(data, start_offset, final)
+            res.future = self._future
+            return res
         finally:
             if enabled:
                 gc.enable()
@@ -151,14 +178,55 @@ class EntryParser:
             text = text[1:]
         if texts:
             texts = [t[:-1] if t and t[-1] == "\r" else t for t in texts]
+        n_events, n_metrics = len(batch.events.ts_us), len(batch.metrics.ts_us)
         try:
             err = self._handler.handle(text, texts, batch, offset)
         except Exception as exc:  # a user transformer's bug must not stop the stream
             _realign(batch)
             err = ("transformer_error", f"the format's transformer raised {type(exc).__name__}: {exc}")
+        if err is None:
+            err = self._times(batch, n_events, n_metrics)
         if err is not None:
             raw = head if cont is None else b"\n".join([head, *cont])
             rejects.add(offset, raw, err[0], err[1])
+
+
+    def _times(self, batch: ParsedBatch, n_events: int, n_metrics: int) -> tuple[str, str] | None:
+        """Give the entry's new rows their ``ts_source``; an entry without a timestamp
+        gets the stand-in its intake or format declares, else it is taken back and
+        becomes a ``no_timestamp`` reject (never a row with a NULL time)."""
+        ev, mt = batch.events, batch.metrics
+        source = "line"
+        stand_in: int | None = None
+        for group, n in ((ev, n_events), (mt, n_metrics)):
+            ts = group.ts_us
+            for i in range(n, len(ts)):
+                if ts[i] is None:
+                    if stand_in is None:
+                        if self._allow_received:
+                            stand_in, source = self._received_us, "received"
+                        elif self._stand_in == "previous" and self._previous is not None:
+                            stand_in, source = self._previous, "previous"
+                        else:
+                            _truncate(ev, n_events)
+                            _truncate(mt, n_metrics)
+                            return "no_timestamp", ("the entry has no timestamp, and nothing may stand in for it "
+                                                    "(only HTTP bodies and formats declaring `time:` may)")
+                    ts[i] = stand_in
+        rows = (len(ev.ts_us) - n_events, len(mt.ts_us) - n_metrics)
+        ev.ts_source.extend([source] * rows[0])
+        mt.ts_source.extend([source] * rows[1])
+        last = ev.ts_us[-1] if rows[0] else mt.ts_us[-1] if rows[1] else None
+        if last is not None and source == "line":
+            self._previous = last
+            if last > self._future_limit_us:
+                self._future += 1
+        return None
+
+
+def _truncate(group: Any, n: int) -> None:
+    for c in group.columns().values():
+        del c[n:]
 
 
 def _realign(batch: ParsedBatch) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "load_user_grammars",
     "default_registry",
     "HANDLERS",
+    "UNKNOWN",
 ]
 
 
@@ -59,8 +60,15 @@ def _json() -> type:
     return JsonHandler
 
 
+def _unknown() -> type:
+    from .unknown import UnknownHandler
+    return UnknownHandler
+
+
 # Named Python transformers a grammar may ask for with `// transformer: NAME`.
-HANDLERS = {"client": _client, "generic": _generic, "json": _json}
+HANDLERS = {"client": _client, "generic": _generic, "json": _json, "unknown": _unknown}
+
+UNKNOWN = "unknown"  # the format of a source detection could not tell (parser/unknown.py)
 
 
 def resolve_handler(name: str) -> type:
@@ -109,6 +117,10 @@ class LogFormat:
         return self.spec.detect_priority
 
     @property
+    def detect_requires(self) -> tuple[str, ...]:
+        return self.spec.detect_requires
+
+    @property
     def path(self) -> Path:
         return self.spec.path
 
@@ -133,6 +145,9 @@ class FormatRegistry:
     def __init__(self, dirs: Sequence[str | Path] = (), include_builtin: bool = True) -> None:
         self._formats: dict[str, LogFormat] = {}
         self.dirs: list[Path] = []
+        self._formats[UNKNOWN] = LogFormat(GrammarSpec(
+            name=UNKNOWN, path=Path(UNKNOWN), text="", transformer="unknown",
+            description="a source whose format could not be detected: every entry a reject"))
         if include_builtin:
             self._load_dir(builtin_grammar_dir())
         for d in dirs:
@@ -149,6 +164,8 @@ class FormatRegistry:
         spec = read_spec(Path(path))
         if spec is None:
             raise GrammarError(f"{path}: not a format (no `// format: NAME` line)")
+        if spec.name == UNKNOWN:
+            raise GrammarError(f"{path}: the format name {UNKNOWN!r} is reserved")
         fmt = LogFormat(spec)
         self._formats[spec.name] = fmt
         return fmt
@@ -156,7 +173,7 @@ class FormatRegistry:
     def _load_dir(self, d: Path) -> None:
         for p in sorted(d.glob("*.lark")):
             spec = read_spec(p)
-            if spec is not None:
+            if spec is not None and spec.name != UNKNOWN:
                 self._formats[spec.name] = LogFormat(spec)
 
     def get(self, name: str) -> LogFormat:
@@ -168,8 +185,8 @@ class FormatRegistry:
             ) from None
 
     def formats(self) -> list[LogFormat]:
-        """All formats, most specific first (detect_priority, then name)."""
-        return sorted(self._formats.values(), key=lambda f: (-f.detect_priority, f.name))
+        """All formats, most specific first (detect_priority, then name); not `unknown`."""
+        return sorted((f for f in self._formats.values() if f.name != UNKNOWN), key=lambda f: (-f.detect_priority, f.name))
 
     def __contains__(self, name: object) -> bool:
         return name in self._formats

@@ -209,6 +209,8 @@ class GenericHandler:
                 elif code == _SPECIAL:
                     if arg == "ISO_DATE":
                         f.tod.set_date(v)
+                        if ts is None:  # a date banner: its line is dated at the day's start
+                            ts = iso_to_us(v + "T00:00:00", f.tz)
                     elif arg == "PRI":
                         level, attrs["facility"], attrs["severity"] = syslog_severity_level(int(v.strip("<>")))
                     elif arg == "SYSLOG_TAG":

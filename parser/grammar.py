@@ -34,6 +34,8 @@ DIRECTIVES: dict[str, tuple[str, bool]] = {
     "continuation": ("`indent` (lines starting with space/tab join the entry above) or `none`", False),
     "context_free": ("`true` when entries parse independently (parallel parsing allowed)", False),
     "detect_priority": ("higher is tried first in detection (more specific formats)", False),
+    "detect_requires": ("terminals a line must hold (not `-`, not a level word) to count in detection", False),
+    "time": ("`received`: the receive time stands in for a missing timestamp; `previous`: the entry above's", False),
     "event": ("the event name when a line has no NAME/EVENT terminal", False),
     "metric_prefix": ("prefix of metric names from METRIC_ terminals (default: the event name)", False),
     "level": ("the level of lines that carry none (e.g. INFO for access logs)", False),
@@ -61,6 +63,8 @@ class GrammarSpec:
     continuation: str = "none"
     context_free: bool = True
     detect_priority: int = 0
+    detect_requires: tuple[str, ...] = ()
+    time: str = "line"  # line | received | previous: what stands in for a missing timestamp
     options: dict[str, str] = field(default_factory=dict)
 
 
@@ -123,12 +127,20 @@ def read_spec(path: Path) -> GrammarSpec | None:
         prio = int(found.pop("detect_priority", "0"))
     except ValueError:
         raise GrammarError(f"{path}: detect_priority must be an integer") from None
+    time = found.pop("time", "line")
+    if time not in ("line", "received", "previous"):
+        raise GrammarError(f"{path}: time must be `received` or `previous`, not {time!r}")
+    requires = tuple(found.pop("detect_requires", "").split())
+    bad = [t for t in requires if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", t)]
+    if bad:
+        raise GrammarError(f"{path}: detect_requires names terminals (upper case), not {bad[0]!r}")
     return GrammarSpec(
         name=name, path=path, text=text,
         description=found.pop("description", ""),
         samples=tuple(samples), sample_rejects=tuple(rejects),
         transformer=found.pop("transformer", "generic"),
         continuation=cont, context_free=cf == "true", detect_priority=prio,
+        detect_requires=requires, time=time,
         options=found,
     )
 

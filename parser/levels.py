@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-__all__ = ["normalize_level", "syslog_severity_level", "LEVELS", "SYSLOG_FACILITIES"]
+__all__ = ["is_level_word", "normalize_level", "syslog_severity_level", "LEVELS", "SYSLOG_FACILITIES"]
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 
@@ -25,6 +25,11 @@ SYSLOG_FACILITIES = (
     "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
     "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
 )
+
+
+def is_level_word(word: str) -> bool:
+    """`INFO`, `[warn]`, `ERROR:`: a level word, whatever its brackets or colon."""
+    return word.strip("[]():").upper() in _ALIASES
 
 
 def normalize_level(word: str | None, extra: dict[str, str] | None = None) -> str | None:

@@ -5,7 +5,12 @@ ingest FILE`` (store/fileingest.py) and ``logship reparse`` (store/reparse.py) a
 through a ``Commit``:
 
 - ``plan(item)``: the first bytes of a source fix its format (detected with the
-  source's zone and mtime, as `logship check` does); what of ``[start, end)`` is
+  source's zone and mtime, as `logship check` does). A source whose format cannot be
+  told is stored as ``unknown`` (live paths never refuse): its entries are acked,
+  visible ``unknown_format`` rejects, and detection is tried again when it has seen
+  UNKNOWN_RETRY_LINES lines and at its end (``item.eof``), on its stored rejects plus
+  the new bytes; a format found then parses only bytes not yet committed (the earlier
+  rejects stay until `logship reparse` re-detects and replaces them). What of ``[start, end)`` is
   committed already is subtracted (exactly-once); an over-long line (``item.span``)
   is one ``line_too_long`` reject, anything else pieces to parse. Decided here only.
 - parse: ``parse(plan, item)`` in this process (the source's parser lives on in
@@ -24,6 +29,7 @@ through a ``Commit``:
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, fields, replace
 from itertools import chain
 from typing import TYPE_CHECKING, Any
@@ -44,6 +50,9 @@ if TYPE_CHECKING:
 __all__ = ["Commit", "Plan", "IngestResult", "INGEST_KINDS"]
 
 INGEST_KINDS = ("live", "backlog", "file", "reparse")
+UNKNOWN = "unknown"  # parser.formats.UNKNOWN
+# an `unknown` source is detected again once it has seen this many lines (parser.detect.DETECT_LINES)
+UNKNOWN_RETRY_LINES = 200
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class IngestResult:
     ranges: list[Range]
     entries: int = 0
     skipped_bytes: int = 0
+    future: int = 0  # entries dated past their receive time + Limits.future_tolerance_s
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class _View:
     ranges: list[Range]
     context: dict | None
     touched: bool = False
+    future: int = 0  # future-dated entries this commit adds (sources.future_dated)
 
 
 @dataclass
@@ -106,6 +117,7 @@ class _Added:
     records: int = 0
     rejects: int = 0
     entries: int = 0
+    future: int = 0
 
 
 class Commit:
@@ -138,8 +150,12 @@ class Commit:
             raise StoreError(f"unknown ingest kind {item.kind!r} (one of {', '.join(INGEST_KINDS)})")
         view = self._view(item.source_id)
         if view.src.log_format is None and not item.truncated:  # a cut line needs no format, and tells none
-            name, rate = detect(item.data, tz=view.src.tz, mtime=view.src.mtime)
-            view.src = self.st.set_format(item.source_id, name, rate)
+            found = detect(item.data, tz=view.src.tz, mtime=view.src.mtime)
+            view.src = self.st.set_format(item.source_id, found.name, found.rate)
+            if not found.detected:
+                view.context = {"nearest": found.nearest(), "seen": 0}
+        elif view.src.log_format == UNKNOWN and not item.truncated:
+            self._redetect(view, item)
         end = item.end
         pieces = subtract(item.start, end, view.ranges)
         skipped = (end - item.start) - sum(e - s for s, e in pieces)
@@ -148,6 +164,27 @@ class Commit:
             return Plan(item.source_id, item.kind, todo, True, skipped, (item.start, end))
         return Plan(item.source_id, item.kind, [(s, e, item.final if e == end else True) for s, e in pieces],
                     False, skipped, (item.start, end))
+
+    def _redetect(self, view: _View, item: Item) -> None:
+        """An `unknown` source's second chance: when its lines seen cross
+        UNKNOWN_RETRY_LINES, or at its end, detect on its stored rejects (its first lines)
+        and this item. Found: the bytes not yet committed parse in that format."""
+        ctx = dict(view.context or {})
+        seen = int(ctx.get("seen", 0))
+        if not (item.eof or seen < UNKNOWN_RETRY_LINES <= seen + item.data.count(b"\n")):
+            return
+        rows = self.st.con.execute(
+            "SELECT raw FROM rejects WHERE source_id = ? AND error_code = 'unknown_format' "
+            "ORDER BY byte_offset LIMIT ?", [item.source_id, UNKNOWN_RETRY_LINES]).fetchall()
+        sample = b"".join(bytes(r[0]) + b"\n" for r in rows) + item.data
+        found = detect(sample, tz=view.src.tz, mtime=view.src.mtime)
+        self.parsers.pop(item.source_id, None)
+        if found.detected:
+            view.src = self.st.set_format(item.source_id, found.name, found.rate)
+            view.context = None
+        else:
+            view.context = {**ctx, "nearest": found.nearest()}
+        view.touched = True  # the new context is written with the commit
 
     @staticmethod
     def reparse_plan(source_id: str, pieces: list[ParsedPiece]) -> Plan:
@@ -174,7 +211,10 @@ class Commit:
         if plan.truncated:
             return [truncated_piece(item.start, item.data, item.span or len(item.data), self.st.max_line_bytes)]
         parser = self.parser(item.source_id)
-        return [parse_piece(parser, item.data[s - item.start:e - item.start], s, final, arrow=False)
+        # live lines are checked for future dates against now; a file's (and its backlog's) against its mtime
+        parser.reference = time.time() if item.kind == "live" else self._view(item.source_id).src.mtime
+        return [parse_piece(parser, item.data[s - item.start:e - item.start], s, final, arrow=False,
+                            received_at=item.received_at)
                 for s, e, final in plan.todo]
 
     def ingest(self, item: Item) -> IngestResult:
@@ -195,17 +235,19 @@ class Commit:
             added.entries += p.entries
             added.records += p.records
             added.rejects += p.rejects
+            added.future += p.future
             if p.context is not None:
                 view.context = p.context
         if done:
             view.ranges = merge(view.ranges + [(p.start, p.end) for p in done])
             view.touched = True
+            view.future += added.future
             self._added.append(added)
         start, end = plan.received
         return IngestResult(
             committed_end=max(min(covered_end(start, view.ranges), end), start), lines=added.lines,
             records=added.records, rejects=added.rejects, ranges=view.ranges, entries=added.entries,
-            skipped_bytes=plan.skipped)
+            skipped_bytes=plan.skipped, future=added.future)
 
     # --- write -----------------------------------------------------------------------
 
@@ -236,11 +278,13 @@ class Commit:
                                "end_offset": pa.array([r[2] for r in rows], pa.int64())})
             sources = pa.table({"source_id": pa.array(ids, pa.string()),
                                 "context": pa.array([None if touched[s].context is None
-                                                     else json.dumps(touched[s].context) for s in ids], pa.string())})
+                                                     else json.dumps(touched[s].context) for s in ids], pa.string()),
+                                "future": pa.array([touched[s].future for s in ids], pa.int64())})
             with registered(con, {"_logship_sources": sources}):
                 con.execute("DELETE FROM source_ranges WHERE source_id IN (SELECT source_id FROM _logship_sources)")
                 insert_arrow(con, "_logship_ranges", ranges, "INSERT INTO source_ranges BY NAME SELECT * FROM _logship_ranges")
-                con.execute("UPDATE sources SET last_seen = now(), context = u.context::JSON FROM _logship_sources u "
+                con.execute("UPDATE sources SET last_seen = now(), context = u.context::JSON, "
+                            "future_dated = coalesce(sources.future_dated, 0) + u.future FROM _logship_sources u "
                             "WHERE sources.source_id = u.source_id")
             added = self._added
             ingests = pa.table({
@@ -259,6 +303,7 @@ class Commit:
         self._added = []
         for view in touched.values():
             view.touched = False
+            view.future = 0
 
     def _fact_tables(self, with_ids: bool = True) -> tuple[pa.Table, pa.Table, pa.Table]:
         """metrics, events, rejects of every added piece, with their id columns (``with_ids``).

@@ -33,7 +33,10 @@ from logship.store.segments import ReadFailure, iter_segments
 from logship.store.sessions import rebuild_sessions
 from logship.store.store import IngestResult, SourceInfo, Store
 
-__all__ = ["IngestOptions", "FileReport", "IngestSummary", "ingest_paths", "local_zone"]
+__all__ = ["IngestOptions", "FileReport", "IngestSummary", "UnknownFormat", "ingest_paths", "local_zone"]
+
+UNKNOWN = "unknown"  # parser.formats.UNKNOWN
+PER_FILE_LINES = 20  # the ingest summary names each file's format up to this many files
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,19 @@ class FileReport:
     records: int = 0
     rejects: int = 0
     skipped_bytes: int = 0
+    future: int = 0  # entries dated past the file's mtime + Limits.future_tolerance_s
     error: str | None = None
+
+    def line(self) -> str:
+        """`app.log: syslog, 1,204 lines, 1,200 records, 4 rejects` (each file's format named)."""
+        if self.source_id is None:
+            return f"{self.name}: {self.error or 'empty'}"
+        return (f"{self.name}: {self.log_format}, {self.lines:,} lines, {self.records:,} records, "
+                f"{self.rejects:,} rejects" + (f", {self.future:,} future-dated" if self.future else ""))
+
+
+class UnknownFormat(InputError):
+    """A file whose format detection cannot tell: offline ingest refuses it."""
 
 
 @dataclass
@@ -88,7 +103,22 @@ class IngestSummary:
         return not self.errors
 
     def line(self) -> str:
-        """The one-line summary printed at the end of `logship ingest`."""
+        """The summary printed at the end of `logship ingest`: each file with the format it
+        was read as (up to PER_FILE_LINES files; beyond, the formats with their file
+        counts), then the one-line total."""
+        return "\n".join([*self.file_lines(), self.total_line()])
+
+    def file_lines(self) -> list[str]:
+        stored = [f for f in self.files if f.source_id is not None]
+        if len(stored) <= PER_FILE_LINES:
+            return [f.line() for f in stored]
+        by: dict[str, int] = {}
+        for f in stored:
+            by[f.log_format or "?"] = by.get(f.log_format or "?", 0) + 1
+        return ["formats: " + ", ".join(f"{fmt} ({n:,} files)" for fmt, n in by.items())]
+
+    def total_line(self) -> str:
+        """The one-line total."""
         lines = self.total("lines")
         rate = lines / self.elapsed if self.elapsed > 0 else 0.0
         files = len([f for f in self.files if f.source_id])
@@ -97,7 +127,8 @@ class IngestSummary:
             f"ingested {files} file{'' if files == 1 else 's'}: {lines:,} lines, "
             f"{self.total('records'):,} records, {self.total('rejects'):,} rejects, "
             f"{self.total('skipped_bytes'):,} bytes skipped as already stored, "
-            f"{self.elapsed:.1f} s, {rate:,.0f} lines/s"
+            + (f"{self.total('future'):,} future-dated, " if self.total("future") else "")
+            + f"{self.elapsed:.1f} s, {rate:,.0f} lines/s"
             + (f", {errors} error{'' if errors == 1 else 's'}" if errors else "")
         )
 
@@ -232,7 +263,11 @@ class _Runner:
         try:
             if not opened.head:
                 return report  # an empty file: no lines, no identity
-            src = self._resolve(inp, opened)
+            try:
+                src = self._resolve(inp, opened)
+            except UnknownFormat as exc:
+                report.error = str(exc)
+                return report
             report.source_id, report.client_id, report.log_format = src.source_id, src.client_id, src.log_format
             limits = self.options.limits
             from logship.parser import get_format
@@ -274,9 +309,19 @@ class _Runner:
             self.drain()
         if self.options.replace:
             self.st.clear_source(src.source_id)
-        if src.log_format is None or (self.options.replace and forced and forced != src.log_format):
-            name, rate = (forced, None) if forced else detect(opened.peek, tz=self.tz, mtime=opened.mtime,
-                                                              at_end=opened.at_end)
+        if src.log_format in (None, UNKNOWN) or (self.options.replace and forced and forced != src.log_format):
+            if forced:
+                name, rate = forced, None
+            else:
+                found = detect(opened.peek, tz=self.tz, mtime=opened.mtime, at_end=opened.at_end)
+                if not found.detected:  # refused: nothing of it is stored
+                    if src.log_format is None and not src.ranges:
+                        with self.st.transaction():
+                            self.st.con.execute("DELETE FROM sources WHERE source_id = ?", [src.source_id])
+                        self.st.forget(src.source_id)
+                    raise UnknownFormat(f"{inp.name}: format not detected (nearest: {found.nearest()}); "
+                                        f"not ingested: give it with --log-format")
+                name, rate = found.name, found.rate
             src = self.st.set_format(src.source_id, name, rate)
         return self.st.source(src.source_id)
 
@@ -287,6 +332,7 @@ class _Runner:
         report.records += res.records
         report.rejects += res.rejects
         report.skipped_bytes += res.skipped_bytes
+        report.future += res.future
         self.progress.advance(nbytes, res.lines, res.rejects)
 
     def _kind(self) -> str:

@@ -22,6 +22,11 @@ class Item:
     first bytes (a TRUNCATED frame, or the cutter's over-long line); it becomes one
     ``line_too_long`` reject covering the whole span.
     kind: the ``ingests`` row's kind (store.commit.INGEST_KINDS).
+    received_at: when the intake received these bytes (epoch seconds), set only where it
+    declares that this time stands in for an entry without a timestamp (HTTP bodies);
+    the rows then say ``ts_source = 'received'`` (docs/storage.md).
+    eof: the source's stream ends with this item (a FINAL frame, a final body): an
+    ``unknown`` source is detected again here (store/commit.py).
     """
 
     source_id: str
@@ -30,6 +35,8 @@ class Item:
     final: bool = True
     kind: str = "live"
     span: int | None = None
+    received_at: float | None = None
+    eof: bool = False
 
     @property
     def end(self) -> int:

@@ -20,7 +20,7 @@ from logship.store.batches import EMPTY, ArrowBatch, to_arrow
 
 __all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "truncated_piece", "detect"]
 
-FALLBACK_FORMAT = "client"  # parser.detect.FALLBACK_FORMAT (this module loads the parser lazily)
+FALLBACK_FORMAT = "unknown"  # parser.detect.FALLBACK_FORMAT (this module loads the parser lazily)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class ParsedPiece:
     entries: int
     context: dict | None
     batch: ArrowBatch | Any
+    future: int = 0  # entries dated past their receive time + Limits.future_tolerance_s
 
     @property
     def records(self) -> int:
@@ -81,11 +82,13 @@ def make_parser(spec: ParseSpec) -> Any:
                        max_line_bytes=spec.max_line_bytes)
 
 
-def parse_piece(parser: Any, data: bytes, start: int, final: bool, arrow: bool = True) -> ParsedPiece:
+def parse_piece(parser: Any, data: bytes, start: int, final: bool, arrow: bool = True,
+                received_at: float | None = None) -> ParsedPiece:
     """Parse complete lines starting at ``start``; never raises for bad input (rejects).
 
-    ``arrow``: build the Arrow tables now (in a pool worker); else keep the parser's lists."""
-    res = parser.parse(data, start, final)
+    ``arrow``: build the Arrow tables now (in a pool worker); else keep the parser's lists.
+    ``received_at``: the receive time that may stand in for a missing timestamp (Item)."""
+    res = parser.parse(data, start, final, received_at=received_at)
     return ParsedPiece(
         start=start,
         end=res.end_offset,
@@ -93,6 +96,7 @@ def parse_piece(parser: Any, data: bytes, start: int, final: bool, arrow: bool =
         entries=res.entries,
         context=res.context,
         batch=to_arrow(res.batch) if arrow else res.batch,
+        future=res.future,
     )
 
 
@@ -108,15 +112,15 @@ def truncated_piece(start: int, head: bytes, span: int, max_line_bytes: int) -> 
                        batch=ArrowBatch(EMPTY.metrics, EMPTY.events, rejects))
 
 
-def detect(data: bytes, tz: str | None = None, mtime: float | None = None, *, at_end: bool = True) -> tuple[str, float]:
-    """(format name, hit rate) from the start of a stream (parser.detect.detect_start, the
-    same detection as `logship check`).
+def detect(data: bytes, tz: str | None = None, mtime: float | None = None, *, at_end: bool = True) -> Any:
+    """The parser.detect.Detection of the start of a stream (detect_stream, the same
+    detection as `logship check`): ``.name``, ``.rate``, ``.detected``, ``.nearest()``.
 
-    When no format parses any line, the source is stored as FALLBACK_FORMAT with a hit
-    rate of 0: its lines become rejects, and `ingest --replace --log-format` or
-    `reparse` can bring them in later. ``at_end``: ``data`` ends with the stream (a frame
-    of whole lines); else its last, possibly cut, line is left out.
+    When no format reads the lines clearly, ``.name`` is FALLBACK_FORMAT (`unknown`):
+    offline ingest refuses the file, live paths store its entries as ``unknown_format``
+    rejects (store/commit.py). ``at_end``: ``data`` ends with the stream (a frame of
+    whole lines); else its last, possibly cut, line is left out.
     """
-    from logship.parser.detect import detect_start
+    from logship.parser.detect import detect_stream
 
-    return detect_start(data, at_end=at_end, tz=tz, mtime=mtime)
+    return detect_stream(data, at_end=at_end, tz=tz, mtime=mtime)

@@ -73,6 +73,15 @@ SUMMARY_QUERIES: list[tuple[str, str]] = [
         GROUP BY name, level ORDER BY n DESC, name, level LIMIT 10"""),
     ("Rejects by error", """
         SELECT error_code, count(*) AS n FROM rejects GROUP BY error_code ORDER BY n DESC, error_code"""),
+    # docs/storage.md: sources read as `unknown`, times that did not come from the line,
+    # entries dated past their receive time (file mtime) + Limits.future_tolerance_s
+    ("Sources by format, with times not from the line and future-dated entries", """
+        SELECT s.log_format, count(*) AS sources, sum(coalesce(s.future_dated, 0))::BIGINT AS future_dated,
+            coalesce(sum(t.stood_in), 0)::BIGINT AS ts_not_from_line
+        FROM sources s LEFT JOIN (
+            SELECT source_id, count(*) AS stood_in FROM events WHERE ts_source <> 'line' GROUP BY source_id
+        ) t USING (source_id)
+        GROUP BY s.log_format ORDER BY sources DESC, s.log_format"""),
 ]
 
 

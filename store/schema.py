@@ -16,8 +16,8 @@ from logship.store.tables import EVENTS, METRICS, REJECTS
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
 
 _V1 = [
-    # the fact tables come from the one spec (store/tables.py); their columns are those of v1
-    METRICS.create_sql(), EVENTS.create_sql(), REJECTS.create_sql(),
+    # the fact tables come from the one spec (store/tables.py): the columns of v1
+    METRICS.create_sql(1), EVENTS.create_sql(1), REJECTS.create_sql(1),
     """CREATE TABLE sources (
         source_id VARCHAR, client_id VARCHAR, head BLOB, path VARCHAR, log_format VARCHAR,
         tz VARCHAR, mtime TIMESTAMPTZ, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ,
@@ -50,8 +50,16 @@ _V1 = [
     FROM session_agg""",
 ]
 
+# v2 (issue 10): where each row's time came from (``ts_source``: line, received,
+# previous; rows written before read as `line`), and each source's count of entries
+# dated more than Limits.future_tolerance_s past their receive time (or file mtime).
+_V2 = [
+    *METRICS.add_columns_sql(2), *EVENTS.add_columns_sql(2), *REJECTS.add_columns_sql(2),
+    "ALTER TABLE sources ADD COLUMN future_dated BIGINT DEFAULT 0",
+]
+
 # Ordered steps; a new schema change appends a step, never edits an old one.
-MIGRATIONS: list[list[str]] = [_V1]
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -141,7 +141,8 @@ class Store:
         with self.transaction():
             if match is None:
                 self.con.execute(
-                    "INSERT INTO sources VALUES ($s, $c, $h, $p, $f, $tz, to_timestamp($m), now(), now(), NULL, $r)",
+                    "INSERT INTO sources (source_id, client_id, head, path, log_format, tz, mtime, first_seen, last_seen, "
+                    "context, format_hit_rate) VALUES ($s, $c, $h, $p, $f, $tz, to_timestamp($m), now(), now(), NULL, $r)",
                     {"s": sid, "c": client_id, "h": head, "p": path, "f": log_format, "tz": tz,
                      "m": mtime, "r": format_hit_rate},
                 )
@@ -218,6 +219,10 @@ class Store:
         results = [commit.ingest(item) for item in items]
         commit.write()
         return results
+
+    def forget(self, source_id: str) -> None:
+        """Drop a cached source (its row was deleted: a file offline ingest refused)."""
+        self._sources.pop(source_id, None)
 
     def remember(self, source_id: str, ranges: list[Range], context: dict | None) -> None:
         """Update the cached source after a commit wrote its ranges and context."""

@@ -3,7 +3,7 @@
 Each column says its DuckDB type, its Arrow type and where its value comes from: the
 parser's column batch (parser/batch.py, ``ts`` is the parser's ``ts_us``), the commit
 (``client_id``, ``source_id``) or the clock (``received_at``). From this one spec come
-the CREATE TABLE statements of schema version 1 (store/schema.py), the Arrow schemas
+the CREATE TABLE and ALTER TABLE statements of each schema version (store/schema.py), the Arrow schemas
 the parse step builds (store/batches.py) and the ``INSERT INTO t BY NAME SELECT ...``
 of the writer (store/commit.py): a column added here reaches all three.
 tests/store/test_tables.py checks the spec against the parser's columns and against
@@ -30,6 +30,8 @@ class Column:
     arrow: pa.DataType
     origin: str = PARSED  # PARSED (from the parser), IDS (client/source of the commit), CLOCK (now())
     parser_name: str | None = None  # the parser batch's name when it differs (ts_us)
+    since: int = 1  # the schema version that added the column (store/schema.py); later ones go last
+    default: str | None = None  # the value of rows written before ``since`` (the migration's DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,16 @@ class FactTable:
         """The Arrow schema of a parsed batch of this table (no id or clock columns)."""
         return pa.schema([(c.name, c.arrow) for c in self.parsed])
 
-    def create_sql(self) -> str:
-        cols = ", ".join(f"{c.name} {c.sql}" for c in self.columns)
+    def create_sql(self, version: int = 1) -> str:
+        """The CREATE TABLE of schema ``version`` (the columns added by then)."""
+        cols = ", ".join(f"{c.name} {c.sql}" for c in self.columns if c.since <= version)
         return f"CREATE TABLE {self.name} ({cols})"
+
+    def add_columns_sql(self, version: int) -> list[str]:
+        """The ALTER TABLEs of the migration to ``version``: the columns it adds, at the end."""
+        return [f"ALTER TABLE {self.name} ADD COLUMN {c.name} {c.sql}"
+                + (f" DEFAULT {c.default}" if c.default is not None else "")
+                for c in self.columns if c.since == version]
 
     def insert_sql(self, relation: str, constant_ids: bool = False) -> str:
         """Insert every row of ``relation`` (parsed + id columns) by name; clock columns are now().
@@ -74,17 +83,24 @@ def _ts() -> Column:
     return Column("ts", "TIMESTAMPTZ", _TS, parser_name="ts_us")
 
 
+def _ts_source() -> Column:
+    """Where ``ts`` came from: line, received or previous (docs/storage.md); v2."""
+    return Column("ts_source", "VARCHAR", pa.string(), since=2, default="'line'")
+
+
 METRICS = FactTable("metrics", (
     _ts(), Column("client_id", "VARCHAR", pa.string(), IDS), Column("session_id", "VARCHAR", pa.string()),
     Column("name", "VARCHAR", pa.string()), Column("value", "DOUBLE", pa.float64()),
     Column("unit", "VARCHAR", pa.string()), Column("labels", "JSON", pa.string()),
     Column("source_id", "VARCHAR", pa.string(), IDS), Column("byte_offset", "BIGINT", pa.int64()),
+    _ts_source(),
 ))
 EVENTS = FactTable("events", (
     _ts(), Column("client_id", "VARCHAR", pa.string(), IDS), Column("session_id", "VARCHAR", pa.string()),
     Column("level", "VARCHAR", pa.string()), Column("name", "VARCHAR", pa.string()),
     Column("message", "VARCHAR", pa.string()), Column("attrs", "JSON", pa.string()),
     Column("source_id", "VARCHAR", pa.string(), IDS), Column("byte_offset", "BIGINT", pa.int64()),
+    _ts_source(),
 ))
 REJECTS = FactTable("rejects", (
     Column("received_at", "TIMESTAMPTZ", _TS, CLOCK), Column("source_id", "VARCHAR", pa.string(), IDS),

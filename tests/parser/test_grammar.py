@@ -104,7 +104,7 @@ def test_a_format_object_travels_to_workers(grammar_dir: Path):
 
 def test_user_grammar_overrides_a_shipped_one(tmp_path: Path):
     (tmp_path / "logfmt.lark").write_text(
-        "// format: logfmt\n// sample: hello\n%import common (REST)\nstart: REST\n")
+        "// format: logfmt\n// time: received\n// sample: hello\n%import common (REST)\nstart: REST\n")
     reg = FormatRegistry([tmp_path])
     assert reg.get("logfmt").path == tmp_path / "logfmt.lark"
     assert EntryParser("logfmt", registry=reg).parse(b"hello world\n").batch.events.message == ["hello world"]
@@ -187,7 +187,7 @@ class ShoutingHandler:
 
 def test_named_python_transformer(tmp_path: Path):
     (tmp_path / "shout.lark").write_text(
-        "// format: shout\n// transformer: tests.parser.test_grammar:ShoutingHandler\n// sample: HELLO\n"
+        "// format: shout\n// time: received\n// transformer: tests.parser.test_grammar:ShoutingHandler\n// sample: HELLO\n"
         "// sample_reject: hello\n")
     reg = FormatRegistry([tmp_path])
     res = EntryParser("shout", registry=reg).parse(b"HEY\nquiet\nboom\nYOU\n")
@@ -218,7 +218,7 @@ def test_directives_live_in_the_leading_comment_block(tmp_path: Path):
 
 def test_lark_common_names_are_available(tmp_path: Path):
     (tmp_path / "kv.lark").write_text(
-        "// format: kv\n// sample: alpha_1 = \"x y\" 42.5\n"
+        "// format: kv\n// time: received\n// sample: alpha_1 = \"x y\" 42.5\n"
         "%import common (CNAME, ESCAPED_STRING, SIGNED_NUMBER, WS_INLINE)\n"
         "start: NAME _EQ ATTR_TEXT NUM_SIZE\nNAME: CNAME\n_EQ: \"=\"\nATTR_TEXT: ESCAPED_STRING\n"
         "NUM_SIZE: SIGNED_NUMBER\n%ignore WS_INLINE\n")

@@ -160,7 +160,7 @@ def test_time_of_day_format_with_date_banner_and_file_name(tmp_path: Path):
     res = EntryParser("tod", tz="Europe/Berlin", path="/logs/app-2026-12-31.log", registry=reg).parse(data)
     e = res.batch.events
     assert len(res.batch.rejects) == 0
-    assert e.ts_us == [us("2026-12-31T22:59:59.9+00:00"), us("2026-12-31T23:00:00.1+00:00"), None,
+    assert e.ts_us == [us("2026-12-31T22:59:59.9+00:00"), us("2026-12-31T23:00:00.1+00:00"), us("2027-03-27T23:00:00+00:00"),
                        us("2027-03-28T00:59:59+00:00"), us("2027-03-28T01:00:00+00:00")]
     assert e.level == ["INFO", "WARN", None, "INFO", "INFO"]
     assert e.message[0] == "before midnight"

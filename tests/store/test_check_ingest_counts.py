@@ -29,8 +29,17 @@ def counts_check(path: Path) -> tuple:
     return r.log_format, r.lines, r.records, r.rejects, Counter(code for _, _, code, _ in r.errors)
 
 
-def counts_ingest(path: Path, db: Path) -> tuple:
+def _refused(path: Path, db: Path) -> str:
+    """Offline ingest of an undetectable file: its one error line; nothing stored."""
     s = ingest_paths(db, [str(path)], IngestOptions(tz="UTC", workers=1))
+    assert not s.ok and len(s.errors) == 1 and s.files[0].source_id is None
+    with Store(db, read_only=True) as st:
+        assert st.con.execute("SELECT (SELECT count(*) FROM sources) + (SELECT count(*) FROM rejects)").fetchone()[0] == 0
+    return s.errors[0]
+
+
+def counts_ingest(path: Path, db: Path, log_format: str | None = None) -> tuple:
+    s = ingest_paths(db, [str(path)], IngestOptions(tz="UTC", workers=1, log_format=log_format))
     f = s.files[0]
     with Store(db, read_only=True) as st:
         codes = Counter(dict(st.con.execute("SELECT error_code, count(*) FROM rejects GROUP BY 1").fetchall()))
@@ -40,13 +49,18 @@ def counts_ingest(path: Path, db: Path) -> tuple:
 
 
 def test_a_50mb_first_line_counts_the_same(tmp_path: Path):
-    """The first line is longer than check's read-ahead: check said "format unknown" and
-    counted 12 lines; ingest stored 11 lines as `client`, the long one a line_too_long reject."""
+    """The first line is longer than check's read-ahead: nothing to detect on, so the file
+    is `unknown` to both: check counts 11 lines (the long one a line_too_long reject, the
+    others unknown_format), and ingest refuses it in one line, storing nothing; with
+    --log-format both store the same."""
     p = tmp_path / "long.log"
     p.write_bytes(b"x" * (50 << 20) + b"\n" + client_lines(0, 10))
+    assert counts_check(p) == ("unknown", 11, 0, 11, Counter({"line_too_long": 1, "unknown_format": 10}))
+    assert _refused(p, tmp_path / "db.duckdb") == f"{p}: format not detected (nearest: none); not ingested: give it with --log-format"
     expected = ("client", 11, 10, 1, Counter({"line_too_long": 1}))
-    assert counts_check(p) == expected
-    assert counts_ingest(p, tmp_path / "db.duckdb") == expected
+    r = check_file(p, tz="UTC", log_format="client", max_errors=10**9)
+    assert (r.log_format, r.lines, r.records, r.rejects, Counter(c for _, _, c, _ in r.errors)) == expected
+    assert counts_ingest(p, tmp_path / "db.duckdb", log_format="client") == expected
 
 
 def test_nested_json_lines_longer_than_4k_count_the_same(tmp_path: Path):
@@ -64,14 +78,13 @@ def test_nested_json_lines_longer_than_4k_count_the_same(tmp_path: Path):
 
 
 def test_a_binary_file_counts_the_same(tmp_path: Path):
-    """No format reads it: ingest stores it as `client` (the fallback), every line an
-    invalid_utf8 reject; check said "format unknown", 0 rejects."""
+    """No format reads it: it is `unknown`; check counts every line an invalid_utf8
+    reject, ingest refuses it in one line and stores nothing."""
     rnd = random.Random(8)
     p = tmp_path / "blob.bin"
     p.write_bytes(b"".join(bytes(rnd.randrange(0x80, 0x100) for _ in range(99)) + b"\n" for _ in range(2000)))
-    expected = ("client", 2000, 0, 2000, Counter({"invalid_utf8": 2000}))
-    assert counts_check(p) == expected
-    assert counts_ingest(p, tmp_path / "db.duckdb") == expected
+    assert counts_check(p) == ("unknown", 2000, 0, 2000, Counter({"invalid_utf8": 2000}))
+    assert _refused(p, tmp_path / "db.duckdb") == f"{p}: format not detected (nearest: none); not ingested: give it with --log-format"
 
 
 def _truncated_gz(p: Path, n: int) -> tuple[int, int]:

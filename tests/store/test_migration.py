@@ -56,6 +56,10 @@ def test_an_old_database_opens_migrates_and_reingests_nothing(tmp_path: Path):
         assert summary.ok, summary.errors
         assert (summary.total("lines"), summary.total("skipped_bytes")) == (0, sum(p.stat().st_size for p in SAMPLES))
         assert _counts(st) == COUNTS  # exactly-once across the migration
+        # v1 -> v2: old rows say their time came from the line; sources count no future-dated entry
+        assert st.con.execute("SELECT DISTINCT ts_source FROM events UNION SELECT DISTINCT ts_source FROM metrics"
+                              ).fetchall() == [("line",)]
+        assert st.con.execute("SELECT DISTINCT future_dated FROM sources").fetchall() == [(0,)]
         more = ingest_paths(st, [str(ROOT / "samples" / "logfmt.log")], IngestOptions(tz="UTC", workers=1))
         assert more.ok and more.total("records") > 0
         assert _counts(st)["metrics"] + _counts(st)["events"] == 57 + more.total("records")
