@@ -19,7 +19,7 @@ import logging
 import re
 import concurrent.futures
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -41,6 +41,9 @@ from .storeport import StoreUnavailable
 from .writer import Done, Lane, Work
 
 log = logging.getLogger("logship.collector")
+
+# first bytes of a line that may continue the entry above (store/segments.py's rule)
+_CONTINUES = (b" ", b"\t", b"\r")
 
 # a body is cut into pieces of about this size (entry boundaries) for the writer
 BODY_PIECE_BYTES = 1 << 20
@@ -267,12 +270,20 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
                 commit(prev, prev.final)
             prev = seg
         if prev is not None:
-            # the body's last entry is complete only at the end of the file (final), when
-            # it is an over-long line, or (/v1/lines) when the body ends with a newline; a
-            # body that ends mid-line keeps that line out (not stored, not acked) until
-            # the rest comes, so a cut value is never stored as a wrong one
-            ends = final_at_end or prev.span is not None or (newline_ends and prev.data.endswith(b"\n"))
-            commit(prev, prev.final and ends and failure.error is None)
+            # the body's last entry is complete at the end of the file (final), when it is
+            # an over-long line, or (/v1/lines: newline_ends) when the body ends with a
+            # newline. A body that ends mid-line keeps that line out (not stored, not
+            # acked) until its rest comes, so a cut value is never stored as a wrong one;
+            # the entry before it is complete when the cut line starts an entry (its first
+            # byte is here: not a continuation).
+            if failure.error is not None:
+                commit(prev, False)
+            elif final_at_end or prev.span is not None:
+                commit(prev, prev.final)
+            elif prev.data.endswith(b"\n"):
+                commit(prev, prev.final and newline_ends)
+            elif (cut := prev.data.rfind(b"\n") + 1) > 0:
+                commit(replace(prev, data=prev.data[:cut]), prev.final and prev.data[cut:cut + 1] not in _CONTINUES)
     finally:
         while inflight:
             settle(inflight.popleft().result())
