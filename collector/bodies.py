@@ -6,6 +6,10 @@ Content-Encoding says so, and cuts it with store's own splitter (iter_segments: 
 boundaries, about max_batch_bytes each; a line longer than max_line_bytes keeps its
 first bytes and becomes one `line_too_long` reject covering its span). Each segment is
 committed through the writer before the next is read, so TCP pushes back on the sender.
+
+A /v1/lines body of a source with a detected format is judged on its start first
+(collector/fit.py) and may go to a sibling source; a body that ends mid-line keeps that
+line out unless the request says it is final (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import base64
 import binascii
 import datetime as dt
 import io
-import logging
 import re
 import concurrent.futures
 from collections import deque
@@ -26,9 +29,9 @@ import aiohttp
 from aiohttp import StreamReader, web
 
 from logship.kernel.fingerprint import HEAD_BYTES
-from logship.parser.detect import DETECT_LINES
 from logship.kernel.gunzip import GunzipReader
 from logship.kernel.protocol import MAX_OFFSET
+from logship.parser.detect import DETECT_LINES
 from logship.store.item import Item
 from logship.store.segments import ReadFailure, iter_segments
 from logship.store.store import MTIME_MAX, MTIME_MIN
@@ -39,8 +42,6 @@ from .replies import error_exception, error_reply
 from .state import CollectorState, same_zone
 from .storeport import StoreUnavailable
 from .writer import Done, Lane, Work
-
-log = logging.getLogger("logship.collector")
 
 # first bytes of a line that may continue the entry above (store/segments.py's rule)
 _CONTINUES = (b" ", b"\t", b"\r")
@@ -466,7 +467,12 @@ async def handle_lines(request: web.Request) -> web.StreamResponse:
                 except StoreUnavailable as exc:
                     raise _unavailable(exc) from None
                 start = max((e for _, e in ranges), default=0)
-            return await _answer(state, request, info.source_id, start, "live", _flag(q.get("final")), body=body,
+            # a client that tracks offsets resends a cut line from committed_end: the body's
+            # end ends its last line only with final=1. Without an offset each body is a
+            # batch of whole lines (syslog-ng's http() ends one without a newline): its end
+            # ends its last line, or that line would be lost
+            final = _flag(q.get("final")) or offset is None
+            return await _answer(state, request, info.source_id, start, "live", final, body=body,
                                  newline_ends=True, source=target, tz=info.tz)
     finally:
         state.body_readers.discard(body.raw)

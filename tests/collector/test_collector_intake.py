@@ -166,7 +166,8 @@ def _utc(text: str):
 def test_a_body_ending_mid_line_keeps_its_tail_out_and_final_stores_it(tmp_path, start):
     """~1.2 s. `rss=93.6MiB` cut to `rss=9` is not stored (committed_end stops at the
     last newline, the cut line starts an entry); its resend from there stores 93.6 MiB;
-    with final=1 the cut line is the body's last and is stored."""
+    with final=1 the cut line is the body's last and is stored; without Logship-Offset a
+    body is a batch of whole lines, the last one without its newline too."""
     coll = start()
     first = client_line(0)
     cut = METRIC[:METRIC.index(b"rss=9") + 5]
@@ -177,16 +178,20 @@ def test_a_body_ending_mid_line_keeps_its_tail_out_and_final_stores_it(tmp_path,
         a = await post(u, first + cut, {"Logship-Offset": "0"})
         b = await post(u, cut + rest, {"Logship-Offset": str(a[1]["committed_end"])})
         c = await post(coll.url + "/v1/lines?source=fin&final=1", first + cut, {"Logship-Offset": "0"})
-        return a, b, c
+        # without an offset a body is a batch of whole lines (syslog-ng ends one without a newline)
+        d = await post(coll.url + "/v1/lines?source=batch", first + METRIC.rstrip(b"\n"))
+        return a, b, c, d
 
-    (sa, a), (sb, b), (sc, c) = run(go())
+    (sa, a), (sb, b), (sc, c), (sd, d) = run(go())
+    assert (sd, d["committed_end"], d["lines"], d["records"]) == (200, len(first + METRIC) - 1, 2, 4)
     assert (sa, a["committed_end"], a["lines"], a["records"]) == (200, len(first), 1, 1)
     assert (sb, b["committed_end"], b["lines"], b["records"]) == (200, len(first) + len(METRIC), 1, 3)
     assert (sc, c["committed_end"], c["lines"]) == (200, len(first + cut), 2)
     coll.stop()
     rows = coll.query("SELECT s.path, m.value, m.unit FROM metrics m JOIN sources s USING (source_id) "
                       "WHERE m.name LIKE '%rss' ORDER BY 1")
-    assert rows == [("/v1/lines?source=fin", 9.0, None), ("/v1/lines?source=mid", 93.6 * 2**20, "bytes")], rows
+    assert rows == [("/v1/lines?source=batch", 93.6 * 2**20, "bytes"), ("/v1/lines?source=fin", 9.0, None),
+                    ("/v1/lines?source=mid", 93.6 * 2**20, "bytes")], rows
 
 
 def test_user_grammars_reach_the_collector(tmp_path, start):
