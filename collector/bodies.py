@@ -36,7 +36,7 @@ from logship.store.item import Item
 from logship.store.segments import ReadFailure, iter_segments
 from logship.store.store import MTIME_MAX, MTIME_MIN
 
-from .fit import SAMPLE_BYTES, Verdict, judge, sibling_name
+from .fit import SAMPLE_BYTES, UNKNOWN, Verdict, judge, sibling_name
 from .metrics import Metrics
 from .replies import error_exception, error_reply
 from .state import CollectorState, same_zone
@@ -449,10 +449,14 @@ async def handle_lines(request: web.Request) -> web.StreamResponse:
                 state.body_pool, _judge_body, body, info.log_format, info.tz, info.mtime)
             if verdict.move_to is not None:
                 target = sibling_name(name, verdict.move_to)
-                info = await _resolve_lines(state, client_id, target, verdict.move_to, info.tz,
-                                            rate=verdict.moved_rate)
+                # `unknown`: created without a format, so the store's own detection stores it as
+                # it stores any undetectable source (and may tell its format later)
+                fmt = None if verdict.move_to == UNKNOWN else verdict.move_to
+                info = await _resolve_lines(state, client_id, target, fmt, info.tz,
+                                            rate=None if fmt is None else verdict.moved_rate)
                 state.metrics.bodies_moved[verdict.move_to] += 1
-        if target != name and info.log_format not in (None, sibling_format(target, name)):
+        if target != name and not target.endswith("." + UNKNOWN) \
+                and info.log_format not in (None, sibling_format(target, name)):
             raise error_exception(web.HTTPBadRequest, "bad_source",
                                   f"source {target} holds format {info.log_format}, not "
                                   f"{sibling_format(target, name)}: name another source")

@@ -12,9 +12,10 @@ non-blank lines in DETECT_PEEK_BYTES), before any of it is stored:
 - else detection (parser.detect.detect_start, the rules of `logship check`) runs on the
   sample: a format other than the source's that parses at least FIT_RATE of it takes the
   body, in the sibling source `<source>.<format>`;
-- else the body is of no format we can tell: `<source>.unknown`, stored as the store
-  stores an undetectable source (when the store knows the format name `unknown`;
-  before that it stays in the source, as rejects).
+- else the body is of no format we can tell: `<source>.unknown`, a source created without
+  a format, so that the store's own detection stores it as it stores any undetectable
+  source (`unknown_format` rejects; it may tell the format later). Only when the store
+  knows the format name `unknown`: before that such a body stays in the source, as rejects.
 
 Pure functions of bytes (no store, no event loop): they run on a body thread.
 """
