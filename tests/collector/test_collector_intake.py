@@ -127,11 +127,13 @@ def test_an_undetectable_live_body_goes_to_the_unknown_sibling(tmp_path, start):
 
     (s1, a1), (s2, a2) = run(go())
     assert (s1, a1["source"], s2) == (200, "app", 200)
-    if unknown_is_known():
-        assert (a2["source"], a2["lines"], a2["records"], a2["rejects"]) == ("app.unknown", 3, 0, 3)
-    else:
-        assert (a2["source"], a2["lines"], a2["records"], a2["rejects"]) == ("app", 3, 0, 3)
+    known = unknown_is_known()
+    assert (a2["source"], a2["lines"], a2["records"], a2["rejects"]) == ("app.unknown" if known else "app", 3, 0, 3)
     coll.stop()
+    if known:
+        assert coll.query("SELECT s.path, s.log_format, r.error_code, count(*) FROM rejects r "
+                          "JOIN sources s USING (source_id) GROUP BY ALL") == [
+            ("/v1/lines?source=app.unknown", "unknown", "unknown_format", 3)]
 
 
 def test_lines_tz_other_than_the_sources_is_400_naming_both_and_http_tz_is_the_default(tmp_path, start):
