@@ -440,6 +440,9 @@ def collect(
         "--config", help="collector.toml (unknown keys are an error).")] = None,
     tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="PEM certificate: serve HTTPS/WSS.")] = None,
     tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="PEM private key for --tls-cert.")] = None,
+    http_tz: Annotated[Optional[str], typer.Option(
+        "--http-tz", help="Zone of HTTP bodies whose request names none (default UTC).")] = None,
+    grammar_dir: GrammarDirOpt = None,
 ) -> None:
     """Run the collector: receive lines from shippers and HTTP clients into the database.
 
@@ -453,7 +456,8 @@ def collect(
 
     host, port = parse_listen(listen) if listen else (None, None)
     cfg = load_config(config, db=db if (config is None or db != DEFAULT_DB) else None, host=host, port=port,
-                      token_file=token_file, admin_token_file=admin_token_file, tls_cert=tls_cert, tls_key=tls_key)
+                      token_file=token_file, admin_token_file=admin_token_file, tls_cert=tls_cert, tls_key=tls_key,
+                      http_tz=http_tz, grammar_dirs=tuple(grammar_dir) if grammar_dir else None)
     run(cfg, on_ready=lambda url: print(url, flush=True))
 
 

@@ -6,6 +6,10 @@ Content-Encoding says so, and cuts it with store's own splitter (iter_segments: 
 boundaries, about max_batch_bytes each; a line longer than max_line_bytes keeps its
 first bytes and becomes one `line_too_long` reject covering its span). Each segment is
 committed through the writer before the next is read, so TCP pushes back on the sender.
+
+A /v1/lines body of a source with a detected format is judged on its start first
+(collector/fit.py) and may go to a sibling source; a body that ends mid-line keeps that
+line out unless the request says it is final (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import io
 import re
 import concurrent.futures
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -27,15 +31,20 @@ from aiohttp import StreamReader, web
 from logship.kernel.fingerprint import HEAD_BYTES
 from logship.kernel.gunzip import GunzipReader
 from logship.kernel.protocol import MAX_OFFSET
+from logship.parser.detect import DETECT_LINES
 from logship.store.item import Item
 from logship.store.segments import ReadFailure, iter_segments
 from logship.store.store import MTIME_MAX, MTIME_MIN
 
+from .fit import SAMPLE_BYTES, UNKNOWN, Verdict, judge, sibling_name
 from .metrics import Metrics
 from .replies import error_exception, error_reply
-from .state import CollectorState
+from .state import CollectorState, same_zone
 from .storeport import StoreUnavailable
 from .writer import Done, Lane, Work
+
+# first bytes of a line that may continue the entry above (store/segments.py's rule)
+_CONTINUES = (b" ", b"\t", b"\r")
 
 # a body is cut into pieces of about this size (entry boundaries) for the writer
 BODY_PIECE_BYTES = 1 << 20
@@ -136,14 +145,92 @@ class _BodyReader(io.RawIOBase):
         return len(data)
 
 
+class _Prefixed(io.RawIOBase):
+    """A body stream after its start was read to judge it: the bytes read first, then the
+    rest; a read error met while reading the start is raised where it happened."""
+
+    def __init__(self, prefix: bytes, rest: Any, error: BaseException | None, eof: bool) -> None:
+        self.prefix = memoryview(prefix)
+        self.rest = rest
+        self.error = error
+        self.eof = eof
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self.prefix:
+            n = min(len(b), len(self.prefix))
+            b[:n] = self.prefix[:n]
+            self.prefix = self.prefix[n:]
+            return n
+        if self.error is not None:
+            raise self.error
+        if self.eof:
+            return 0
+        data = self.rest.read(len(b))
+        if not data:
+            self.eof = True
+            return 0
+        b[:len(data)] = data
+        return len(data)
+
+
+@dataclass
+class _Body:
+    """A request body being read: aiohttp's stream as a blocking file (`raw`, aborted at
+    shutdown) and what a body thread reads (`stream`: gunzipped, after any judged start)."""
+
+    raw: _BodyReader
+    gz: bool
+    stream: Any
+
+
+def _open_body(state: CollectorState, request: web.Request) -> _Body:
+    """The request's body, registered for abort at shutdown (the caller discards it from
+    state.body_readers when done); 415 for an encoding we cannot read."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip", ""):
+        raise error_exception(web.HTTPUnsupportedMediaType, "bad_encoding",
+                          f"Content-Encoding {encoding!r} not supported (identity or gzip)")
+    if state.shutting_down:
+        raise error_exception(web.HTTPServiceUnavailable, "shutting_down", "the collector is stopping; retry later")
+    raw = _BodyReader(request.content, asyncio.get_running_loop(), state.metrics)
+    gz = encoding in ("gzip", "x-gzip")
+    state.body_readers.add(raw)
+    return _Body(raw, gz, GunzipReader(raw) if gz else raw)
+
+
+def _judge_body(body: _Body, log_format: str, tz: str, mtime: float | None) -> Verdict:
+    """In a body thread: read the body's start (the sample detection reads: up to
+    SAMPLE_BYTES or DETECT_LINES lines) and judge it against the source's format
+    (collector/fit.py). Nothing is lost: `body.stream` then starts with those bytes."""
+    buf = bytearray()
+    error: BaseException | None = None
+    eof = False
+    lines = 0
+    try:
+        while len(buf) < SAMPLE_BYTES and lines <= DETECT_LINES:
+            block = body.stream.read(SAMPLE_BYTES - len(buf))
+            if not block:
+                eof = True
+                break
+            lines += block.count(b"\n")
+            buf += block
+    except (OSError, EOFError, ValueError) as exc:  # broken gzip, a body that broke off: raised later
+        error = exc
+    data = bytes(buf)
+    body.stream = _Prefixed(data, body.stream, error, eof)
+    return judge(data, eof and error is None, log_format, tz, mtime)
+
+
 def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop, source_id: str, start: int,
-                          raw: io.RawIOBase, gz: bool, kind: str, final_at_end: bool) -> BodyResult:
+                          stream: Any, gz: bool, kind: str, final_at_end: bool, newline_ends: bool) -> BodyResult:
     """In a worker thread: cut the body into segments (store's splitter: entry boundaries,
     over-long lines as `span` segments) and commit each through the writer, in order."""
     lim = state.config.limits
     res = BodyResult(source_id, start, start)
     failure = ReadFailure()
-    stream: Any = GunzipReader(raw) if gz else raw
 
     inflight: deque[concurrent.futures.Future[Done]] = deque()
     inflight_bytes = 0
@@ -166,6 +253,7 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
         if seg.end > MAX_OFFSET:
             raise BodyError("bad_request", f"the body runs past the largest offset 2^63-1 (at {seg.end}); "
                             "what came before is committed", res)
+        # TODO(i10-truth): pass the receive time (Item.received_at) here once store/item.py has it
         work = Work(source_id, seg.start, seg.data, kind=kind, final=final, span=seg.span, keep_tail=False,
                     lane=lane)
         inflight.append(asyncio.run_coroutine_threadsafe(state.writer.submit_wait(work), loop))
@@ -183,9 +271,20 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
                 commit(prev, prev.final)
             prev = seg
         if prev is not None:
-            # the body's last entry is complete only at the end of the file (final) or
-            # when it is an over-long line; otherwise it waits for the next upload
-            commit(prev, prev.final and (final_at_end or prev.span is not None) and failure.error is None)
+            # the body's last entry is complete at the end of the file (final), when it is
+            # an over-long line, or (/v1/lines: newline_ends) when the body ends with a
+            # newline. A body that ends mid-line keeps that line out (not stored, not
+            # acked) until its rest comes, so a cut value is never stored as a wrong one;
+            # the entry before it is complete when the cut line starts an entry (its first
+            # byte is here: not a continuation).
+            if failure.error is not None:
+                commit(prev, False)
+            elif final_at_end or prev.span is not None:
+                commit(prev, prev.final)
+            elif prev.data.endswith(b"\n"):
+                commit(prev, prev.final and newline_ends)
+            elif (cut := prev.data.rfind(b"\n") + 1) > 0:
+                commit(replace(prev, data=prev.data[:cut]), prev.final and prev.data[cut:cut + 1] not in _CONTINUES)
     finally:
         while inflight:
             settle(inflight.popleft().result())
@@ -197,22 +296,22 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
 
 
 async def ingest_body(state: CollectorState, request: web.Request, source_id: str, start: int,
-                      kind: str, final_at_end: bool) -> BodyResult:
-    """Stream one request body of one source, starting at `start`, through the writer."""
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "x-gzip", ""):
-        raise error_exception(web.HTTPUnsupportedMediaType, "bad_encoding",
-                          f"Content-Encoding {encoding!r} not supported (identity or gzip)")
-    if state.shutting_down:
+                      kind: str, final_at_end: bool, *, newline_ends: bool = False,
+                      body: _Body | None = None) -> BodyResult:
+    """Stream one request body of one source, starting at `start`, through the writer.
+
+    final_at_end: the body's end ends its last entry. newline_ends: so does a body that
+    ends with a newline (/v1/lines); one that ends mid-line keeps that line out."""
+    if body is None:
+        body = _open_body(state, request)
+    elif state.shutting_down:
         raise error_exception(web.HTTPServiceUnavailable, "shutting_down", "the collector is stopping; retry later")
     loop = asyncio.get_running_loop()
-    raw = _BodyReader(request.content, loop, state.metrics)
-    state.body_readers.add(raw)
     try:
         return await loop.run_in_executor(state.body_pool, _ingest_body_blocking, state, loop, source_id, start,
-                                          raw, encoding in ("gzip", "x-gzip"), kind, final_at_end)
+                                          body.stream, body.gz, kind, final_at_end, newline_ends)
     finally:
-        state.body_readers.discard(raw)
+        state.body_readers.discard(body.raw)
 
 
 def _header(request: web.Request, name: str) -> str | None:
@@ -244,23 +343,32 @@ async def handle_backlog(request: web.Request) -> web.StreamResponse:
     if mtime_s is not None and (mtime is None or not MTIME_MIN <= mtime <= MTIME_MAX):
         raise error_exception(web.HTTPBadRequest, "bad_request",
                           f"X-Logship-Mtime must be epoch seconds in ASCII digits, years 1..9999 (got {mtime_s!r})")
+    sent_tz = _header(request, "X-Logship-Tz")
     try:
         info = await state.resolve(client_id, head, path=_header(request, "X-Logship-Path"),
                                    log_format=_header(request, "X-Logship-Log-Format"),
-                                   tz=_header(request, "X-Logship-Tz") or "UTC", mtime=mtime)
+                                   tz=sent_tz or state.config.http_tz, mtime=mtime)
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
     except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format or zone: the caller's input
         raise error_exception(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
-    final = q.get("final", "0") in ("1", "true")
-    return await _answer(state, request, info.source_id, start, "backlog", final, sid=q.get("sid"))
+    # a zone other than the stored one: the stored zone wins (warning, /metrics count)
+    state.kept_zone("backlog", info, sent_tz, client_id)
+    return await _answer(state, request, info.source_id, start, "backlog", _flag(q.get("final")),
+                         sid=q.get("sid"), tz=info.tz)
+
+
+def _flag(value: str | None) -> bool:
+    return value in ("1", "true")
 
 
 async def _answer(state: CollectorState, request: web.Request, source_id: str, start: int, kind: str,
-                  final: bool, **extra: object) -> web.Response:
+                  final: bool, body: _Body | None = None, newline_ends: bool = False,
+                  **extra: object) -> web.Response:
     path = request.path
     try:
-        res = await ingest_body(state, request, source_id, start, kind, final)
+        res = await ingest_body(state, request, source_id, start, kind, final, newline_ends=newline_ends,
+                                body=body)
     except BodyError as exc:
         # what came before the damage is committed; say how far. A store that could not
         # commit is the collector's condition, not the request's: 503, retry later
@@ -283,8 +391,29 @@ def lines_head(name: str) -> bytes:
     return f"logship:/v1/lines?source={name}\n".encode()
 
 
+async def _resolve_lines(state: CollectorState, client_id: str, name: str, log_format: str | None, tz: str,
+                         rate: float | None = None) -> Any:
+    try:
+        return await state.resolve(client_id, lines_head(name), path=f"/v1/lines?source={name}",
+                                   log_format=log_format, tz=tz, format_hit_rate=rate)
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format or zone: the caller's input
+        raise error_exception(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
+
+
+def _detected(info: Any) -> bool:
+    """A source whose format was detected, not declared: the store keeps a hit rate only
+    for a detected format (a declared one has none)."""
+    return info.log_format is not None and info.format_hit_rate is not None
+
+
 async def handle_lines(request: web.Request) -> web.StreamResponse:
-    """POST /v1/lines[?source=NAME][&log_format=F]: newline-delimited text or NDJSON."""
+    """POST /v1/lines[?source=NAME][&log_format=F][&tz=Z][&final=1]: newline-delimited text or NDJSON.
+
+    A body of a source with a detected format that does not fit it goes to a sibling
+    source (collector/fit.py); a declared format other than the source's, to the
+    sibling of that format; a zone other than the source's is refused (400)."""
     state: CollectorState = request.app["state"]
     client_id = state.require_client(request)
     q = request.query
@@ -300,22 +429,59 @@ async def handle_lines(request: web.Request) -> web.StreamResponse:
     offset = offset_value(offset_s, "Logship-Offset") if offset_s is not None else None
     if offset is not None:
         _check_body_end(request, offset, "Logship-Offset")
+    sent_tz = q.get("tz")
+    info = await _resolve_lines(state, client_id, name, log_format, sent_tz or state.config.http_tz)
+    if sent_tz is not None and not same_zone(sent_tz, info.tz):
+        # what the source holds was read in its zone: a body in another would mix them
+        state.metrics.error("tz_mismatch")
+        raise error_exception(web.HTTPBadRequest, "tz_mismatch",
+                              f"tz {sent_tz} is not the zone of source {name}, {info.tz}: a source keeps its "
+                              f"zone (send tz={info.tz} or no tz, or name another source)")
+    body = _open_body(state, request)
     try:
-        info = await state.resolve(client_id, lines_head(name), path=f"/v1/lines?source={name}",
-                                   log_format=log_format, tz=q.get("tz", "UTC"))
-    except StoreUnavailable as exc:
-        raise _unavailable(exc) from None
-    except Exception as exc:  # noqa: BLE001 - e.g. an unknown log format or zone: the caller's input
-        raise error_exception(web.HTTPBadRequest, "bad_source", f"cannot resolve source: {exc}") from None
-    lock = state.lines_locks.setdefault(info.source_id, asyncio.Lock())
-    async with lock:
-        if offset is not None:
-            start = offset
-        else:
-            # at-least-once: append after everything committed (requests of a source are serialised)
-            try:
-                ranges = await state.on_writer(lambda: state.store.source(info.source_id).ranges)
-            except StoreUnavailable as exc:
-                raise _unavailable(exc) from None
-            start = max((e for _, e in ranges), default=0)
-        return await _answer(state, request, info.source_id, start, "live", True, source=name)
+        target = name
+        if log_format is not None and info.log_format not in (None, log_format):
+            # declared, and the source holds another format: the sibling of the declared one
+            target = sibling_name(name, log_format)
+            info = await _resolve_lines(state, client_id, target, log_format, info.tz)
+        elif log_format is None and _detected(info):
+            verdict = await asyncio.get_running_loop().run_in_executor(
+                state.body_pool, _judge_body, body, info.log_format, info.tz, info.mtime)
+            if verdict.move_to is not None:
+                target = sibling_name(name, verdict.move_to)
+                # `unknown`: created without a format, so the store's own detection stores it as
+                # it stores any undetectable source (and may tell its format later)
+                fmt = None if verdict.move_to == UNKNOWN else verdict.move_to
+                info = await _resolve_lines(state, client_id, target, fmt, info.tz,
+                                            rate=None if fmt is None else verdict.moved_rate)
+                state.metrics.bodies_moved[verdict.move_to] += 1
+        if target != name and not target.endswith("." + UNKNOWN) \
+                and info.log_format not in (None, sibling_format(target, name)):
+            raise error_exception(web.HTTPBadRequest, "bad_source",
+                                  f"source {target} holds format {info.log_format}, not "
+                                  f"{sibling_format(target, name)}: name another source")
+        lock = state.lines_locks.setdefault(info.source_id, asyncio.Lock())
+        async with lock:
+            if offset is not None:
+                start = offset  # also in a sibling: a resend of the body lands there again, and is subtracted
+            else:
+                # at-least-once: append after everything committed (requests of a source are serialised)
+                try:
+                    ranges = await state.on_writer(lambda: state.store.source(info.source_id).ranges)
+                except StoreUnavailable as exc:
+                    raise _unavailable(exc) from None
+                start = max((e for _, e in ranges), default=0)
+            # a client that tracks offsets resends a cut line from committed_end: the body's
+            # end ends its last line only with final=1. Without an offset each body is a
+            # batch of whole lines (syslog-ng's http() ends one without a newline): its end
+            # ends its last line, or that line would be lost
+            final = _flag(q.get("final")) or offset is None
+            return await _answer(state, request, info.source_id, start, "live", final, body=body,
+                                 newline_ends=True, source=target, tz=info.tz)
+    finally:
+        state.body_readers.discard(body.raw)
+
+
+def sibling_format(target: str, name: str) -> str:
+    """The format a sibling source's name says it holds (`<name>.<format>`)."""
+    return target[len(name) + 1:]

@@ -64,6 +64,10 @@ class CollectorConfig:
     store_retry_max_s: float = 10.0
     # <db>.collector.json could not be written (a full disk at start): try again this often
     publish_retry_s: float = 2.0
+    # the zone of HTTP bodies (/v1/lines, /v1/backlog) whose request names none (`--http-tz`)
+    http_tz: str = "UTC"
+    # user grammar directories (`--grammar-dir`): their formats may be declared and detected
+    grammar_dirs: tuple[Path, ...] = ()
 
     @property
     def scheme(self) -> str:
@@ -73,6 +77,7 @@ class CollectorConfig:
 _LIMIT_NAMES = {f.name for f in fields(Limits)}
 _TOP_NAMES = {f.name for f in fields(CollectorConfig)} - {"limits"}
 _PATH_KEYS = {"db", "token_file", "hmac_secret_file", "admin_token_file", "tls_cert", "tls_key"}
+_PATH_LIST_KEYS = {"grammar_dirs"}
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -84,6 +89,10 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 def _coerce(name: str, value: Any, expected: Any) -> Any:
+    if name in _PATH_LIST_KEYS:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"config key {name!r}: expected a list of path strings, got {value!r}")
+        return tuple(Path(v) for v in value)
     if name in _PATH_KEYS:
         if not isinstance(value, str):
             raise ConfigError(f"config key {name!r}: expected a path string, got {value!r}")
@@ -101,6 +110,15 @@ def _coerce(name: str, value: Any, expected: Any) -> Any:
     if isinstance(expected, str) and isinstance(value, str):
         return value
     raise ConfigError(f"config key {name!r}: expected {type(expected).__name__}, got {value!r}")
+
+
+def _check_http_tz(tz: str) -> None:
+    from logship.parser.timestamps import TimestampError, zone
+
+    try:
+        zone(tz)
+    except TimestampError:
+        raise ConfigError(f"http_tz {tz!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)") from None
 
 
 def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
@@ -133,7 +151,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
         if k in _LIMIT_NAMES:
             lims[k] = v
         elif k in _TOP_NAMES:
-            top[k] = Path(v) if k in _PATH_KEYS else v
+            top[k] = Path(v) if k in _PATH_KEYS else tuple(Path(p) for p in v) if k in _PATH_LIST_KEYS else v
         else:
             raise ConfigError(f"unknown collector option {k!r}")
     cfg = replace(cfg, limits=replace(DEFAULT_LIMITS, **lims), **top)
@@ -145,6 +163,10 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
         raise ConfigError(f"max_concurrent_queries must be at least 1, got {cfg.max_concurrent_queries}")
     if (cfg.tls_cert is None) != (cfg.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
+    _check_http_tz(cfg.http_tz)
+    for d in cfg.grammar_dirs:
+        if not d.is_dir():
+            raise ConfigError(f"grammar directory {d} does not exist (--grammar-dir / grammar_dirs)")
     if cfg.token_file is None and cfg.hmac_secret_file is None:
         raise ConfigError("the collector needs --token-file (or hmac_secret_file in its config)")
     return cfg

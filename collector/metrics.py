@@ -41,6 +41,12 @@ class Metrics:
     queries_queued: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     http_requests: Counter[str] = field(default_factory=Counter)
+    # an `open` or a backlog body that sent a zone other than its source's (the stored
+    # zone wins), by intake: stream, backlog
+    tz_mismatches: Counter[str] = field(default_factory=Counter)
+    # /v1/lines bodies that did not fit their source's detected format, by the format
+    # (or `unknown`) of the sibling source they went to
+    bodies_moved: Counter[str] = field(default_factory=Counter)
 
     def observe_commit(self, seconds: float) -> None:
         self.commits += 1
@@ -103,4 +109,14 @@ class Metrics:
         for key, n in sorted(self.http_requests.items()):
             path, _, status = key.partition(" ")
             out.append(f'logship_http_requests_total{{path="{path}",status="{status}"}} {n}')
+        out.append("# HELP logship_tz_mismatch_total Opens and backlog bodies whose zone differed from their "
+                   "source's (the stored zone was kept), by intake.")
+        out.append("# TYPE logship_tz_mismatch_total counter")
+        for intake in ("backlog", "stream"):
+            out.append(f'logship_tz_mismatch_total{{intake="{intake}"}} {self.tz_mismatches[intake]}')
+        out.append("# HELP logship_lines_bodies_moved_total /v1/lines bodies that did not fit their source's "
+                   "detected format and went to a sibling source, by that source's format.")
+        out.append("# TYPE logship_lines_bodies_moved_total counter")
+        for fmt, n in sorted(self.bodies_moved.items()):
+            out.append(f'logship_lines_bodies_moved_total{{format="{fmt}"}} {n}')
         return "\n".join(out) + "\n"

@@ -111,8 +111,29 @@ def _ssl_context(cfg: CollectorConfig) -> ssl.SSLContext | None:
     return ctx
 
 
+def load_grammars(cfg: CollectorConfig) -> None:
+    """The user grammar directories (`--grammar-dir`, `grammar_dirs`) into this process's
+    format registry, each grammar compiled now: a broken one stops the start in one line
+    instead of failing the first body of a source that uses it. The collector parses in
+    its own process only (no worker pool: forking a process with threads is unsafe), so
+    this registry is the only one that needs them."""
+    if not cfg.grammar_dirs:
+        return
+    from logship.parser import GrammarError, FormatRegistry, load_user_grammars
+
+    try:
+        registry = load_user_grammars(cfg.grammar_dirs)
+        names = sorted(f.name for f in FormatRegistry(cfg.grammar_dirs, include_builtin=False).formats())
+        for name in names:
+            registry.get(name).lark()
+    except GrammarError as exc:
+        raise CollectorError(f"cannot load user grammars: {exc}") from None
+    log.info("user formats from %s: %s", ", ".join(map(str, cfg.grammar_dirs)), ", ".join(names) or "none")
+
+
 async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM), then shut down gracefully."""
+    load_grammars(cfg)
     auth = Authenticator.from_files(cfg.token_file, cfg.hmac_secret_file, cfg.admin_token_file)
     ctx = _ssl_context(cfg)
     try:

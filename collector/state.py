@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from logship.parser.timestamps import zone
 from logship.store.store import check_source_params
 
 from .auth import Authenticator, bearer_token
@@ -21,7 +23,14 @@ from .writer import Writer
 if TYPE_CHECKING:
     from .stream import StreamSession
 
-__all__ = ["CollectorState"]
+__all__ = ["CollectorState", "same_zone"]
+
+log = logging.getLogger("logship.collector")
+
+
+def same_zone(a: str, b: str) -> bool:
+    """Two zone names of one zone (`UTC`, `Etc/UTC` and `utc` are one); both already checked."""
+    return a == b or zone(a) == zone(b)
 
 
 class CollectorState:
@@ -83,6 +92,17 @@ class CollectorState:
         StoreUnavailable."""
         check_source_params(log_format=kw.get("log_format"), tz=kw.get("tz", "UTC"), mtime=kw.get("mtime"))
         return await self.writer.run_in_thread(lambda: self.store.resolve_source(client_id, head, **kw))
+
+    def kept_zone(self, intake: str, info: Any, sent: str | None, client_id: str) -> bool:
+        """An `open` or backlog body that names a zone other than its source's: the
+        stored zone wins (a laptop travels; the source's old lines keep their meaning),
+        with a warning and a count in /metrics. True when it differed."""
+        if sent is None or same_zone(sent, info.tz):
+            return False
+        self.metrics.tz_mismatches[intake] += 1
+        log.warning("%s of source %s (client %s, %s) sent tz %s; the source's stored tz %s is kept",
+                    intake, info.source_id, client_id, info.path or "?", sent, info.tz)
+        return True
 
     async def on_writer(self, fn: Any, *args: Any) -> Any:
         return await self.writer.run_in_thread(fn, *args)

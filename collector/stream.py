@@ -211,9 +211,11 @@ class StreamSession:
             self.sids.pop(sid, None)
             self.error("bad_open", f"cannot open source: {exc}", sid)
             return
+        # a zone other than the stored one: the stored zone wins (warning, /metrics count)
+        self.state.kept_zone("stream", info, msg.get("tz"), self.client_id)
         self.sids[sid] = _Sid(source_id=info.source_id)
         self.send("opened", sid=sid, ranges=[[s, e] for s, e in info.ranges],
-                  source_id=info.source_id, log_format=info.log_format)
+                  source_id=info.source_id, log_format=info.log_format, tz=info.tz)
 
     def on_binary(self, data: bytes) -> None:
         m = self.state.metrics

@@ -35,11 +35,12 @@ def client_lines(a: int, b: int) -> bytes:
 class CollectorProc:
     """`logship collect` as a child process; restartable on the same port.
 
-    ``tokens``: client id -> token (default TOKENS); ``port`` 0 takes a free one.
+    ``tokens``: client id -> token (default TOKENS); ``port`` 0 takes a free one;
+    ``args``: more `logship collect` options.
     """
 
     def __init__(self, tmp: Path, db: Path | None = None, config: str = "", tls: tuple[Path, Path] | None = None,
-                 tokens: dict[str, str] | None = None, port: int = 0):
+                 tokens: dict[str, str] | None = None, port: int = 0, args: tuple[str, ...] = ()):
         self.tmp = tmp
         self.db = db or tmp / "coll.duckdb"
         self.token_file = tmp / "tokens.txt"
@@ -51,6 +52,7 @@ class CollectorProc:
             self.config_file = tmp / "collector.toml"
             self.config_file.write_text(config)
         self.tls = tls
+        self.args = args  # more `logship collect` options
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -63,6 +65,7 @@ class CollectorProc:
             cmd += ["--config", str(self.config_file)]
         if self.tls:
             cmd += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+        cmd += list(self.args)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=log)
         assert self.proc.stdout is not None
