@@ -20,6 +20,7 @@ import binascii
 import datetime as dt
 import io
 import re
+import time
 import concurrent.futures
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -235,6 +236,10 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
     inflight: deque[concurrent.futures.Future[Done]] = deque()
     inflight_bytes = 0
     lane = Lane()  # a failed piece cuts the body: later pieces are not committed after it
+    # /v1/lines bodies (kind live) are lines as they happen: when they came stands in for an
+    # entry without a time (ts_source 'received'); backlog bodies are the client's own files
+    received_at = time.time() if kind == "live" else None
+    last = False  # set before the body's last piece is committed
 
     def settle(done: Done) -> None:
         if done.error:
@@ -253,9 +258,8 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
         if seg.end > MAX_OFFSET:
             raise BodyError("bad_request", f"the body runs past the largest offset 2^63-1 (at {seg.end}); "
                             "what came before is committed", res)
-        # TODO(i10-truth): pass the receive time (Item.received_at) here once store/item.py has it
         work = Work(source_id, seg.start, seg.data, kind=kind, final=final, span=seg.span, keep_tail=False,
-                    lane=lane)
+                    lane=lane, received_at=received_at, eof=final and final_at_end and last)
         inflight.append(asyncio.run_coroutine_threadsafe(state.writer.submit_wait(work), loop))
         inflight_bytes += len(seg.data)
         while inflight and (inflight_bytes > lim.max_batch_bytes or final):
@@ -271,6 +275,7 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
                 commit(prev, prev.final)
             prev = seg
         if prev is not None:
+            last = True
             # the body's last entry is complete at the end of the file (final), when it is
             # an over-long line, or (/v1/lines: newline_ends) when the body ends with a
             # newline. A body that ends mid-line keeps that line out (not stored, not

@@ -251,7 +251,7 @@ class StreamSession:
         m.bytes_received += n
         m.lines_received += frame.payload.count(b"\n") + (1 if frame.truncated else 0)
         sid = frame.sid
-        work = Work(st.source_id, frame.start, frame.payload, kind="live", final=frame.final,
+        work = Work(st.source_id, frame.start, frame.payload, kind="live", final=frame.final, eof=frame.final,
                     span=frame.span if frame.truncated else None, lane=st.lane,
                     on_done=lambda d, sid=sid: self._on_done(sid, d),
                     on_flush=lambda d, sid=sid: self._on_flush(sid, d))

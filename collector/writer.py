@@ -114,6 +114,10 @@ class Work:
     # stream frames keep an unfinished tail pending here; HTTP bodies carry their own
     keep_tail: bool = True
     lane: Lane | None = None
+    # /v1/lines bodies: when they came, standing in for entries without a time (Item.received_at)
+    received_at: float | None = None
+    # the source's stream ends here (a FINAL frame, a final body): Item.eof
+    eof: bool = False
 
     @property
     def end(self) -> int:
@@ -132,6 +136,8 @@ class _Segment:
     on_flush: DoneCallback | None
     keep_tail: bool = True
     lane: Lane | None = None
+    received_at: float | None = None
+    eof: bool = False
 
     @property
     def end(self) -> int:
@@ -397,6 +403,10 @@ class Writer:
                                             start=seg.start, source_id=src, kind=seg.kind))
                 if not seg.final:  # only the last piece may end in an unfinished entry
                     pieces[-1] = replace(pieces[-1], final=False)
+            if seg.received_at is not None or seg.eof:
+                last = len(pieces) - 1
+                pieces = [replace(p, received_at=seg.received_at, eof=seg.eof and seg.final and i == last)
+                          for i, p in enumerate(pieces)]
             for i, p in enumerate(pieces):
                 calls.append(p)
                 units.append((src, seg, i == len(pieces) - 1))
@@ -491,12 +501,14 @@ class Writer:
         """Join the work to the pending segment it touches or overlaps (same bytes: same offsets)."""
         if not work.keep_tail:
             # an HTTP body piece: cut at entry boundaries by its reader, committed on its own
-            return _Segment(work.start, bytearray(work.data), work.final, now, work.kind, None, False, work.lane)
+            return _Segment(work.start, bytearray(work.data), work.final, now, work.kind, None, False, work.lane,
+                            work.received_at, work.eof)
         segs = self._pending.setdefault(work.source_id, [])
         ws, we, data = work.start, work.end, work.data
         hit = [s for s in segs if s.start <= we and ws <= s.end]
         if not hit:
-            seg = _Segment(ws, bytearray(data), work.final, now, work.kind, work.on_flush, work.keep_tail, work.lane)
+            seg = _Segment(ws, bytearray(data), work.final, now, work.kind, work.on_flush, work.keep_tail, work.lane,
+                           work.received_at, work.eof)
             segs.append(seg)
             segs.sort(key=lambda s: s.start)
             return seg
@@ -507,6 +519,7 @@ class Writer:
             segs.remove(other)
         self._union(seg, ws, data)
         seg.final |= work.final
+        seg.eof |= work.eof
         seg.touched = now
         seg.kind = work.kind
         seg.keep_tail = work.keep_tail
