@@ -32,6 +32,7 @@ DIRECTIVES: dict[str, tuple[str, bool]] = {
     "sample_reject": ("a line the format must NOT parse (repeatable)", True),
     "transformer": ("`generic` (default), a shipped name, or `package.module:Class`", False),
     "continuation": ("`indent` (lines starting with space/tab join the entry above) or `none`", False),
+    "head": ("terminals an entry's first line starts with, in order; other lines join the entry above", False),
     "context_free": ("`true` when entries parse independently (parallel parsing allowed)", False),
     "detect_priority": ("higher is tried first in detection (more specific formats)", False),
     "event": ("the event name when a line has no NAME/EVENT terminal", False),
@@ -61,6 +62,7 @@ class GrammarSpec:
     continuation: str = "none"
     context_free: bool = True
     detect_priority: int = 0
+    head: tuple[str, ...] = ()
     options: dict[str, str] = field(default_factory=dict)
 
 
@@ -119,6 +121,12 @@ def read_spec(path: Path) -> GrammarSpec | None:
     cf = found.pop("context_free", "true")
     if cf not in ("true", "false"):
         raise GrammarError(f"{path}: context_free must be `true` or `false`, not {cf!r}")
+    head = tuple(found.pop("head", "").split())
+    if head and cont == "indent":
+        raise GrammarError(f"{path}: `head:` and `continuation: indent` exclude each other")
+    bad = [t for h in head for t in h.split("|") if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", t)]
+    if bad:
+        raise GrammarError(f"{path}: head: {bad[0]!r} is not a terminal name (upper case)")
     try:
         prio = int(found.pop("detect_priority", "0"))
     except ValueError:
@@ -128,7 +136,7 @@ def read_spec(path: Path) -> GrammarSpec | None:
         description=found.pop("description", ""),
         samples=tuple(samples), sample_rejects=tuple(rejects),
         transformer=found.pop("transformer", "generic"),
-        continuation=cont, context_free=cf == "true", detect_priority=prio,
+        continuation=cont, context_free=cf == "true", detect_priority=prio, head=head,
         options=found,
     )
 
