@@ -114,7 +114,7 @@ class LogFormat:
         """The pattern an entry's first line starts with (`head:`), or None.
 
         Built from the compiled grammar's own terminal patterns, in the `head:` order
-        (`A|B`: either), separated by optional spaces/tabs, so the grammar stays the one source of truth.
+        (`A|B`: either, `A?`: optional), separated by optional spaces/tabs, so the grammar stays the one source of truth.
         Raises GrammarError for an unknown terminal or a pattern that bytes cannot hold.
         """
         if not self.spec.head:
@@ -154,15 +154,16 @@ def _head_regex(spec: GrammarSpec, lark: Lark | None) -> re.Pattern[bytes]:
     if lark is None:
         raise GrammarError(f"{spec.path}: `head:` needs a Lark grammar (transformer {spec.transformer!r} has none)")
     parts = []
-    for alternatives in spec.head:  # `A|B`: either terminal at this place
+    for alternatives in spec.head:  # `A|B`: either terminal at this place; `A?`: optional
+        optional = alternatives.endswith("?")
         alts = []
-        for name in alternatives.split("|"):
+        for name in alternatives.removesuffix("?").split("|"):
             try:
                 term = lark.get_terminal(name)
             except KeyError:
                 raise GrammarError(f"{spec.path}: head: the grammar has no terminal {name!r}") from None
             alts.append(term.pattern.to_regexp())
-        parts.append("(?:" + "|".join(f"(?:{a})" for a in alts) + ")")
+        parts.append("(?:" + "|".join(f"(?:{a})" for a in alts) + ")" + ("?" if optional else ""))
     text = "[ \\t]*".join(parts)
     try:
         return re.compile(text.encode("utf-8"))

@@ -321,6 +321,11 @@ def _level_value(f: FieldReader, key: str, value: Any) -> str | None:
     return f.level(str(value))
 
 
+def _is_byte_array(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value)
+            and all(type(b) is int and 0 <= b <= 255 for b in value))
+
+
 def take_keyed(f: FieldReader, attrs: dict[str, Any]) -> tuple[Any, ...]:
     """(ts, level, message, name, session) taken out of `attrs` by the `key` directives
     (`key timestamp: time ts`: the first key present wins; a dotted key also finds a
@@ -337,6 +342,12 @@ def take_keyed(f: FieldReader, attrs: dict[str, Any]) -> tuple[Any, ...]:
                         raise TimestampError(f"field {k}: {exc}") from None
                 elif field == "level":
                     out[1] = _level_value(f, k, value)
+                elif field == "message" and _is_byte_array(value):
+                    # journald's JSON writes a message that is not valid UTF-8 as its bytes
+                    raw = bytes(value)
+                    out[2] = raw.decode("utf-8", "replace")
+                    if out[2].encode("utf-8") != raw:
+                        attrs[k] = value  # lossy as text: the bytes stay as they were
                 else:
                     out[i] = value if isinstance(value, str) or value is None else json.dumps(value)
                 break

@@ -124,7 +124,7 @@ def read_spec(path: Path) -> GrammarSpec | None:
     head = tuple(found.pop("head", "").split())
     if head and cont == "indent":
         raise GrammarError(f"{path}: `head:` and `continuation: indent` exclude each other")
-    bad = [t for h in head for t in h.split("|") if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", t)]
+    bad = [t for h in head for t in h.removesuffix("?").split("|") if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", t)]
     if bad:
         raise GrammarError(f"{path}: head: {bad[0]!r} is not a terminal name (upper case)")
     try:

@@ -125,7 +125,7 @@ def test_file_ingest_cuts_only_before_a_head_line():
     ("golog.log", "golog", 0,
      (us("2026-11-30T14:41:07.025516+00:00"), None, "golog", "server listening on :8080 [#0]", {})),
     ("dpkg.log", "dpkg", 1,
-     (us("2026-11-30T14:29:07+00:00"), "INFO", "status", "half-installed libfastjson4:amd64 1.2304.0-1", {})),
+     (us("2026-11-30T14:29:07+00:00"), None, "dpkg", "status half-installed libfastjson4:amd64 1.2304.0-1", {})),
     ("windows_cbs.log", "windows_cbs", 2,
      (us("2016-10-03T14:35:22+00:00"), "ERROR", "windows",
       "Failed to internally open package. [HRESULT = 0x800f0805 - CBS_E_INVALID_PACKAGE]", {"component": "CBS"})),
@@ -230,3 +230,25 @@ def test_new_formats_do_not_take_syslog_or_client_lines(fmt):
 
 def test_every_format_is_listed():
     assert set(NEW) <= {f.name for f in list_formats()}
+
+
+def test_spark_logger_and_bracketed_asctime():
+    res = EntryParser("log4j", tz="UTC").parse(b"26/11/30 14:41:04 INFO Controller: GET /api/items -> 200\n")
+    assert row(res, 0) == (us("2026-11-30T14:41:04+00:00"), "INFO", "java", "GET /api/items -> 200",
+                           {"logger": "Controller"})
+    data = (b"[2026-11-30 14:40:59] ERROR    app.jobs: job 17 failed\n"
+            b"Traceback (most recent call last):\nKeyError: 'missing'\n")
+    assert get_format("python_asctime").head_regex().match(data)  # `head: _LB? ISO_TIMESTAMP`
+    res = EntryParser("python_asctime", tz="UTC").parse(data)
+    assert row(res, 0) == (us("2026-11-30T14:40:59+00:00"), "ERROR", "python",
+                           "job 17 failed\nTraceback (most recent call last):\nKeyError: 'missing'",
+                           {"logger": "app.jobs"})
+
+
+def test_journald_byte_array_message():
+    line = b'{"__REALTIME_TIMESTAMP":"1423944918375353","PRIORITY":"4","MESSAGE":[104,105,255]}\n'
+    res = EntryParser("jsonl", tz="UTC").parse(line)
+    assert row(res, 0) == (us("2015-02-14T20:15:18.375353+00:00"), "WARN", "jsonl", "hi\ufffd",
+                           {"MESSAGE": [104, 105, 255]})  # lossy as text: the bytes are kept
+    line = b'{"__REALTIME_TIMESTAMP":"1423944918375353","PRIORITY":"6","MESSAGE":[104,105]}\n'
+    assert row(EntryParser("jsonl", tz="UTC").parse(line), 0)[3:] == ("hi", {})
