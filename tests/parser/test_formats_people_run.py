@@ -252,3 +252,18 @@ def test_journald_byte_array_message():
                            {"MESSAGE": [104, 105, 255]})  # lossy as text: the bytes are kept
     line = b'{"__REALTIME_TIMESTAMP":"1423944918375353","PRIORITY":"6","MESSAGE":[104,105]}\n'
     assert row(EntryParser("jsonl", tz="UTC").parse(line), 0)[3:] == ("hi", {})
+
+
+def test_syslog_program_names_with_spaces_and_5424_message_start():
+    data = (b"Nov 30 14:40:58 vm Google Chrome[22262]: Helper process started\n"
+            b"Nov 30 14:40:58 vm syslogd 1.4.1: restart\n"
+            b"Nov 30 14:40:58 vm dhclient bound to 10.0.0.7 -- renewal in 1800 seconds.\n")
+    res = EntryParser("syslog", tz="UTC", mtime=DEC1).parse(data)
+    got = [(json.loads(a).get("app"), json.loads(a).get("pid"), m)
+           for a, m in zip(res.batch.events.attrs, res.batch.events.message)]
+    assert got == [("Google Chrome", 22262, "Helper process started"), ("syslogd 1.4.1", None, "restart"),
+                   ("dhclient", None, "bound to 10.0.0.7 -- renewal in 1800 seconds.")]
+    data = (b"<38>1 2026-11-30T14:40:58.022980+00:00 vm sshd 22258 - -  Accepted publickey\n"
+            b'<165>1 2026-11-30T14:40:58.1Z vm app - ID47 [x@1 iut="3"]An event\n')
+    res = EntryParser("syslog5424", tz="UTC").parse(data)
+    assert res.batch.events.message == ["Accepted publickey", "An event"]
