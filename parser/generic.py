@@ -91,7 +91,7 @@ class FieldReader:
     @property
     def syslog(self) -> SyslogClock:
         if self._syslog is None:
-            self._syslog = SyslogClock(self.tz, self.mtime, self._context)
+            self._syslog = SyslogClock(self.tz, self.mtime, self._context, self.path)
         return self._syslog
 
     @property

@@ -163,16 +163,24 @@ def ctime_to_us(text: str, tz: tzinfo) -> int:
 class SyslogClock:
     """Years for RFC 3164 timestamps (`Nov 27 21:09:05`), which have none.
 
-    The first line takes the year of the file's mtime, minus one if that would put the
-    line later than mtime + 1 day. Later lines keep the year, plus one when the month
+    The first line takes the year of the file's mtime (or of a date in the file name,
+    which wins: copies and archives reset mtimes), minus one if that would put the line
+    later than that reference + 1 day. Later lines keep the year, plus one when the month
     jumps back by six or more (Dec -> Jan), minus one for a line that jumps forward by
     six or more (an out-of-order Dec line after Jan) without moving the clock.
     Context: {"year": int, "month": int}.
     """
 
-    def __init__(self, tz: tzinfo, mtime: float | None, context: dict[str, Any] | None) -> None:
+    def __init__(self, tz: tzinfo, mtime: float | None, context: dict[str, Any] | None,
+                 path: str | None = None) -> None:
         self.tz = tz
         ref = mtime if mtime is not None else datetime.now(timezone.utc).timestamp()
+        named = date_from_name(path)
+        if named is not None:
+            # a date in the file name (`messages-20261130`: logrotate's dateext, the day of
+            # the rotation) is trusted over the mtime, which a copy or an archive resets
+            d = date.fromisoformat(named)
+            ref = datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=tz).timestamp()
         self.limit_us = int(ref * 1_000_000) + DAY_US
         self.ref_year = datetime.fromtimestamp(ref, tz).year
         ctx = context or {}

@@ -267,3 +267,13 @@ def test_syslog_program_names_with_spaces_and_5424_message_start():
             b'<165>1 2026-11-30T14:40:58.1Z vm app - ID47 [x@1 iut="3"]An event\n')
     res = EntryParser("syslog5424", tz="UTC").parse(data)
     assert res.batch.events.message == ["Accepted publickey", "An event"]
+
+
+def test_syslog_year_from_a_date_in_the_file_name_over_the_mtime():
+    """A rotated file copied in 2028 (mtime 2028) named by its rotation day keeps 2025."""
+    data = b"Dec 30 23:59:58 vm CRON[1]: (root) CMD (true)\nJan  1 00:00:01 vm CRON[2]: (root) CMD (true)\n"
+    copied = datetime.fromisoformat("2028-06-01T00:00:00+00:00").timestamp()
+    res = EntryParser("syslog", tz="UTC", mtime=copied, path="/srv/old/messages-20260101").parse(data)
+    assert res.batch.events.ts_us == [us("2025-12-30T23:59:58+00:00"), us("2026-01-01T00:00:01+00:00")]
+    res = EntryParser("syslog", tz="UTC", mtime=copied, path="/srv/old/messages").parse(data)
+    assert res.batch.events.ts_us == [us("2027-12-30T23:59:58+00:00"), us("2028-01-01T00:00:01+00:00")]
