@@ -93,9 +93,90 @@ def jsonl_lines(n: int, seed: int = 1) -> bytes:
     return "".join(out).encode()
 
 
+LEVELS = ["INFO", "INFO", "DEBUG", "WARNING", "ERROR"]
+LOGGERS = ["root", "app.http", "app.db", "app.worker"]
+MESSAGES = ["GET /api/items 200 in 12ms", "connection pool size=5 timeout=30s",
+            "slow request: GET /api/report took 2.5s", "user café logged in: key=value - dashes"]
+PY_TRACE = ("Traceback (most recent call last):\n  File \"/srv/app/jobs.py\", line 73, in run\n"
+            "    result = step()\nKeyError: 'missing'\n")
+JAVA_TRACE = ("java.lang.IllegalStateException: charge declined\n\tat com.example.Pay.charge(Pay.java:38)\n"
+              "\tat com.example.App.main(App.java:68)\nCaused by: java.io.IOException: reset\n\t... 1 more\n")
+
+
+def _leveled(n: int, seed: int, line, trace: str = "") -> bytes:
+    """Lines of a "timestamp, level, message" format; 1 entry in 20 has a stack trace."""
+    rnd = random.Random(seed)
+    out = []
+    for t in _times(n, rnd):
+        out.append(line(t, rnd.choice(LEVELS), rnd.choice(LOGGERS), rnd.choice(MESSAGES), rnd))
+        if trace and rnd.random() < 0.05:
+            out.append(trace)
+    return "".join(out).encode()
+
+
+def python_lines(n: int, seed: int = 1) -> bytes:
+    return _leveled(n, seed, lambda t, lv, lg, m, r: f"{lv}:{lg}:{m}\n", PY_TRACE)
+
+
+def python_asctime_lines(n: int, seed: int = 1) -> bytes:
+    return _leveled(n, seed, lambda t, lv, lg, m, r: f"{t:%Y-%m-%d %H:%M:%S},{t.microsecond // 1000:03d} - {lg} - {lv} - {m}\n",
+                    PY_TRACE)
+
+
+def log4j_lines(n: int, seed: int = 1) -> bytes:
+    return _leveled(n, seed, lambda t, lv, lg, m, r: (
+        f"{t:%Y-%m-%dT%H:%M:%S},{t.microsecond // 1000:03d} {lv.replace('WARNING', 'WARN'):5s} "
+        f"[pool-1-thread-{r.randint(1, 8)}] com.example.{lg.replace('app.', '')}.Service - {m}\n"), JAVA_TRACE)
+
+
+def golog_lines(n: int, seed: int = 1) -> bytes:
+    return _leveled(n, seed, lambda t, lv, lg, m, r: f"{t:%Y/%m/%d %H:%M:%S.%f} {m}\n")
+
+
+def dpkg_lines(n: int, seed: int = 1) -> bytes:
+    return _leveled(n, seed, lambda t, lv, lg, m, r: (
+        f"{t:%Y-%m-%d %H:%M:%S} status {r.choice(['unpacked', 'half-configured', 'installed'])} "
+        f"lib{r.choice(['ssl3', 'curl4', 'zstd1'])}:amd64 1.{r.randint(0, 9)}.{r.randint(0, 30)}-1\n"))
+
+
+def windows_cbs_lines(n: int, seed: int = 1) -> bytes:
+    return _leveled(n, seed, lambda t, lv, lg, m, r: (
+        f"{t:%Y-%m-%d %H:%M:%S}, {lv.capitalize():22s}CBS    {m}\n"))
+
+
+def nginx_error_lines(n: int, seed: int = 1) -> bytes:
+    return _leveled(n, seed, lambda t, lv, lg, m, r: (
+        f"{t:%Y/%m/%d %H:%M:%S} [{lv.lower().replace('warning', 'warn')}] 22285#22285: *{r.randint(1, 99999)} "
+        f"open() \"/srv/html{r.choice(PATHS[:4])}\" failed (2: No such file or directory), client: 10.0.0.{r.randint(1, 254)}, "
+        f"server: localhost, request: \"GET / HTTP/1.1\", host: \"example.com\"\n"))
+
+
+def apache_error_lines(n: int, seed: int = 1) -> bytes:
+    return _leveled(n, seed, lambda t, lv, lg, m, r: (
+        f"[{t:%a %b %d %H:%M:%S}.{t.microsecond:06d} {t.year}] [core:{lv.lower().replace('warning', 'warn')}] "
+        f"[pid {r.randint(100, 65000)}:tid {r.randint(10**9, 10**10)}] [client 10.0.0.{r.randint(1, 254)}:{r.randint(1024, 65000)}] "
+        f"AH00128: File does not exist: /usr/local/apache2/htdocs{r.choice(PATHS[:4])}\n"))
+
+
+def access_vhost_lines(n: int, seed: int = 1) -> bytes:
+    # vhost_combined has no request time: drop access_lines' last field
+    return b"".join(b"www.example.com:443 " + ln.rsplit(b" ", 1)[0] + b"\n"
+                    for ln in access_lines(n, seed).splitlines())
+
+
+def logcat_lines(n: int, seed: int = 1) -> bytes:
+    return _leveled(n, seed, lambda t, lv, lg, m, r: (
+        f"{t:%m-%d %H:%M:%S}.{t.microsecond // 1000:03d} {r.randint(100, 9999):5d} {r.randint(100, 9999):5d} "
+        f"{lv[0]} {r.choice(['ActivityManager', 'System.err', 'libc    ', 'EventBus'])}: {m}\n"))
+
+
 GENERATORS = {
     "client": client_lines, "syslog": syslog_lines, "syslog5424": syslog5424_lines,
     "access": access_lines, "logfmt": logfmt_lines, "jsonl": jsonl_lines,
+    "python": python_lines, "python_asctime": python_asctime_lines, "log4j": log4j_lines,
+    "golog": golog_lines, "dpkg": dpkg_lines, "windows_cbs": windows_cbs_lines,
+    "nginx_error": nginx_error_lines, "apache_error": apache_error_lines,
+    "access_vhost": access_vhost_lines, "logcat": logcat_lines,
 }
 
 
@@ -135,7 +216,7 @@ def main() -> None:
         wall, cpu, lines, rejects = measure(name, data)
         results[name] = cpu
         ratio = cpu / results["client"]
-        print(f"{name:12s} {wall:10,.0f} lines/s wall {cpu:10,.0f} lines/s CPU  {len(data) / lines:5.0f} B/line  "
+        print(f"{name:14s} {wall:10,.0f} lines/s wall {cpu:10,.0f} lines/s CPU  {len(data) / lines:5.0f} B/line  "
               f"rejects={rejects}  x{ratio:.2f} of client{'' if ratio >= 1 / 3 else '  SLOWER THAN 1/3'}")
         if rejects:
             print(f"  warning: {rejects} generated {name} lines were rejected", file=sys.stderr)

@@ -97,11 +97,12 @@ def _missing_required(fmt: LogFormat, sample: list[bytes], rejected: set[int]) -
     parse = FastLALR.of(lark).parse
     need = set(fmt.detect_requires)
     indent = fmt.continuation == "indent"
+    head = fmt.head_regex()  # `head:` formats: lines that do not start an entry continue one
     missing = 0
     off = 0
     for line in sample:
         at, off = off, off + len(line) + 1
-        if at in rejected or (indent and line[:1] in (b" ", b"\t")):
+        if at in rejected or (indent and line[:1] in (b" ", b"\t")) or (head is not None and not head.match(line)):
             continue
         try:
             toks = parse(line.decode("utf-8").removeprefix("\ufeff").rstrip("\r"))
@@ -119,7 +120,7 @@ def _real(terminal: str, value: str) -> bool:
     level word; a SYSLOG_TAG ends as RFC 3164's tags do, `prog:` or `prog[pid]`
     (`status half-installed pkg` of dpkg.log has a word where the tag would be)."""
     v = value.strip()
-    if v in ("", "-") or is_level_word(v):
+    if v in ("", "-") or (terminal != "LEVEL" and is_level_word(v)):
         return False
     return terminal != "SYSLOG_TAG" or v.endswith((":", "]"))
 

@@ -22,6 +22,7 @@ from .timestamps import zone
 __all__ = ["EntryParser", "too_long_error"]
 
 _WS = (0x20, 0x09)  # a continuation line starts with a space or a tab
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark may open a source, before its first head
 
 
 def too_long_error(offset: int, length: int, limit: int, kept: int) -> str:
@@ -64,13 +65,16 @@ class EntryParser:
         self._allow_received = False
         self._future_limit_us = 0
         self._future = 0
+        # `head:` formats: a line that does not start like an entry continues the one above
+        self._head = self.format.head_regex()
 
     def parse(self, data: bytes, start_offset: int = 0, final: bool = True,
               received_at: float | None = None) -> ParseResult:
         """Parse `data` (complete lines starting at a line boundary at `start_offset`).
 
-        When `final` is false and the format has continuation lines, the last entry may
-        be unfinished: it is left unparsed and `end_offset` stops at its start.
+        When `final` is false and the format has continuation lines (`continuation:
+        indent` or `head:`), the last entry may be unfinished: it is left unparsed and
+        `end_offset` stops at its start.
 
         received_at (epoch seconds): when the intake received these bytes and declares
         that this time stands in for an entry without a timestamp (HTTP bodies). Without
@@ -103,6 +107,8 @@ class EntryParser:
         elif not final:
             lines.pop()  # an incomplete last line waits for its newline
         indent = self._indent
+        head_re = self._head
+        grouped = indent or head_re is not None
         entry = self._entry
         off = start_offset
         head: bytes | None = None
@@ -126,7 +132,8 @@ class EntryParser:
                 entries += 1
                 off += len(line) + 1
                 continue
-            if indent and (not line or line[0] in _WS or line == b"\r"):
+            if (head_re.match(line, 3 if off == 0 and line[:3] == _BOM else 0) is None if head_re is not None
+                    else indent and (not line or line[0] in _WS or line == b"\r")):
                 if head is None:  # continuation lines before any head line
                     head, head_off, head_line_no, cont, orphan = line, off, i, None, True
                 elif cont is None:
@@ -142,7 +149,7 @@ class EntryParser:
         end = min(off, start_offset + len(data))
         consumed = len(lines)
         if head is not None:
-            if final or not indent:  # without continuation lines a line is a whole entry
+            if final or not grouped:  # without continuation lines a line is a whole entry
                 entry(head, cont, head_off, orphan, batch)
                 entries += 1
             else:  # the last entry may still get continuation lines
@@ -158,9 +165,13 @@ class EntryParser:
         if orphan:
             raw = head if cont is None else b"\n".join([head, *cont])
             n = 1 + (len(cont) if cont else 0)
-            rejects.add(offset, raw[: self.max_line_bytes], "orphan_continuation",
-                        f"{n} continuation line(s) with no entry above them "
-                        f"(lines starting with a space or tab at the start of the data)")
+            if self._head is not None:
+                err = (f"field head: {n} line(s) at the start of the data that do not start like "
+                       f"an entry's head line, with no entry above them")
+            else:
+                err = (f"{n} continuation line(s) with no entry above them "
+                       f"(lines starting with a space or tab at the start of the data)")
+            rejects.add(offset, raw[: self.max_line_bytes], "orphan_continuation", err)
             return
         try:
             text = head.decode("utf-8")

@@ -10,6 +10,7 @@ worker processes, which then need no registry of their own.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
@@ -113,6 +114,26 @@ class LogFormat:
         return self.spec.continuation
 
     @property
+    def head(self) -> tuple[str, ...]:
+        """The `head:` terminals (empty: the format does not group lines by head)."""
+        return self.spec.head
+
+    def head_regex(self) -> re.Pattern[bytes] | None:
+        """The pattern an entry's first line starts with (`head:`), or None.
+
+        Built from the compiled grammar's own terminal patterns, in the `head:` order
+        (`A|B`: either, `A?`: optional), separated by optional spaces/tabs, so the grammar stays the one source of truth.
+        Raises GrammarError for an unknown terminal or a pattern that bytes cannot hold.
+        """
+        if not self.spec.head:
+            return None
+        key = (str(self.spec.path), self.spec.text)
+        pat = _HEADS.get(key)
+        if pat is None:
+            pat = _HEADS[key] = _head_regex(self.spec, self.lark())
+        return pat
+
+    @property
     def detect_priority(self) -> int:
         return self.spec.detect_priority
 
@@ -136,6 +157,30 @@ class LogFormat:
                 path: str | None = None) -> EntryHandler:
         cls = resolve_handler(self.spec.transformer)
         return cls(self.spec, self.lark(), tz, mtime, context, path)
+
+
+_HEADS: dict[tuple[str, str], re.Pattern[bytes]] = {}
+
+
+def _head_regex(spec: GrammarSpec, lark: Lark | None) -> re.Pattern[bytes]:
+    if lark is None:
+        raise GrammarError(f"{spec.path}: `head:` needs a Lark grammar (transformer {spec.transformer!r} has none)")
+    parts = []
+    for alternatives in spec.head:  # `A|B`: either terminal at this place; `A?`: optional
+        optional = alternatives.endswith("?")
+        alts = []
+        for name in alternatives.removesuffix("?").split("|"):
+            try:
+                term = lark.get_terminal(name)
+            except KeyError:
+                raise GrammarError(f"{spec.path}: head: the grammar has no terminal {name!r}") from None
+            alts.append(term.pattern.to_regexp())
+        parts.append("(?:" + "|".join(f"(?:{a})" for a in alts) + ")" + ("?" if optional else ""))
+    text = "[ \\t]*".join(parts)
+    try:
+        return re.compile(text.encode("utf-8"))
+    except (re.error, UnicodeEncodeError) as exc:
+        raise GrammarError(f"{spec.path}: head: the terminals' patterns do not make a regex: {exc}") from None
 
 
 class FormatRegistry:

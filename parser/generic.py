@@ -24,9 +24,9 @@ from .batch import ParsedBatch
 from .diagnose import describe
 from .grammar import GrammarSpec
 from .lalr import RULE, FastLALR, FlatTransformer
-from .levels import normalize_level, syslog_severity_level
-from .timestamps import (SyslogClock, TimeOfDayClock, TimestampError, clf_to_us, epoch_to_us,
-                         iso_to_us)
+from .levels import normalize_level, numeric_level, syslog_severity_level
+from .timestamps import (SyslogClock, TimeOfDayClock, TimestampError, clf_to_us, ctime_to_us,
+                         epoch_to_us, iso_to_us, short_to_us, slash_to_us)
 from .values import DURATION_FACTORS, SIZE_FACTORS, base_type, convert, convert_pair, loose_unquote
 
 __all__ = ["GenericHandler", "FieldReader", "take_keyed", "timestamp_from_value"]
@@ -53,7 +53,7 @@ def timestamp_from_value(value: Any, tz: tzinfo) -> int:
     if not isinstance(value, str):
         raise TimestampError(f"{type(value).__name__} is not a timestamp")
     s = value.strip()
-    if re.fullmatch(r"\d{9,16}(?:\.\d+)?", s):
+    if re.fullmatch(r"\d{9,19}(?:\.\d+)?", s):
         return epoch_to_us(s)
     return iso_to_us(s, tz)
 
@@ -91,7 +91,7 @@ class FieldReader:
     @property
     def syslog(self) -> SyslogClock:
         if self._syslog is None:
-            self._syslog = SyslogClock(self.tz, self.mtime, self._context)
+            self._syslog = SyslogClock(self.tz, self.mtime, self._context, self.path)
         return self._syslog
 
     @property
@@ -119,6 +119,14 @@ class FieldReader:
             return self.tod.to_us(text)
         if kind == "EPOCH":
             return epoch_to_us(text)
+        if kind == "SLASH_TIMESTAMP":
+            return slash_to_us(text, self.tz)
+        if kind == "SHORT_TIMESTAMP":
+            return short_to_us(text, self.tz)
+        if kind == "CTIME_TIMESTAMP":
+            return ctime_to_us(text, self.tz)
+        if kind == "MONTH_DAY_TIMESTAMP":
+            return self.syslog.month_day_to_us(text)
         raise TimestampError(f"unknown timestamp terminal {kind}")
 
     def level(self, word: str | None) -> str | None:
@@ -279,21 +287,69 @@ class GenericHandler:
 
 
 
+_MISSING = object()
+
+
+def _pop_key(attrs: dict[str, Any], key: str) -> Any:
+    """attrs[key] removed, or a dotted key's nested value (ECS `log.level` written as
+    `{"log": {"level": ...}}`; emptied parents go too), or _MISSING."""
+    if key in attrs:
+        return attrs.pop(key)
+    if "." not in key:
+        return _MISSING
+    head, _, rest = key.partition(".")
+    inner = attrs.get(head)
+    if not isinstance(inner, dict):
+        return _MISSING
+    value = _pop_key(inner, rest)
+    if value is not _MISSING and not inner:
+        del attrs[head]
+    return value
+
+
+def _level_value(f: FieldReader, key: str, value: Any) -> str | None:
+    """A level field's value: a word, or a number by its key's convention (levels.py)."""
+    if value is None:
+        return None
+    n: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    elif isinstance(value, str) and value.isdigit():
+        n = int(value)
+    if n is not None:
+        word = numeric_level(key, n)
+        if word is not None:
+            return word
+    return f.level(str(value))
+
+
+def _is_byte_array(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value)
+            and all(type(b) is int and 0 <= b <= 255 for b in value))
+
+
 def take_keyed(f: FieldReader, attrs: dict[str, Any]) -> tuple[Any, ...]:
     """(ts, level, message, name, session) taken out of `attrs` by the `key` directives
-    (`key timestamp: time ts`: the first key present wins). Raises TimestampError."""
+    (`key timestamp: time ts`: the first key present wins; a dotted key also finds a
+    nested value). Raises TimestampError."""
     out: list[Any] = [None] * 5
     for i, field in enumerate(("timestamp", "level", "message", "name", "session")):
         for k in f.keys.get(field, ()):
-            if k in attrs:
-                value = attrs.pop(k)
+            value = _pop_key(attrs, k)
+            if value is not _MISSING:
                 if field == "timestamp":
                     try:
                         out[0] = timestamp_from_value(value, f.tz)
                     except TimestampError as exc:
                         raise TimestampError(f"field {k}: {exc}") from None
                 elif field == "level":
-                    out[1] = f.level(str(value)) if value is not None else None
+                    out[1] = _level_value(f, k, value)
+                elif field == "message" and _is_byte_array(value):
+                    # journald's JSON writes a message that is not valid UTF-8 as its bytes
+                    raw = bytes(value)
+                    out[2] = raw.decode("utf-8", "replace")
+                    if out[2].encode("utf-8") != raw:
+                        attrs[k] = value  # lossy as text: the bytes stay as they were
                 else:
                     out[i] = value if isinstance(value, str) or value is None else json.dumps(value)
                 break
@@ -330,7 +386,8 @@ def _classify(terminal: str) -> tuple[int, str]:
     return _OTHER, t.lower()
 
 
-_TIMESTAMPS = frozenset({"ISO_TIMESTAMP", "SYSLOG_TIMESTAMP", "CLF_TIMESTAMP", "TIME_OF_DAY", "EPOCH"})
+_TIMESTAMPS = frozenset({"ISO_TIMESTAMP", "SYSLOG_TIMESTAMP", "CLF_TIMESTAMP", "TIME_OF_DAY", "EPOCH",
+                         "SLASH_TIMESTAMP", "SHORT_TIMESTAMP", "CTIME_TIMESTAMP", "MONTH_DAY_TIMESTAMP"})
 _MESSAGES = frozenset({"MESSAGE", "MESSAGE_TAIL", "REST"})
 _FIELD: dict[str, str] = {t: "timestamp" for t in _TIMESTAMPS}
 _FIELD.update({"ISO_DATE": "timestamp", "LEVEL": "level", "PRI": "priority", "SYSLOG_TAG": "tag",

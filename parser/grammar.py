@@ -32,6 +32,7 @@ DIRECTIVES: dict[str, tuple[str, bool]] = {
     "sample_reject": ("a line the format must NOT parse (repeatable)", True),
     "transformer": ("`generic` (default), a shipped name, or `package.module:Class`", False),
     "continuation": ("`indent` (lines starting with space/tab join the entry above) or `none`", False),
+    "head": ("terminals an entry's first line starts with, in order; other lines join the entry above", False),
     "context_free": ("`true` when entries parse independently (parallel parsing allowed)", False),
     "detect_priority": ("higher is tried first in detection (more specific formats)", False),
     "detect_requires": ("terminals a line must hold (not `-`, not a level word) to count in detection", False),
@@ -65,6 +66,7 @@ class GrammarSpec:
     detect_priority: int = 0
     detect_requires: tuple[str, ...] = ()
     time: str = "line"  # line | received | previous: what stands in for a missing timestamp
+    head: tuple[str, ...] = ()
     options: dict[str, str] = field(default_factory=dict)
 
 
@@ -123,6 +125,12 @@ def read_spec(path: Path) -> GrammarSpec | None:
     cf = found.pop("context_free", "true")
     if cf not in ("true", "false"):
         raise GrammarError(f"{path}: context_free must be `true` or `false`, not {cf!r}")
+    head = tuple(found.pop("head", "").split())
+    if head and cont == "indent":
+        raise GrammarError(f"{path}: `head:` and `continuation: indent` exclude each other")
+    bad = [t for h in head for t in h.removesuffix("?").split("|") if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", t)]
+    if bad:
+        raise GrammarError(f"{path}: head: {bad[0]!r} is not a terminal name (upper case)")
     try:
         prio = int(found.pop("detect_priority", "0"))
     except ValueError:
@@ -140,7 +148,7 @@ def read_spec(path: Path) -> GrammarSpec | None:
         samples=tuple(samples), sample_rejects=tuple(rejects),
         transformer=found.pop("transformer", "generic"),
         continuation=cont, context_free=cf == "true", detect_priority=prio,
-        detect_requires=requires, time=time,
+        detect_requires=requires, time=time, head=head,
         options=found,
     )
 

@@ -1,6 +1,10 @@
 """JSON lines: one JSON object per line, decoded with the json library (no grammar
 rules). The format's .lark file only names the keys (`key timestamp: ts time ...`);
-what is left of the object becomes the event's attrs, nested values included."""
+what is left of the object becomes the event's attrs, nested values included.
+
+An OpenTelemetry OTLP/JSON export line (`{"resourceLogs": [...]}`, the file exporter's
+and the collector's JSON) holds many log records: each becomes one event, its
+`attributes` and its resource's as plain objects, its `body` as the message."""
 
 from __future__ import annotations
 
@@ -41,9 +45,31 @@ class JsonHandler:
             return "bad_json", f"column {col}, field json: {msg}"
         if not isinstance(obj, dict):
             return "bad_json", f"column 1, field json: expected an object, got {type(obj).__name__}"
+        objs = _otlp_records(obj) if "resourceLogs" in obj else [obj]
+        if objs is None:
+            return "bad_json", "column 1, field resourceLogs: not an OTLP/JSON logs export"
+        rows = []
+        for o in objs:  # all records checked before any is appended: one line, one outcome
+            row = self._row(o, cont)
+            if isinstance(row[0], str):
+                return row  # type: ignore[return-value]
+            rows.append(row)
+        ev = batch.events
         f = self.fields
+        for ts, session, level, name, message, attrs in rows:
+            ev.ts_us.append(ts)
+            ev.session_id.append(None if session is None else str(session))
+            ev.level.append(level or f.default_level)
+            ev.name.append(name or f.event_name)
+            ev.message.append(message)
+            ev.attrs.append(attrs)
+            ev.byte_offset.append(offset)
+        return None
+
+    def _row(self, obj: dict[str, Any], cont: list[str] | None) -> tuple[Any, ...]:
+        """One object -> (ts, session, level, name, message, attrs), or (code, error)."""
         try:
-            ts, level, message, name, session = take_keyed(f, obj)
+            ts, level, message, name, session = take_keyed(self.fields, obj)
         except TimestampError as exc:
             return "bad_timestamp", str(exc)
         if cont:
@@ -53,12 +79,66 @@ class JsonHandler:
             attrs = _dumps(obj) if obj else None
         except ValueError as exc:  # NaN/Infinity, which JSON text cannot hold
             return "bad_value", f"field attrs: {exc}"
-        ev = batch.events
-        ev.ts_us.append(ts)
-        ev.session_id.append(None if session is None else str(session))
-        ev.level.append(level or f.default_level)
-        ev.name.append(name or f.event_name)
-        ev.message.append(message)
-        ev.attrs.append(attrs)
-        ev.byte_offset.append(offset)
+        return ts, session, level, name, message, attrs
+
+
+def _any_value(v: Any) -> Any:
+    """An OTLP AnyValue (`{"stringValue": "x"}`, `{"intValue": "3"}`, arrays, kvlists)
+    -> a plain JSON value."""
+    if not isinstance(v, dict) or len(v) != 1:
+        return v
+    (kind, inner), = v.items()
+    if kind == "intValue":
+        try:
+            return int(inner)
+        except (TypeError, ValueError):
+            return inner
+    if kind == "arrayValue" and isinstance(inner, dict):
+        return [_any_value(x) for x in inner.get("values", ())]
+    if kind == "kvlistValue" and isinstance(inner, dict):
+        return _kv(inner.get("values", ()))
+    if kind.endswith("Value"):
+        return inner
+    return v
+
+
+def _kv(items: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for it in items if isinstance(items, list) else ():
+        if isinstance(it, dict) and isinstance(it.get("key"), str):
+            out[it["key"]] = _any_value(it.get("value"))
+    return out
+
+
+def _otlp_records(obj: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The log records of an OTLP/JSON export, flattened; None when it is not one."""
+    rl = obj.get("resourceLogs")
+    if not isinstance(rl, list):
         return None
+    out = []
+    for res in rl:
+        if not isinstance(res, dict):
+            return None
+        resource = _kv((res.get("resource") or {}).get("attributes"))
+        for sl in res.get("scopeLogs") or ():
+            if not isinstance(sl, dict):
+                return None
+            scope = (sl.get("scope") or {}).get("name")
+            for lr in sl.get("logRecords") or ():
+                if not isinstance(lr, dict):
+                    return None
+                rec = {k: v for k, v in lr.items() if k not in ("body", "attributes")}
+                for k in ("timeUnixNano", "observedTimeUnixNano"):
+                    if rec.get(k) in ("0", 0):  # 0: unknown (the OTLP spec)
+                        del rec[k]
+                if "body" in lr:
+                    body = _any_value(lr["body"])
+                    rec["body"] = body if isinstance(body, str) else _dumps(body)
+                if lr.get("attributes"):
+                    rec["attributes"] = _kv(lr["attributes"])
+                if resource:
+                    rec["resource"] = resource
+                if scope:
+                    rec["scope"] = scope
+                out.append(rec)
+    return out

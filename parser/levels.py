@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-__all__ = ["is_level_word", "normalize_level", "syslog_severity_level", "LEVELS", "SYSLOG_FACILITIES"]
+__all__ = ["is_level_word", "normalize_level", "syslog_severity_level", "numeric_level", "LEVELS",
+           "SYSLOG_FACILITIES"]
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 
@@ -47,3 +48,17 @@ def syslog_severity_level(pri: int) -> tuple[str, str, int]:
     facility, severity = divmod(pri, 8)
     name = SYSLOG_FACILITIES[facility] if facility < len(SYSLOG_FACILITIES) else str(facility)
     return _SEVERITY[severity], name, severity
+
+
+def numeric_level(key: str, n: int) -> str | None:
+    """A level given as a number, read by the convention of the key that holds it:
+    journald's `PRIORITY` is a syslog severity (0..7), OpenTelemetry's `severityNumber`
+    runs 1..24 in blocks of four (TRACE..FATAL), and bunyan/pino write 10..60 in tens.
+    None for a number outside its convention (the caller keeps it as text)."""
+    if key == "PRIORITY":
+        return _SEVERITY[n] if 0 <= n <= 7 else None
+    if key == "severityNumber":
+        return LEVELS[(n - 1) // 4] if 1 <= n <= 24 else None
+    if n % 10 == 0 and 10 <= n <= 60:
+        return LEVELS[n // 10 - 1]
+    return None

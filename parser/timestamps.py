@@ -27,6 +27,9 @@ __all__ = [
     "iso_to_us",
     "epoch_to_us",
     "clf_to_us",
+    "slash_to_us",
+    "short_to_us",
+    "ctime_to_us",
     "wall_to_us",
     "SyslogClock",
     "TimeOfDayClock",
@@ -82,7 +85,8 @@ def wall_to_us(y: int, mo: int, d: int, h: int, mi: int, s: int, us: int, tz: tz
 def epoch_to_us(text: str) -> int:
     """Epoch seconds, milliseconds or microseconds (by magnitude of the integer part).
 
-    < 1e11 is seconds (until the year 5138), < 1e14 milliseconds, else microseconds.
+    < 1e11 is seconds (until the year 5138), < 1e14 milliseconds, < 1e17 microseconds,
+    else nanoseconds (OpenTelemetry's `timeUnixNano`).
     Exact: the fraction is read as decimal digits, not through a float.
     """
     whole, _, frac = text.partition(".")
@@ -91,8 +95,10 @@ def epoch_to_us(text: str) -> int:
         scale = 1_000_000
     elif n < 100_000_000_000_000:
         scale = 1_000
-    else:
+    elif n < 100_000_000_000_000_000:
         scale = 1
+    else:
+        return n // 1_000
     us = n * scale
     if frac and scale > 1:
         digits = len(str(scale)) - 1
@@ -118,19 +124,63 @@ def _fraction_us(frac: str) -> int:
     return int((frac + "000000")[:6]) if frac else 0
 
 
+_SLASH = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?")
+
+
+def slash_to_us(text: str, tz: tzinfo) -> int:
+    """Go's log and nginx's error log `2026/11/30 14:00:01[.123456]`, in the source's zone."""
+    m = _SLASH.fullmatch(text)
+    if m is None:
+        raise TimestampError(f"bad timestamp {text!r} (expected YYYY/MM/DD HH:MM:SS)")
+    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
+    return wall_to_us(y, mo, d, h, mi, s, _fraction_us(m.group(7) or ""), tz)
+
+
+_SHORT = re.compile(r"(\d\d)/?(\d\d)/?(\d\d) (\d\d):?(\d\d):?(\d\d)(?:[.,](\d{1,9}))?")
+
+
+def short_to_us(text: str, tz: tzinfo) -> int:
+    """log4j's `yy/MM/dd HH:mm:ss` and `yyMMdd HHmmss` (two-digit years are 20yy)."""
+    m = _SHORT.fullmatch(text)
+    if m is None:
+        raise TimestampError(f"bad timestamp {text!r} (expected yy/MM/dd HH:mm:ss or yyMMdd HHmmss)")
+    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
+    return wall_to_us(2000 + y, mo, d, h, mi, s, _fraction_us(m.group(7) or ""), tz)
+
+
+_CTIME = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\w{3}) ( \d|\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? (\d{4})")
+
+
+def ctime_to_us(text: str, tz: tzinfo) -> int:
+    """C's ctime() as Apache's error log writes it: `Wed Oct 11 14:32:52[.123456] 2000`."""
+    m = _CTIME.fullmatch(text)
+    if m is None or m.group(1) not in MONTHS:
+        raise TimestampError(f"bad timestamp {text!r} (expected Wed Oct 11 14:32:52 2000)")
+    mon, d, h, mi, s, frac, y = m.groups()
+    return wall_to_us(int(y), MONTHS[mon], int(d), int(h), int(mi), int(s), _fraction_us(frac or ""), tz)
+
+
 class SyslogClock:
     """Years for RFC 3164 timestamps (`Nov 27 21:09:05`), which have none.
 
-    The first line takes the year of the file's mtime, minus one if that would put the
-    line later than mtime + 1 day. Later lines keep the year, plus one when the month
+    The first line takes the year of the file's mtime (or of a date in the file name,
+    which wins: copies and archives reset mtimes), minus one if that would put the line
+    later than that reference + 1 day. Later lines keep the year, plus one when the month
     jumps back by six or more (Dec -> Jan), minus one for a line that jumps forward by
     six or more (an out-of-order Dec line after Jan) without moving the clock.
     Context: {"year": int, "month": int}.
     """
 
-    def __init__(self, tz: tzinfo, mtime: float | None, context: dict[str, Any] | None) -> None:
+    def __init__(self, tz: tzinfo, mtime: float | None, context: dict[str, Any] | None,
+                 path: str | None = None) -> None:
         self.tz = tz
         ref = mtime if mtime is not None else datetime.now(timezone.utc).timestamp()
+        named = date_from_name(path)
+        if named is not None:
+            # a date in the file name (`messages-20261130`: logrotate's dateext, the day of
+            # the rotation) is trusted over the mtime, which a copy or an archive resets
+            d = date.fromisoformat(named)
+            ref = datetime(d.year, d.month, d.day, 23, 59, 59, tzinfo=tz).timestamp()
         self.limit_us = int(ref * 1_000_000) + DAY_US
         self.ref_year = datetime.fromtimestamp(ref, tz).year
         ctx = context or {}
@@ -144,20 +194,37 @@ class SyslogClock:
         mon = MONTHS[text[:3]]
         day = int(text[4:6])
         h, mi, s = int(text[7:9]), int(text[10:12]), int(text[13:15])
+        return self.at(mon, day, h, mi, s, 0)
+
+    def month_day_to_us(self, text: str) -> int:
+        """Android logcat's `11-30 09:15:02.123` (no year either): as `to_us`."""
+        m = _MONTH_DAY.fullmatch(text)
+        if m is None:
+            raise TimestampError(f"bad timestamp {text!r} (expected MM-DD HH:MM:SS.mmm)")
+        mon, day, h, mi, s = (int(g) for g in m.groups()[:5])
+        if not 1 <= mon <= 12:
+            raise TimestampError(f"bad timestamp {text!r}: month {mon}")
+        return self.at(mon, day, h, mi, s, _fraction_us(m.group(6) or ""))
+
+    def at(self, mon: int, day: int, h: int, mi: int, s: int, us: int) -> int:
+        """A wall time without a year -> UTC epoch microseconds (the year rule above)."""
         if self.year is None:
             year = self.ref_year
-            us = wall_to_us(year, mon, day, h, mi, s, 0, self.tz) if not (mon == 2 and day == 29) else None
-            if us is None or us > self.limit_us:
+            t = wall_to_us(year, mon, day, h, mi, s, us, self.tz) if not (mon == 2 and day == 29) else None
+            if t is None or t > self.limit_us:
                 year -= 1
             self.year, self.month = year, mon
         elif mon <= self.month - 6:  # Dec -> Jan: a new year inside the file
             self.year += 1
             self.month = mon
         elif mon >= self.month + 6:  # an out-of-order line from before the New Year
-            return wall_to_us(self.year - 1, mon, day, h, mi, s, 0, self.tz)
+            return wall_to_us(self.year - 1, mon, day, h, mi, s, us, self.tz)
         else:
             self.month = max(self.month, mon)
-        return wall_to_us(self.year, mon, day, h, mi, s, 0, self.tz)
+        return wall_to_us(self.year, mon, day, h, mi, s, us, self.tz)
+
+
+_MONTH_DAY = re.compile(r"(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
 
 
 _NAME_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d\d)-?(\d\d)(?!\d)")

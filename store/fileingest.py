@@ -278,7 +278,7 @@ class _Runner:
                 else limits.max_batch_bytes
             items = iter_segments(opened.stream, chunk, self.st.max_line_bytes,
                                   indent=fmt.continuation == "indent", failure=failure,
-                                  source_id=src.source_id, kind=self._kind())
+                                  source_id=src.source_id, kind=self._kind(), head=fmt.head_regex())
             if parallel:
                 spec = src.spec(self.st.max_line_bytes)
                 for item in items:

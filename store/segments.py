@@ -1,7 +1,7 @@
 """Cutting a byte stream into ingest segments without holding it whole.
 
 A segment starts at a line boundary and ends at an entry boundary (a line that is not a
-continuation line starts after it), so each can be parsed on its own, in any process.
+continuation line starts after it; for a `head:` format, a head line), so each can be parsed on its own, in any process.
 A line longer than max_line_bytes is never buffered whole: its first max_line_bytes are
 kept, the rest is skipped up to its newline, and it becomes a segment of its own with
 ``span`` (its full length) so that it turns into one ``line_too_long`` reject.
@@ -9,6 +9,7 @@ kept, the rest is skipped up to its newline, and it becomes a segment of its own
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -31,31 +32,38 @@ class ReadFailure:
 _CONTINUES = (0x20, 0x09, 0x0A, 0x0D)
 
 
-def _last_entry_start(buf: bytearray | bytes, indent: bool, limit: int | None = None) -> int:
+def _last_entry_start(buf: bytearray | bytes, indent: bool, limit: int | None = None,
+                      head: re.Pattern[bytes] | None = None) -> int:
     """Offset of the last line start in ``buf`` (at or before ``limit``) that begins an
     entry, or -1.
 
     Only line starts whose first byte is already in ``buf`` count (we must see it to
-    know it is not a continuation).
+    know it is not a continuation). With ``head`` (a `head:` format) only a whole line
+    in ``buf`` that starts like an entry's head line counts.
     """
     pos = len(buf) - 1 if limit is None else min(len(buf) - 1, limit)
     while True:
         nl = buf.rfind(b"\n", 0, pos)
         if nl < 0:
             return -1
-        if not indent or buf[nl + 1] not in _CONTINUES:
+        if head is not None:
+            end = buf.find(b"\n", nl + 1)
+            if end >= 0 and head.match(buf, nl + 1, end) is not None:
+                return nl + 1
+        elif not indent or buf[nl + 1] not in _CONTINUES:
             return nl + 1
         pos = nl
 
 
 def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, indent: bool = True,
                   failure: ReadFailure | None = None, start: int = 0, source_id: str = "",
-                  kind: str = "file") -> Iterator[Item]:
+                  kind: str = "file", head: re.Pattern[bytes] | None = None) -> Iterator[Item]:
     """Yield segments of about ``chunk_bytes`` (more only when one entry is longer, and
     never more than about twice that).
 
     ``indent``: lines starting with a space or tab continue the entry above, so a cut
-    never falls before one. A read error ends the stream: what was read before it is
+    never falls before one. ``head`` (the format's `head:` pattern, parser/formats.py):
+    a cut falls only before a line that starts like an entry's head. A read error ends the stream: what was read before it is
     yielded with ``final=False`` (its unfinished last entry is not committed) and the
     error is left in ``failure``. Items carry ``source_id`` and ``kind`` as given.
     """
@@ -109,9 +117,9 @@ def iter_segments(stream: BinaryIO, chunk_bytes: int, max_line_bytes: int, inden
             continue
         buf += block
         if len(buf) >= chunk_bytes:
-            cut = _last_entry_start(buf, indent, chunk_bytes)
+            cut = _last_entry_start(buf, indent, chunk_bytes, head)
             if cut <= 0:  # one entry longer than a chunk: cut after it, as soon as it ends
-                cut = _last_entry_start(buf, indent)
+                cut = _last_entry_start(buf, indent, None, head)
             if cut <= 0 and len(buf) >= 2 * chunk_bytes:
                 # An "entry" of endless continuation lines (or indented garbage) is not
                 # held whole either: cut at a line; the rest become orphan_continuation

@@ -17,10 +17,12 @@ def test_formats_lists_every_format_with_samples():
     r = logship("formats")
     assert r.returncode == 0, r.stderr
     heads = [ln.split(":")[0] for ln in r.stdout.splitlines() if not ln.startswith(" ")]
-    assert heads == ["client", "syslog5424", "syslog", "access", "jsonl", "logfmt"]
+    assert heads == ["client", "syslog5424", "logcat", "windows_cbs", "apache_error", "nginx_error", "log4j",
+                     "dpkg", "python_asctime", "python", "syslog", "access_vhost", "access", "jsonl", "golog",
+                     "logfmt"]
     assert "    Nov  7 01:02:03 web-01 kernel: [ 1234.567890] eth0: link up" in r.stdout.splitlines()
     r = logship("formats", "--no-samples")
-    assert len(r.stdout.splitlines()) == 6
+    assert len(r.stdout.splitlines()) == 16
 
 
 def test_check_reports_format_counts_and_first_errors(tmp_path: Path):
@@ -81,7 +83,7 @@ def test_check_needs_no_duckdb_or_pyarrow():
 def test_grammar_check(tmp_path: Path):
     r = logship("grammar", "check", str(REPO / "grammars" / "access.lark"))
     assert r.returncode == 0, r.stderr
-    assert r.stdout.endswith("format access: 5 sample(s), 2 sample_reject(s): ok\n")
+    assert r.stdout.endswith("format access: 7 sample(s), 2 sample_reject(s): ok\n")
     bad = tmp_path / "bad.lark"
     bad.write_text("// format: bad\n// sample: 12:00:00 hello\n%import common (TIME_OF_DAY, SP)\n"
                    "start: TIME_OF_DAY\n%ignore SP\n")

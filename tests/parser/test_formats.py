@@ -14,7 +14,8 @@ from logship.parser import EntryParser, detect_format, get_format, list_formats
 from logship.parser.errors import UnknownFormatError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-SHIPPED = ["client", "syslog5424", "syslog", "access", "jsonl", "logfmt"]
+SHIPPED = ["client", "syslog5424", "logcat", "windows_cbs", "apache_error", "nginx_error", "log4j", "dpkg",
+           "python_asctime", "python", "syslog", "access_vhost", "access", "jsonl", "golog", "logfmt"]
 NOV27 = datetime.fromisoformat("2026-11-27T23:00:00+00:00").timestamp()
 
 
@@ -35,7 +36,9 @@ def attrs(res, i: int) -> dict:
 def test_shipped_formats_most_specific_first():
     assert [f.name for f in list_formats()] == SHIPPED
     assert {f.name: f.context_free for f in list_formats()} == {
-        "client": True, "syslog5424": True, "syslog": False, "access": True, "jsonl": True, "logfmt": True}
+        "client": True, "syslog5424": True, "syslog": False, "access": True, "jsonl": True, "logfmt": True,
+        "logcat": False, "windows_cbs": True, "apache_error": True, "nginx_error": True, "log4j": False,
+        "dpkg": True, "python_asctime": True, "python": True, "access_vhost": True, "golog": True}
 
 
 @pytest.mark.parametrize("name", SHIPPED)
