@@ -8,6 +8,7 @@ from pathlib import Path
 
 from logship.parser import EntryParser, FormatRegistry
 from logship.parser.check import check_file
+from logship.parser.grammar import builtin_grammar_dir
 from logship.parser.detect import DETECT_MARGIN, DETECT_MIN_RATE, detect_lines, detect_stream
 
 PYTHON_LOGGING = (b"2026-11-30 14:00:01,123 - app - INFO - started\n"
@@ -24,8 +25,16 @@ def test_the_margins_are_what_docs_say():
 
 
 def test_python_logging_is_never_syslog():
+    """Each is its own format now (grammars/python_asctime.lark, dpkg.lark); without those
+    formats syslog still does not take them: its detect_requires wants a host and a tag."""
+    shipped = [(d.name, d.detected) for d in (detect_stream(x, at_end=True, tz="UTC")
+                                              for x in (PYTHON_LOGGING, BASIC_CONFIG, DPKG))]
+    assert shipped == [("python_asctime", True), ("python_asctime", True), ("dpkg", True)]
+    only_syslog = FormatRegistry(include_builtin=False)  # the formats of before issue 10
+    for name in ("syslog", "syslog5424", "client", "access", "jsonl", "logfmt"):
+        only_syslog.add_file(builtin_grammar_dir() / f"{name}.lark")
     for data in (PYTHON_LOGGING, BASIC_CONFIG, DPKG):
-        d = detect_stream(data, at_end=True, tz="UTC")
+        d = detect_stream(data, at_end=True, tz="UTC", registry=only_syslog)
         assert (d.name, d.detected) == ("unknown", False), data[:40]
 
 
