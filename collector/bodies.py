@@ -32,6 +32,7 @@ from aiohttp import StreamReader, web
 from logship.kernel.fingerprint import HEAD_BYTES
 from logship.kernel.gunzip import GunzipReader
 from logship.kernel.protocol import MAX_OFFSET
+from logship.parser.formats import head_regex_of
 from logship.parser.detect import DETECT_LINES
 from logship.store.item import Item
 from logship.store.segments import ReadFailure, iter_segments
@@ -226,7 +227,8 @@ def _judge_body(body: _Body, log_format: str, tz: str, mtime: float | None) -> V
 
 
 def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop, source_id: str, start: int,
-                          stream: Any, gz: bool, kind: str, final_at_end: bool, newline_ends: bool) -> BodyResult:
+                          stream: Any, gz: bool, kind: str, final_at_end: bool, newline_ends: bool,
+                          head: re.Pattern[bytes] | None = None) -> BodyResult:
     """In a worker thread: cut the body into segments (store's splitter: entry boundaries,
     over-long lines as `span` segments) and commit each through the writer, in order."""
     lim = state.config.limits
@@ -259,7 +261,7 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
             raise BodyError("bad_request", f"the body runs past the largest offset 2^63-1 (at {seg.end}); "
                             "what came before is committed", res)
         work = Work(source_id, seg.start, seg.data, kind=kind, final=final, span=seg.span, keep_tail=False,
-                    lane=lane, received_at=received_at, eof=final and final_at_end and last)
+                    lane=lane, received_at=received_at, eof=final and final_at_end and last, head=head)
         inflight.append(asyncio.run_coroutine_threadsafe(state.writer.submit_wait(work), loop))
         inflight_bytes += len(seg.data)
         while inflight and (inflight_bytes > lim.max_batch_bytes or final):
@@ -270,7 +272,7 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
     prev: Item | None = None
     try:
         for seg in iter_segments(stream, min(BODY_PIECE_BYTES, lim.max_batch_bytes), lim.max_line_bytes,
-                                 failure=failure, start=start, source_id=source_id, kind=kind):
+                                 failure=failure, start=start, source_id=source_id, kind=kind, head=head):
             if prev is not None:
                 commit(prev, prev.final)
             prev = seg
@@ -302,7 +304,7 @@ def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop
 
 async def ingest_body(state: CollectorState, request: web.Request, source_id: str, start: int,
                       kind: str, final_at_end: bool, *, newline_ends: bool = False,
-                      body: _Body | None = None) -> BodyResult:
+                      body: _Body | None = None, log_format: str | None = None) -> BodyResult:
     """Stream one request body of one source, starting at `start`, through the writer.
 
     final_at_end: the body's end ends its last entry. newline_ends: so does a body that
@@ -314,7 +316,8 @@ async def ingest_body(state: CollectorState, request: web.Request, source_id: st
     loop = asyncio.get_running_loop()
     try:
         return await loop.run_in_executor(state.body_pool, _ingest_body_blocking, state, loop, source_id, start,
-                                          body.stream, body.gz, kind, final_at_end, newline_ends)
+                                          body.stream, body.gz, kind, final_at_end, newline_ends,
+                                          head_regex_of(log_format))
     finally:
         state.body_readers.discard(body.raw)
 
@@ -360,7 +363,7 @@ async def handle_backlog(request: web.Request) -> web.StreamResponse:
     # a zone other than the stored one: the stored zone wins (warning, /metrics count)
     state.kept_zone("backlog", info, sent_tz, client_id)
     return await _answer(state, request, info.source_id, start, "backlog", _flag(q.get("final")),
-                         sid=q.get("sid"), tz=info.tz)
+                         log_format=info.log_format, sid=q.get("sid"), tz=info.tz)
 
 
 def _flag(value: str | None) -> bool:
@@ -369,11 +372,11 @@ def _flag(value: str | None) -> bool:
 
 async def _answer(state: CollectorState, request: web.Request, source_id: str, start: int, kind: str,
                   final: bool, body: _Body | None = None, newline_ends: bool = False,
-                  **extra: object) -> web.Response:
+                  log_format: str | None = None, **extra: object) -> web.Response:
     path = request.path
     try:
         res = await ingest_body(state, request, source_id, start, kind, final, newline_ends=newline_ends,
-                                body=body)
+                                body=body, log_format=log_format)
     except BodyError as exc:
         # what came before the damage is committed; say how far. A store that could not
         # commit is the collector's condition, not the request's: 503, retry later
@@ -482,7 +485,7 @@ async def handle_lines(request: web.Request) -> web.StreamResponse:
             # ends its last line, or that line would be lost
             final = _flag(q.get("final")) or offset is None
             return await _answer(state, request, info.source_id, start, "live", final, body=body,
-                                 newline_ends=True, source=target, tz=info.tz)
+                                 newline_ends=True, log_format=info.log_format, source=target, tz=info.tz)
     finally:
         state.body_readers.discard(body.raw)
 

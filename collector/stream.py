@@ -13,12 +13,14 @@ import asyncio
 import base64
 import binascii
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from logship.kernel.fingerprint import HEAD_BYTES
+from logship.parser.formats import head_regex_of
 from logship.kernel.protocol import (FRAME_HEADER, PROTOCOL_VERSION, FrameError, MessageError, decode_frame,
                               decode_message, encode_message, frame_range_problem)
 
@@ -53,6 +55,7 @@ class _Sid:
     acked: int = 0
     # the sid's frames in order: cut at a failed commit until the shipper resends
     lane: Lane = field(default_factory=Lane)
+    head: re.Pattern[bytes] | None = None  # a `head:` format's entry head (writer.Work.head)
 
 
 class StreamSession:
@@ -213,7 +216,7 @@ class StreamSession:
             return
         # a zone other than the stored one: the stored zone wins (warning, /metrics count)
         self.state.kept_zone("stream", info, msg.get("tz"), self.client_id)
-        self.sids[sid] = _Sid(source_id=info.source_id)
+        self.sids[sid] = _Sid(source_id=info.source_id, head=head_regex_of(info.log_format))
         self.send("opened", sid=sid, ranges=[[s, e] for s, e in info.ranges],
                   source_id=info.source_id, log_format=info.log_format, tz=info.tz)
 
@@ -252,7 +255,7 @@ class StreamSession:
         m.lines_received += frame.payload.count(b"\n") + (1 if frame.truncated else 0)
         sid = frame.sid
         work = Work(st.source_id, frame.start, frame.payload, kind="live", final=frame.final, eof=frame.final,
-                    span=frame.span if frame.truncated else None, lane=st.lane,
+                    span=frame.span if frame.truncated else None, lane=st.lane, head=st.head,
                     on_done=lambda d, sid=sid: self._on_done(sid, d),
                     on_flush=lambda d, sid=sid: self._on_flush(sid, d))
         self.state.writer.submit_nowait(work)

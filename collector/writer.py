@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -118,6 +119,8 @@ class Work:
     received_at: float | None = None
     # the source's stream ends here (a FINAL frame, a final body): Item.eof
     eof: bool = False
+    # a `head:` format's entry-head pattern: pieces are cut only before a head line
+    head: re.Pattern[bytes] | None = None
 
     @property
     def end(self) -> int:
@@ -138,6 +141,7 @@ class _Segment:
     lane: Lane | None = None
     received_at: float | None = None
     eof: bool = False
+    head: re.Pattern[bytes] | None = None
 
     @property
     def end(self) -> int:
@@ -400,7 +404,7 @@ class Writer:
                 pieces = [Item(src, seg.start, data, seg.final, seg.kind)]  # no line in it can be over-long
             else:
                 pieces = list(iter_segments(io.BytesIO(data), PARSE_PIECE_BYTES, self.limits.max_line_bytes,
-                                            start=seg.start, source_id=src, kind=seg.kind))
+                                            start=seg.start, source_id=src, kind=seg.kind, head=seg.head))
                 if not seg.final:  # only the last piece may end in an unfinished entry
                     pieces[-1] = replace(pieces[-1], final=False)
             if seg.received_at is not None or seg.eof:
@@ -502,13 +506,13 @@ class Writer:
         if not work.keep_tail:
             # an HTTP body piece: cut at entry boundaries by its reader, committed on its own
             return _Segment(work.start, bytearray(work.data), work.final, now, work.kind, None, False, work.lane,
-                            work.received_at, work.eof)
+                            work.received_at, work.eof, work.head)
         segs = self._pending.setdefault(work.source_id, [])
         ws, we, data = work.start, work.end, work.data
         hit = [s for s in segs if s.start <= we and ws <= s.end]
         if not hit:
             seg = _Segment(ws, bytearray(data), work.final, now, work.kind, work.on_flush, work.keep_tail, work.lane,
-                           work.received_at, work.eof)
+                           work.received_at, work.eof, work.head)
             segs.append(seg)
             segs.sort(key=lambda s: s.start)
             return seg

@@ -256,6 +256,18 @@ def load_user_grammars(dirs: Iterable[str | Path]) -> FormatRegistry:
     return reg
 
 
+def head_regex_of(name: str | None, registry: FormatRegistry | None = None) -> re.Pattern[bytes] | None:
+    """The entry-head pattern of format `name` when it declares `head:`, else None (also for
+    no name or a name not known here: whoever parses reports that, once). Cutters of a
+    stream into pieces cut only before a head line, so no piece starts inside an entry."""
+    if name is None:
+        return None
+    try:
+        return get_format(name, registry).head_regex()
+    except (UnknownFormatError, GrammarError):
+        return None
+
+
 def get_format(name: str, registry: FormatRegistry | None = None) -> LogFormat:
     """The format called `name` (raises UnknownFormatError)."""
     return (registry or default_registry()).get(name)

@@ -275,3 +275,37 @@ def test_config_http_tz_and_grammar_dirs(tmp_path):
     cfg_file.write_text('token_file = "t"\ngrammar_dirs = "g"\n')
     with pytest.raises(ConfigError, match="expected a list of path strings"):
         load_config(cfg_file)
+
+
+def _python_entries(n: int) -> bytes:
+    """`n` Python logging entries, every third with a five-line traceback below it."""
+    out = []
+    for i in range(n):
+        out.append(f"2026-11-30 14:40:{i % 60:02d},{i % 1000:03d} - app.worker - ERROR - job {i} failed\n")
+        if i % 3 == 0:
+            out.append("Traceback (most recent call last):\n"
+                       f'  File "/srv/app/jobs.py", line {i + 10}, in run\n'
+                       "    result = step(payload)\n"
+                       '  File "/srv/app/steps.py", line 88, in step\n'
+                       f"ValueError: bad payload {i}\n")
+    return "".join(out).encode()
+
+
+def test_a_body_of_a_head_format_is_cut_only_before_entry_heads(tmp_path, start):
+    """~1.5 s. With max_batch_bytes 4 KiB an 18 KiB body is cut into many pieces; in a
+    `head:` format (python_asctime) every cut falls before an entry's first line, so no
+    traceback is split into an orphan reject; each is in its entry's message."""
+    coll = CollectorProc(tmp_path, config="[limits]\nmax_batch_bytes = 4096\n").start()
+    try:
+        body = _python_entries(150)
+        assert len(body) > 4 * 4096
+        st, ans = run(post(coll.url + "/v1/lines?source=py&log_format=python_asctime", body))
+        assert st == 200, ans
+        assert (ans["records"], ans["rejects"]) == (150, 0)
+    finally:
+        coll.stop()
+    rows = coll.query("SELECT message FROM events ORDER BY byte_offset")
+    assert len(rows) == 150
+    assert rows[3][0].startswith("job 3 failed\nTraceback (most recent call last):")
+    assert rows[3][0].endswith("ValueError: bad payload 3")
+    assert coll.query("SELECT count(*) FROM rejects") == [(0,)]
