@@ -8,10 +8,10 @@ parser's column batches carry.
 
 from __future__ import annotations
 
-import gzip
-import shutil
 from dataclasses import fields
 from pathlib import Path
+
+import duckdb
 
 from logship.parser.batch import EventColumns, MetricColumns, RejectColumns
 from logship.store import Store
@@ -20,7 +20,7 @@ from logship.store.schema import SCHEMA_VERSION, schema_version
 from logship.store.tables import FACT_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = Path(__file__).parent / "fixtures" / "v1-2c1bbcf.duckdb.gz"
+FIXTURE = Path(__file__).parent / "fixtures" / "v1-2c1bbcf"  # EXPORT DATABASE of it: text, no db file
 SAMPLES = [ROOT / "samples" / "client.log", ROOT / "samples" / "syslog.log"]
 COUNTS = {"metrics": 24, "events": 33, "rejects": 2, "sources": 2, "source_ranges": 2, "ingests": 2,
           "session_agg": 1}
@@ -28,8 +28,8 @@ COUNTS = {"metrics": 24, "events": 33, "rejects": 2, "sources": 2, "source_range
 
 def _old_db(tmp_path: Path) -> Path:
     db = tmp_path / "old.duckdb"
-    with gzip.open(FIXTURE) as src, open(db, "wb") as dst:
-        shutil.copyfileobj(src, dst)
+    with duckdb.connect(str(db)) as con:
+        con.execute(f"IMPORT DATABASE '{FIXTURE}'")  # the old schema and rows, as 2c1bbcf wrote them
     return db
 
 
