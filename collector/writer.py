@@ -143,6 +143,13 @@ class _Segment:
     eof: bool = False
     head: re.Pattern[bytes] | None = None
 
+    @classmethod
+    def of(cls, work: Work, now: float) -> _Segment:
+        """A new segment holding one work's bytes and what travels with them."""
+        return cls(work.start, bytearray(work.data), work.final, now, work.kind,
+                   work.on_flush if work.keep_tail else None, work.keep_tail, work.lane,
+                   work.received_at, work.eof, work.head)
+
     @property
     def end(self) -> int:
         return self.start + len(self.data)
@@ -505,14 +512,12 @@ class Writer:
         """Join the work to the pending segment it touches or overlaps (same bytes: same offsets)."""
         if not work.keep_tail:
             # an HTTP body piece: cut at entry boundaries by its reader, committed on its own
-            return _Segment(work.start, bytearray(work.data), work.final, now, work.kind, None, False, work.lane,
-                            work.received_at, work.eof, work.head)
+            return _Segment.of(work, now)
         segs = self._pending.setdefault(work.source_id, [])
         ws, we, data = work.start, work.end, work.data
         hit = [s for s in segs if s.start <= we and ws <= s.end]
         if not hit:
-            seg = _Segment(ws, bytearray(data), work.final, now, work.kind, work.on_flush, work.keep_tail, work.lane,
-                           work.received_at, work.eof, work.head)
+            seg = _Segment.of(work, now)
             segs.append(seg)
             segs.sort(key=lambda s: s.start)
             return seg
