@@ -21,7 +21,7 @@ lines and how many log messages it finds), or "-" when lnav is not installed.
 ``--given-format`` ingests with the manifest's ``log_format`` (``--log-format``) where it
 names one, instead of detecting. Exits 1 only when logship crashed on a file.
 How a stored record's fields are read (which attribute keys count as the program,
-which level words are the same level) is in `read_program` and `LEVELS` below.
+which level words are the same level) is in `read_program` and `norm_level` below.
 """
 
 from __future__ import annotations
@@ -39,35 +39,24 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from logship.parser.levels import normalize_level
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
 EXPECTED = CORPUS / "expected"
 
-# One canonical word per level; the words programs write for it.
-LEVELS = {
-    "trace": ["trace", "verbose", "v", "finest", "finer"],
-    "debug": ["debug", "d", "dbg", "fine"],
-    "info": ["info", "i", "information", "informational"],
-    "notice": ["notice"],
-    "warning": ["warning", "warn", "w"],
-    "error": ["error", "err", "e", "severe"],
-    "critical": ["critical", "crit", "fatal", "f"],
-    "alert": ["alert"],
-    "emergency": ["emergency", "emerg", "panic"],
-}
-_LEVEL = {word: canon for canon, words in LEVELS.items() for word in words}
-
-# Attribute keys a format may store the program / logger under, in order; then the
-# record's `name` column (the event name) last.
-PROGRAM_KEYS = ["app", "program", "logger", "logger_name", "log.logger", "component", "tag", "name",
-                "syslog_identifier", "service", "service.name"]
-
-
+# Levels are compared as the store keeps them: the six of the client format (docs/formats.md:
+# `notice` is INFO, `crit`/`alert`/`emerg` are FATAL), the truth's word read the same way.
 def norm_level(value: object) -> str | None:
     if value is None:
         return None
-    text = str(value).strip().lower()
-    return _LEVEL.get(text, text)
+    return normalize_level(str(value))
+
+
+# Attribute keys a format may store the program / logger under, in order (a dotted path
+# reads nested objects: OTLP's resource attributes); then the record's `name` column.
+PROGRAM_KEYS = ["app", "program", "logger", "logger_name", "log.logger", "component", "tag", "name",
+                "SYSLOG_IDENTIFIER", "service", "service.name", "resource.service.name"]
 
 
 @dataclass
@@ -117,8 +106,11 @@ def line_offsets(data: bytes) -> list[int]:
 
 def read_program(attrs: dict, name: str | None) -> list[str]:
     found = [str(attrs[k]) for k in PROGRAM_KEYS if attrs.get(k) is not None]
-    if isinstance(attrs.get("log"), dict) and attrs["log"].get("logger") is not None:
-        found.append(str(attrs["log"]["logger"]))
+    for path in ("log.logger", "resource.service.name"):
+        head, _, rest = path.partition(".")
+        inner = attrs.get(head)
+        if isinstance(inner, dict) and inner.get(rest) is not None:
+            found.append(str(inner[rest]))
     if name is not None:
         found.append(name)
     return found

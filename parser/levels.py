@@ -9,8 +9,8 @@ __all__ = ["is_level_word", "normalize_level", "syslog_severity_level", "numeric
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 
 _ALIASES = {
-    "TRACE": "TRACE", "TRC": "TRACE", "FINEST": "TRACE",
-    "DEBUG": "DEBUG", "DBG": "DEBUG", "FINE": "DEBUG", "VERBOSE": "DEBUG",
+    "TRACE": "TRACE", "TRC": "TRACE", "FINEST": "TRACE", "VERBOSE": "TRACE",  # below DEBUG (Android, Serilog)
+    "DEBUG": "DEBUG", "DBG": "DEBUG", "FINE": "DEBUG",
     "INFO": "INFO", "INFORMATION": "INFO", "INF": "INFO", "NOTICE": "INFO",
     "WARN": "WARN", "WARNING": "WARN", "WRN": "WARN",
     "ERROR": "ERROR", "ERR": "ERROR", "SEVERE": "ERROR",

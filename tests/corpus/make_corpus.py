@@ -170,7 +170,8 @@ input(type="imuxsock" Socket="{sock}" CreatePath="on" RateLimit.Interval="0")
             e = Entry(before, None, text, tag, f"[#{i}]", fields={"host": host})
             entries_all.append(e)
             if not prio.startswith("local5."):
-                entries_5424.append(Entry(before, level, text, tag, f"[#{i}]", fields={"host": host}))
+                # RFC 5424's APP-NAME is rsyslog's programname, which ends before a '/'
+                entries_5424.append(Entry(before, level, text, tag.split("/")[0], f"[#{i}]", fields={"host": host}))
         for f in (trad, rfc3339, p23):  # rsyslog writes asynchronously: wait for the last line
             deadline = time.monotonic() + 10
             while not (f.exists() and f"[#{len(sends) - 1}]" in f.read_text(errors="replace")):
@@ -428,14 +429,14 @@ def golang(out: Path) -> list[CorpusFile]:
     go = f"Go {version(['go', 'version'])} log"
     lr = f"logrus {deb_version('golang-github-sirupsen-logrus-dev')} (Debian), Go {version(['go', 'version'])}"
     prefix = groups["go/log-prefix"]
-    for e in prefix:
-        e.message_alt = [f"worker: {e.message}"]
+    for e in prefix:  # Lmsgprefix's prefix cannot be told from a message's own colon: it stays in it
+        e.message, e.message_alt, e.program = f"worker: {e.message}", [e.message], None
     return [
         CorpusFile("go/log-default.log", go, "Go log, default flags (2006/01/02 15:04:05 msg)", None,
                    groups["go/log-default"], "no level, no program in the line"),
         CorpusFile("go/log-micro.log", go, "Go log, LstdFlags|Lmicroseconds", None, groups["go/log-micro"]),
         CorpusFile("go/log-prefix.log", go, "Go log, prefix 'worker: ' with Lmsgprefix", None, prefix,
-                   "program: the prefix; the message with the prefix is accepted"),
+                   "the prefix stays in the message (golog.lark); the message without it is accepted"),
         CorpusFile("logrus/text.log", lr, "logrus TextFormatter to a file (time= level= msg= fields)", "logfmt",
                    groups["logrus/text"]),
         CorpusFile("logrus/json.jsonl", lr, "logrus JSONFormatter (time/level/msg)", "jsonl", groups["logrus/json"]),
