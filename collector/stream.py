@@ -216,9 +216,11 @@ class StreamSession:
             return
         # a zone other than the stored one: the stored zone wins (warning, /metrics count)
         self.state.kept_zone("stream", info, msg.get("tz"), self.client_id)
-        self.sids[sid] = _Sid(source_id=info.source_id, head=head_regex_of(info.log_format))
+        head_re = head_regex_of(info.log_format)
+        self.sids[sid] = _Sid(source_id=info.source_id, head=head_re)
+        extra = {} if head_re is None else {"head": head_re.pattern.decode("utf-8", "backslashreplace")}
         self.send("opened", sid=sid, ranges=[[s, e] for s, e in info.ranges],
-                  source_id=info.source_id, log_format=info.log_format, tz=info.tz)
+                  source_id=info.source_id, log_format=info.log_format, tz=info.tz, **extra)
 
     def on_binary(self, data: bytes) -> None:
         m = self.state.metrics

@@ -26,11 +26,12 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 
@@ -38,6 +39,7 @@ from logship.shipper.backlog import Approvals, read_approvals, split_backlog
 from logship.shipper.client import CollectorRefused, ConnectionLost, StreamClient, post_backlog
 from logship.shipper.config import ConfigError, ShipperConfig
 from logship.shipper.discovery import Discovery
+from logship.shipper.heads import compile_head, head_line_at_or_after
 from logship.kernel.zones import local_zone
 from logship.kernel.protocol import DataFrame
 from logship.shipper.state import ShipperState, SourceState, add_range, covered, first_gap
@@ -364,13 +366,26 @@ class Shipper:
             split_backlog(
                 st, src.size(), src.reader.mtime, now=time.time(), policy=self.cfg.backlog,
                 backlog_after=self.cfg.backlog_after, backlog_bytes=self.cfg.backlog_bytes,
-                line_end_after=lambda off, r=src.reader: (lambda nl: None if nl is None else nl + 1)(r.find_newline(off)),
+                line_end_after=self._cut_finder(src.reader, compile_head(msg.get("head"))),
             )
         op.send_from = first_gap(st.ranges, st.live_from)
         op.opened = True
         self.state.mark_dirty()
         if any(b.status == "approved" for b in st.backlogs):
             self._backlog_kick.set()
+
+    def _cut_finder(self, reader: Reader, head: re.Pattern[bytes] | None) -> Callable[[int], int | None]:
+        """Where a backlog/live cut after `off` may fall: just past the next newline, and in a
+        format with entry heads (`opened.head`) at the next line that starts an entry."""
+        def cut_after(off: int) -> int | None:
+            nl = reader.find_newline(off)
+            if nl is None:
+                return None
+            if head is None:
+                return nl + 1
+            at_head = head_line_at_or_after(reader, nl + 1, head, self.cfg.max_line_bytes)
+            return nl + 1 if at_head is None else at_head
+        return cut_after
 
     def _on_ack(self, conn: _Conn, msg: dict[str, Any]) -> None:
         op = conn.by_sid.get(int(msg.get("sid", -1)))

@@ -55,9 +55,9 @@ class ShipperProc:
     def config(self) -> Path:
         cfg = self.tmp / "shipper.toml"
         lines = [f'collector = "{self.url}"', f'client_id = "{CLIENT}"', f'token_file = "{self.tmp / "token"}"',
-                 f'state_dir = "{self.state}"', f"paths = {json.dumps(self.paths)}", 'log_format = "client"',
-                 'tz = "UTC"']
-        lines += [f"{k} = {json.dumps(v)}" for k, v in self.extra.items()]
+                 f'state_dir = "{self.state}"', f"paths = {json.dumps(self.paths)}"]
+        settings = {"log_format": "client", "tz": "UTC", **self.extra}  # an extra may name another format
+        lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
         cfg.write_text("\n".join(lines) + "\n")
         return cfg
 
