@@ -178,6 +178,9 @@ def ingest(
     replace: Annotated[bool, typer.Option(
         "--replace", help="Replace these sources' records with a fresh parse, in one transaction.")] = False,
     grammar_dir: GrammarDirOpt = None,
+    year: Annotated[Optional[int], typer.Option(
+        "--year", min=1, max=9999, help="Year of the first year-less syslog/logcat line of a new source (for files "
+        "whose mtime and name cannot be trusted; later lines roll over at New Year).")] = None,
 ) -> None:
     """Ingest log files into the database; what is already stored is skipped.
 
@@ -188,7 +191,8 @@ def ingest(
     from logship.store.fileingest import IngestOptions
 
     options = IngestOptions(client_id=client_id, client_id_from_dir=client_id_from_dir, tz=tz,
-                            log_format=log_format, replace=replace, grammar_dirs=tuple(grammar_dir or ()))
+                            log_format=log_format, replace=replace, grammar_dirs=tuple(grammar_dir or ()),
+                            year=year)
     with open_door(db) as door:
         line, errors = door.ingest(paths, options, progress=progress_for(None))
     for err in errors:

@@ -35,9 +35,18 @@ def _ingest(state: CollectorState, body: dict[str, Any]) -> dict[str, Any]:
                             client_id_from_dir=bool(opts.get("client_id_from_dir")), tz=opts.get("tz"),
                             log_format=opts.get("log_format"), replace=bool(opts.get("replace")),
                             grammar_dirs=tuple(Path(p) for p in opts.get("grammar_dirs") or ()),
-                            limits=state.config.limits, workers=1)
+                            year=_year(opts.get("year")), limits=state.config.limits, workers=1)
     summary = ingest_paths(state.store.store, [str(p) for p in body["paths"]], options)
     return {"line": summary.line(), "errors": list(summary.errors)}
+
+
+def _year(value: Any) -> int | None:
+    """`ingest --year` as the job carries it: an int 1..9999 or nothing."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 9999:
+        raise ValueError(f"field options.year: expected a year 1..9999, got {value!r}")
+    return value
 
 
 def _reparse(state: CollectorState, body: dict[str, Any]) -> dict[str, Any]:

@@ -77,6 +77,7 @@ class FieldReader:
         self.path = path
         self._context = dict(context or {})
         self._syslog: SyslogClock | None = None
+        self._dated_us: int | None = None  # the last full-date stamp read (anchors a later syslog clock)
         self._tod: TimeOfDayClock | None = None
         self.event_name = opts.get("event") or spec.name
         self.metric_prefix = opts.get("metric_prefix") or self.event_name
@@ -92,6 +93,8 @@ class FieldReader:
     def syslog(self) -> SyslogClock:
         if self._syslog is None:
             self._syslog = SyslogClock(self.tz, self.mtime, self._context, self.path)
+            if self._dated_us is not None:  # a dated line came first: its year, not the mtime's
+                self._syslog.anchor(self._dated_us)
         return self._syslog
 
     @property
@@ -110,7 +113,11 @@ class FieldReader:
 
     def timestamp(self, kind: str, text: str) -> int:
         if kind == "ISO_TIMESTAMP":
-            return iso_to_us(text, self.tz)
+            us = iso_to_us(text, self.tz)
+            self._dated_us = us
+            if self._syslog is not None:
+                self._syslog.anchor(us)
+            return us
         if kind == "SYSLOG_TIMESTAMP":
             return self.syslog.to_us(text)
         if kind == "CLF_TIMESTAMP":

@@ -163,9 +163,10 @@ def ctime_to_us(text: str, tz: tzinfo) -> int:
 class SyslogClock:
     """Years for RFC 3164 timestamps (`Nov 27 21:09:05`), which have none.
 
-    The first line takes the year of the file's mtime (or of a date in the file name,
-    which wins: copies and archives reset mtimes), minus one if that would put the line
-    later than that reference + 1 day. Later lines keep the year, plus one when the month
+    The first line takes the year given (`--year`: context {"year": N} without a month),
+    else the year of the nearest line above it with a full date (`anchor`), else the year
+    of the file's mtime (or of a date in the file name, which wins: copies and archives
+    reset mtimes), minus one if that would put the line later than that reference + 1 day. Later lines keep the year, plus one when the month
     jumps back by six or more (Dec -> Jan), minus one for a line that jumps forward by
     six or more (an out-of-order Dec line after Jan) without moving the clock.
     Context: {"year": int, "month": int}.
@@ -190,6 +191,12 @@ class SyslogClock:
     def context(self) -> dict[str, Any]:
         return {} if self.year is None else {"year": self.year, "month": self.month}
 
+    def anchor(self, us: int) -> None:
+        """A line of the same source with a full date (an RFC 3339 stamp among RFC 3164
+        ones) sets the year and month the next year-less lines continue from."""
+        d = datetime.fromtimestamp(us / 1_000_000, self.tz)
+        self.year, self.month = d.year, d.month
+
     def to_us(self, text: str) -> int:
         mon = MONTHS[text[:3]]
         day = int(text[4:6])
@@ -208,6 +215,8 @@ class SyslogClock:
 
     def at(self, mon: int, day: int, h: int, mi: int, s: int, us: int) -> int:
         """A wall time without a year -> UTC epoch microseconds (the year rule above)."""
+        if self.month is None and self.year is not None:  # a given year (`--year`): the first line's
+            self.month = mon
         if self.year is None:
             year = self.ref_year
             t = wall_to_us(year, mon, day, h, mi, s, us, self.tz) if not (mon == 2 and day == 29) else None

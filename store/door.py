@@ -154,7 +154,7 @@ class CollectorDoor(Door):
                progress: IngestProgress | None = None) -> tuple[str, list[str]]:
         return self.running.ingest(paths, client_id=options.client_id, client_id_from_dir=options.client_id_from_dir,
                                    tz=options.tz, log_format=options.log_format, replace=options.replace,
-                                   grammar_dirs=[str(p) for p in options.grammar_dirs])
+                                   grammar_dirs=[str(p) for p in options.grammar_dirs], year=options.year)
 
     def reparse(self, grammar_dirs: tuple[Path, ...] = ()) -> str:
         return self.running.job("reparse", grammar_dirs=[str(Path(p).resolve()) for p in grammar_dirs])[0]

@@ -46,6 +46,8 @@ class IngestOptions:
     tz: str | None = None  # None: local_zone()
     log_format: str | None = None  # None: the stored format, else detected
     replace: bool = False
+    # the year of a new source's first year-less stamp (syslog, logcat): its parse context
+    year: int | None = None
     grammar_dirs: tuple[Path, ...] = ()
     limits: Limits = DEFAULT_LIMITS
     workers: int = 2
@@ -323,6 +325,8 @@ class _Runner:
                                         f"not ingested: give it with --log-format")
                 name, rate = found.name, found.rate
             src = self.st.set_format(src.source_id, name, rate)
+        if self.options.year is not None and not src.ranges and src.context is None:
+            self.st.seed_context(src.source_id, {"year": self.options.year})
         return self.st.source(src.source_id)
 
     def _account(self, report: FileReport, nbytes: int, res: IngestResult) -> None:

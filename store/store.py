@@ -228,6 +228,13 @@ class Store:
         """Update the cached source after a commit wrote its ranges and context."""
         self._sources[source_id] = replace(self.source(source_id), ranges=ranges, context=context)
 
+    def seed_context(self, source_id: str, context: dict) -> None:
+        """Give a source with nothing parsed yet its first parse context (`ingest --year`)."""
+        with self.transaction():
+            self.con.execute("UPDATE sources SET context = ?::JSON WHERE source_id = ?",
+                             [json.dumps(context), source_id])
+        self._sources[source_id] = replace(self.source(source_id), context=dict(context))
+
     # --- replacing a source's records (ingest --replace) ------------------------------
 
     def clear_source(self, source_id: str) -> None:

@@ -181,3 +181,18 @@ def test_the_console_script_end_to_end(db_path: Path, logfile: Path):
     assert done.returncode == 0 and "7 lines" in done.stderr, done.stderr
     done = logship("query", "SELECT count(*) AS n FROM metrics", "--db", str(db_path))
     assert done.stdout == "n\n2\n"
+
+
+def test_ingest_year_dates_a_syslog_file_whose_mtime_and_name_say_nothing(db_path: Path, tmp_path: Path):
+    """`--year` gives a new source's first year-less line its year; the New Year rolls on."""
+    import os
+
+    log = tmp_path / "messages.old"
+    log.write_text("Dec 31 23:59:58 vm CRON[1]: (root) CMD (true)\nJan  1 00:00:01 vm CRON[2]: (root) CMD (true)\n")
+    os.utime(log, (1_900_000_000, 1_900_000_000))  # copied in 2030
+    done = logship("ingest", str(log), "--db", str(db_path), "--tz", "UTC", "--log-format", "syslog",
+                   "--year", "2019")
+    assert done.returncode == 0, done.stderr
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        got = con.execute("SELECT strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S') FROM events ORDER BY ts").fetchall()
+    assert got == [("2019-12-31 23:59:58",), ("2020-01-01 00:00:01",)]

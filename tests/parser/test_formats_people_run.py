@@ -277,3 +277,24 @@ def test_syslog_year_from_a_date_in_the_file_name_over_the_mtime():
     assert res.batch.events.ts_us == [us("2025-12-30T23:59:58+00:00"), us("2026-01-01T00:00:01+00:00")]
     res = EntryParser("syslog", tz="UTC", mtime=copied, path="/srv/old/messages").parse(data)
     assert res.batch.events.ts_us == [us("2027-12-30T23:59:58+00:00"), us("2028-01-01T00:00:01+00:00")]
+
+
+def test_syslog_year_from_the_sources_other_dated_lines():
+    """A year-less line takes the year of the full-date line above it, not the mtime's
+    (rsyslog switched templates mid-file; the file was copied years later)."""
+    data = (b"2025-12-31T23:59:58+00:00 vm CRON[1]: (root) CMD (true)\n"
+            b"Jan  1 00:00:01 vm CRON[2]: (root) CMD (true)\n"
+            b"2026-03-01T10:00:00+00:00 vm app: marker\n"
+            b"Mar  1 10:00:05 vm app: after\n")
+    copied = datetime.fromisoformat("2029-06-01T00:00:00+00:00").timestamp()
+    res = EntryParser("syslog", tz="UTC", mtime=copied).parse(data)
+    assert res.batch.events.ts_us == [us("2025-12-31T23:59:58+00:00"), us("2026-01-01T00:00:01+00:00"),
+                                      us("2026-03-01T10:00:00+00:00"), us("2026-03-01T10:00:05+00:00")]
+
+
+def test_syslog_year_given_explicitly():
+    """`--year` (context {"year": N}): the first year-less line is in N, the New Year rolls on."""
+    data = b"Dec 30 23:59:58 vm CRON[1]: (root) CMD (true)\nJan  1 00:00:01 vm CRON[2]: (root) CMD (true)\n"
+    copied = datetime.fromisoformat("2028-06-01T00:00:00+00:00").timestamp()
+    res = EntryParser("syslog", tz="UTC", mtime=copied, context={"year": 2019}).parse(data)
+    assert res.batch.events.ts_us == [us("2019-12-30T23:59:58+00:00"), us("2020-01-01T00:00:01+00:00")]
