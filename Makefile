@@ -39,8 +39,8 @@ fuzz: $(STAMP)
 fidelity: $(STAMP)
 	$(BIN)/python -m bench.fidelity
 
-# Issue 10's targets on the corpus (>= 99% correct records per file, none silently wrong);
-# deselected from `make test` until the formats meet them.
+# The fidelity targets on the corpus alone (>= 99% correct records per file, none silently
+# wrong); `make test` runs them too.
 corpus-target: $(STAMP)
 	$(BIN)/python -m pytest -q -m corpus_target tests/parser/test_corpus.py
 
