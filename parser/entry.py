@@ -22,6 +22,7 @@ from .timestamps import zone
 __all__ = ["EntryParser", "too_long_error"]
 
 _WS = (0x20, 0x09)  # a continuation line starts with a space or a tab
+ORPHAN, OVERFLOW = "orphan", "overflow"  # what a group of lines without an entry of its own is
 _BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark may open a source, before its first head
 
 
@@ -115,7 +116,10 @@ class EntryParser:
         head_off = start_offset
         head_line_no = 0
         cont: list[bytes] | None = None
-        orphan = False
+        # None: an entry; ORPHAN: continuation lines with no entry above; OVERFLOW: the
+        # continuation lines of an entry past max_line_bytes (the entry keeps what fits)
+        orphan: str | None = None
+        size = 0  # bytes of the entry gathered so far (head, continuation lines, newlines)
         entries = 0
         limit = self.max_line_bytes
         data_end = start_offset + len(data)
@@ -135,16 +139,25 @@ class EntryParser:
             if (head_re.match(line, 3 if off == 0 and line[:3] == _BOM else 0) is None if head_re is not None
                     else indent and (not line or line[0] in _WS or line == b"\r")):
                 if head is None:  # continuation lines before any head line
-                    head, head_off, head_line_no, cont, orphan = line, off, i, None, True
-                elif cont is None:
-                    cont = [line]
+                    head, head_off, head_line_no, cont, orphan, size = line, off, i, None, ORPHAN, len(line)
+                elif size + 1 + len(line) > limit:
+                    # the entry would outgrow max_line_bytes: it keeps what it has, and its
+                    # further lines are one visible `entry_too_long` reject (per limit's worth)
+                    entry(head, cont, head_off, orphan, batch)
+                    entries += 1
+                    head, head_off, head_line_no, cont, size = line, off, i, None, len(line)
+                    orphan = orphan or OVERFLOW  # orphans stay orphans
                 else:
-                    cont.append(line)
+                    size += 1 + len(line)
+                    if cont is None:
+                        cont = [line]
+                    else:
+                        cont.append(line)
             else:
                 if head is not None:
                     entry(head, cont, head_off, orphan, batch)
                     entries += 1
-                head, head_off, head_line_no, cont, orphan = line, off, i, None, False
+                head, head_off, head_line_no, cont, orphan, size = line, off, i, None, None, len(line)
             off += len(line) + 1
         end = min(off, start_offset + len(data))
         consumed = len(lines)
@@ -158,13 +171,18 @@ class EntryParser:
         return ParseResult(batch=batch, end_offset=end, lines=consumed, entries=entries,
                            context=self._handler.context())
 
-    def _entry(self, head: bytes, cont: list[bytes] | None, offset: int, orphan: bool,
+    def _entry(self, head: bytes, cont: list[bytes] | None, offset: int, orphan: str | None,
                batch: ParsedBatch) -> None:
         """One entry -> records, or exactly one reject."""
         rejects = batch.rejects
         if orphan:
             raw = head if cont is None else b"\n".join([head, *cont])
             n = 1 + (len(cont) if cont else 0)
+            if orphan == OVERFLOW:
+                rejects.add(offset, raw[: self.max_line_bytes], "entry_too_long",
+                            f"field message: {n} continuation line(s) of the entry above would take it past "
+                            f"max_line_bytes ({self.max_line_bytes}); the entry keeps the lines before them")
+                return
             if self._head is not None:
                 err = (f"field head: {n} line(s) at the start of the data that do not start like "
                        f"an entry's head line, with no entry above them")

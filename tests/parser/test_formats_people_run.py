@@ -298,3 +298,20 @@ def test_syslog_year_given_explicitly():
     copied = datetime.fromisoformat("2028-06-01T00:00:00+00:00").timestamp()
     res = EntryParser("syslog", tz="UTC", mtime=copied, context={"year": 2019}).parse(data)
     assert res.batch.events.ts_us == [us("2019-12-30T23:59:58+00:00"), us("2020-01-01T00:00:01+00:00")]
+
+
+def test_a_multi_line_entry_is_capped_at_max_line_bytes_and_the_rest_is_visible():
+    """A traceback that never ends does not grow one record without bound: the entry keeps
+    what fits, the lines after are `entry_too_long` rejects (each within the cap), and the
+    next entry parses as usual; every byte is in a record or a reject."""
+    frames = [b"  at frame %05d " % i + b"z" * 40 for i in range(200)]
+    data = b"2026-11-30 14:00:01,123 ERROR x\n" + b"\n".join(frames) + b"\n2026-11-30 14:00:02,123 INFO after\n"
+    res = EntryParser("python_asctime", tz="UTC", max_line_bytes=1000).parse(data)
+    ev, rj = res.batch.events, res.batch.rejects
+    assert ev.message[1] == "after" and len(ev.message) == 2
+    kept = ev.message[0].count("at frame")
+    assert len(ev.message[0].encode()) <= 1000 and kept == 16  # 31-byte head + 16 x 58 bytes; 17 would pass 1000
+    assert set(rj.error_code) == {"entry_too_long"} and all(len(r) <= 1000 for r in rj.raw)
+    rejected = b"\n".join(rj.raw).count(b"at frame")
+    assert kept + rejected == 200
+    assert rj.byte_offset[0] == data.index(frames[kept])
