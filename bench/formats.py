@@ -170,13 +170,25 @@ def logcat_lines(n: int, seed: int = 1) -> bytes:
         f"{lv[0]} {r.choice(['ActivityManager', 'System.err', 'libc    ', 'EventBus'])}: {m}\n"))
 
 
+def apt_history_lines(n: int, seed: int = 1) -> bytes:
+    """Stanzas of five lines (a blank line, Start-Date, Commandline, Install, End-Date)."""
+    r = random.Random(seed)
+    out = []
+    for i, t in zip(range(0, n, 5), _times(n, r)):
+        pkg = r.choice(["nginx", "rsyslog", "libssl3", "golang-go"])
+        out.append(f"\nStart-Date: {t:%Y-%m-%d  %H:%M:%S}\nCommandline: apt-get install -y {pkg}\n"
+                   f"Install: {pkg}:amd64 (1.{r.randint(0, 9)}-1), lib{pkg}-dev:amd64 (1.0-2, automatic)\n"
+                   f"End-Date: {t:%Y-%m-%d  %H:%M:%S}\n")
+    return "".join(out).encode()
+
+
 GENERATORS = {
     "client": client_lines, "syslog": syslog_lines, "syslog5424": syslog5424_lines,
     "access": access_lines, "logfmt": logfmt_lines, "jsonl": jsonl_lines,
     "python": python_lines, "python_asctime": python_asctime_lines, "log4j": log4j_lines,
     "golog": golog_lines, "dpkg": dpkg_lines, "windows_cbs": windows_cbs_lines,
     "nginx_error": nginx_error_lines, "apache_error": apache_error_lines,
-    "access_vhost": access_vhost_lines, "logcat": logcat_lines,
+    "access_vhost": access_vhost_lines, "logcat": logcat_lines, "apt_history": apt_history_lines,
 }
 
 

@@ -138,6 +138,9 @@ class EntryParser:
                 continue
             if (head_re.match(line, 3 if off == 0 and line[:3] == _BOM else 0) is None if head_re is not None
                     else indent and (not line or line[0] in _WS or line == b"\r")):
+                if head is None and head_re is not None and not line.strip(b" \t\r"):
+                    off += len(line) + 1  # a blank line before any entry holds nothing (apt opens stanzas so)
+                    continue
                 if head is None:  # continuation lines before any head line
                     head, head_off, head_line_no, cont, orphan, size = line, off, i, None, ORPHAN, len(line)
                 elif size + 1 + len(line) > limit:

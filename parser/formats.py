@@ -61,13 +61,18 @@ def _json() -> type:
     return JsonHandler
 
 
+def _stanza() -> type:
+    from .stanza import StanzaHandler
+    return StanzaHandler
+
+
 def _unknown() -> type:
     from .unknown import UnknownHandler
     return UnknownHandler
 
 
 # Named Python transformers a grammar may ask for with `// transformer: NAME`.
-HANDLERS = {"client": _client, "generic": _generic, "json": _json, "unknown": _unknown}
+HANDLERS = {"client": _client, "generic": _generic, "json": _json, "stanza": _stanza, "unknown": _unknown}
 
 UNKNOWN = "unknown"  # the format of a source detection could not tell (parser/unknown.py)
 

@@ -18,11 +18,11 @@ def test_formats_lists_every_format_with_samples():
     assert r.returncode == 0, r.stderr
     heads = [ln.split(":")[0] for ln in r.stdout.splitlines() if not ln.startswith(" ")]
     assert heads == ["client", "syslog5424", "logcat", "windows_cbs", "apache_error", "nginx_error", "log4j",
-                     "dpkg", "python_asctime", "python", "syslog", "access_vhost", "access", "jsonl", "golog",
+                     "dpkg", "python_asctime", "python", "apt_history", "syslog", "access_vhost", "access", "jsonl", "golog",
                      "logfmt"]
     assert "    Nov  7 01:02:03 web-01 kernel: [ 1234.567890] eth0: link up" in r.stdout.splitlines()
     r = logship("formats", "--no-samples")
-    assert len(r.stdout.splitlines()) == 16
+    assert len(r.stdout.splitlines()) == 17
 
 
 def test_check_reports_format_counts_and_first_errors(tmp_path: Path):

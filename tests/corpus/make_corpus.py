@@ -508,11 +508,7 @@ def truth_rows(path: Path, cf: CorpusFile) -> list[dict]:
     rows = []
     for k, (e, h) in enumerate(zip(cf.entries, heads)):
         end = heads[k + 1] if k + 1 < len(heads) else len(lines)
-        start = h
-        if cf.rel == "dpkg/history.log" and h > 0 and lines[h - 1] == "":
-            start = h - 1  # the stanza's blank line belongs to it
-            if k > 0:
-                rows[-1]["lines"] -= 1
+        start = h  # apt's blank line before a stanza ends the one above (the file's first belongs to none)
         if end - h > 1 and not e.multiline:
             raise SystemExit(f"{cf.rel}: line {h + 2} is no entry's head and {e.locate!r} is one line")
         row = {"line": start + 1, "lines": end - start, "ts": iso(e.ts), "level": e.level, "message": e.message,

@@ -15,7 +15,7 @@ from logship.parser.errors import UnknownFormatError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SHIPPED = ["client", "syslog5424", "logcat", "windows_cbs", "apache_error", "nginx_error", "log4j", "dpkg",
-           "python_asctime", "python", "syslog", "access_vhost", "access", "jsonl", "golog", "logfmt"]
+           "python_asctime", "python", "apt_history", "syslog", "access_vhost", "access", "jsonl", "golog", "logfmt"]
 NOV27 = datetime.fromisoformat("2026-11-27T23:00:00+00:00").timestamp()
 
 
@@ -38,7 +38,7 @@ def test_shipped_formats_most_specific_first():
     assert {f.name: f.context_free for f in list_formats()} == {
         "client": True, "syslog5424": True, "syslog": False, "access": True, "jsonl": True, "logfmt": True,
         "logcat": False, "windows_cbs": True, "apache_error": True, "nginx_error": True, "log4j": False,
-        "dpkg": True, "python_asctime": True, "python": True, "access_vhost": True, "golog": True}
+        "dpkg": True, "python_asctime": True, "python": True, "access_vhost": True, "golog": True, "apt_history": True}
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -315,3 +315,17 @@ def test_a_multi_line_entry_is_capped_at_max_line_bytes_and_the_rest_is_visible(
     rejected = b"\n".join(rj.raw).count(b"at frame")
     assert kept + rejected == 200
     assert rj.byte_offset[0] == data.index(frames[kept])
+
+
+def test_apt_history_stanzas_are_one_event_each_and_a_broken_stanza_is_one_reject():
+    data = (b"\nStart-Date: 2026-11-30  14:28:56\nCommandline: apt-get install -y nginx\n"
+            b"Install: nginx:amd64 (1.22.1-9)\nEnd-Date: 2026-11-30  14:29:19\n"
+            b"\nStart-Date: 2026-11-30  15:00:00\nCommandline: apt-get remove -y nginx\nthis is no field\n"
+            b"End-Date: 2026-11-30  15:00:02\n")
+    res = EntryParser("apt_history", tz="UTC").parse(data)
+    ev, rj = res.batch.events, res.batch.rejects
+    assert ev.message == ["apt-get install -y nginx"] and ev.ts_us == [us("2026-11-30T14:28:56+00:00")]
+    assert json.loads(ev.attrs[0]) == {"Install": "nginx:amd64 (1.22.1-9)", "End-Date": "2026-11-30  14:29:19"}  # as written
+    assert ev.byte_offset == [1] and ev.name == ["apt"]
+    assert rj.error_code == ["bad_field"] and rj.error == ["line 3 of the stanza: expected 'Key: value', got 'this is no field'"]
+    assert rj.byte_offset == [data.index(b"Start-Date: 2026-11-30  15")]
