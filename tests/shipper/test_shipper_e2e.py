@@ -51,13 +51,6 @@ def steady(w: Writer, seconds: float, rate: float = 200.0) -> None:
         time.sleep(0.02)
 
 
-@pytest.fixture
-def collector(tmp_path):
-    c = Collector(tmp_path).start()
-    yield c
-    c.stop()
-
-
 def test_rename_rotation_symlink_switch_and_gzip_exactly_once(tmp_path, collector):
     logs = tmp_path / "logs"
     real = tmp_path / "real"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from tests.run import logship, wait_for
 from tests.shipkit import Collector, ShipperProc
@@ -44,13 +43,6 @@ def build_log(path: Path, entries: int) -> int:
     return entries + 1
 
 
-@pytest.fixture
-def collector(tmp_path):
-    c = Collector(tmp_path).start()
-    yield c
-    c.stop()
-
-
 def test_live_tail_of_a_backlogged_traceback_file_starts_at_an_entry_head(tmp_path, collector):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -60,7 +52,7 @@ def test_live_tail_of_a_backlogged_traceback_file_starts_at_an_entry_head(tmp_pa
     coll = collector
     try:
         wait_for(lambda: ship.status().get("consent") == "needed", what="consent needed")
-        st = ship.wait_caught_up()
+        ship.wait_caught_up()
         ship.stop()
         coll.stop()
         rejects = coll.query("SELECT error_code, count(*) FROM rejects GROUP BY ALL")
