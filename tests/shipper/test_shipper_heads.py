@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from tests.run import logship, wait_for
 from tests.shipkit import Collector, ShipperProc
 
