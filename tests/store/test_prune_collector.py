@@ -112,3 +112,24 @@ def test_retention_days_prunes_inside_the_collector(tmp_path: Path):
         coll.stop()
     assert coll.seqs() == Counter(range(OLD, OLD + NEW))
     assert parquet_seqs(tmp_path / "arch") == Counter(range(OLD))
+
+
+def test_retention_config_is_a_table_with_known_keys(tmp_path: Path):
+    import pytest
+
+    from logship.collector.config import load_config
+    from logship.collector.errors import ConfigError
+
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("c tok\n")
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text(f'token_file = "{tokens}"\n[retention]\ndays = 30\nevery_s = 600\nexport_dir = "arch"\n')
+    cfg = load_config(cfg_file)
+    assert (cfg.retention_days, cfg.retention_every_s, cfg.retention_export_dir) == (30.0, 600.0, Path("arch"))
+    assert load_config(token_file=tokens).retention_days == 0.0  # off unless configured
+    for bad, why in (("[retention]\nday = 30\n", "unknown config key(s): retention.day"),
+                     ("[retention]\ndays = -1\n", "days must be >= 0"),
+                     ("retention = 3\n", "[retention] must be a table")):
+        cfg_file.write_text(f'token_file = "{tokens}"\n{bad}')
+        with pytest.raises(ConfigError, match=re.escape(why)):
+            load_config(cfg_file)
