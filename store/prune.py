@@ -10,7 +10,11 @@ With ``export_dir`` the rows that go are first written as hive-partitioned Parqu
 the one export implementation (store/export.py), read in the same transaction that
 deletes them: the Parquet holds exactly the deleted rows. The files are staged in a
 hidden directory and moved into place only after the delete committed; a failed delete
-removes them, so a later prune does not export the same rows twice.
+removes them, so a later prune does not export the same rows twice. A process killed
+between the commit and the move leaves a staging behind: the next prune into the same
+directory looks at it first (``recover_staged``): none of its rows in the database any
+more, the delete committed and the files are moved into place; all of them still
+there, it rolled back and the staging goes (this prune exports them again).
 
 The deleting transaction runs on the store's own connection: offline the file is
 opened here, inside the collector the job runs on the writer's thread between commits
@@ -37,7 +41,8 @@ from logship.store.errors import StoreError
 if TYPE_CHECKING:
     from logship.store.store import Store
 
-__all__ = ["PRUNED", "PRUNE_EXPORTS", "PruneResult", "parse_cutoff", "prune_store", "prune_db", "file_bytes"]
+__all__ = ["PRUNED", "PRUNE_EXPORTS", "PruneResult", "parse_cutoff", "prune_store", "prune_db", "file_bytes",
+           "recover_staged"]
 
 # table -> which of its rows are older than $cutoff. The same condition selects the
 # rows exported and the rows deleted (one transaction).
@@ -110,6 +115,7 @@ class PruneResult:
     bytes_after: int = 0
     seconds: float = 0.0
     checkpoint_error: str | None = None
+    recovered: list[str] = field(default_factory=list)  # what recover_staged did with left stagings
 
     @property
     def total(self) -> int:
@@ -121,7 +127,7 @@ class PruneResult:
                 "span": {t: [None if a is None else str(a), None if b is None else str(b)]
                          for t, (a, b) in self.span.items()},
                 "bytes_before": self.bytes_before, "bytes_after": self.bytes_after, "seconds": self.seconds,
-                "checkpoint_error": self.checkpoint_error}
+                "checkpoint_error": self.checkpoint_error, "recovered": self.recovered}
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> PruneResult:
@@ -129,7 +135,8 @@ class PruneResult:
                            dry_run=bool(d["dry_run"]), exported=d.get("exported"), export_dir=d.get("export_dir"),
                            span={t: (a, b) for t, (a, b) in (d.get("span") or {}).items()},
                            bytes_before=int(d["bytes_before"]), bytes_after=int(d["bytes_after"]),
-                           seconds=float(d["seconds"]), checkpoint_error=d.get("checkpoint_error"))
+                           seconds=float(d["seconds"]), checkpoint_error=d.get("checkpoint_error"),
+                           recovered=[str(r) for r in d.get("recovered") or []])
 
     def line(self) -> str:
         parts = ", ".join(f"{n:,} {_shown(t)}" for t, n in self.rows.items())
@@ -142,6 +149,8 @@ class PruneResult:
         out += f"; file {_mib(self.bytes_before)} -> {_mib(self.bytes_after)}"
         if self.checkpoint_error:
             out += f" (checkpoint deferred: {self.checkpoint_error})"
+        for note in self.recovered:
+            out += f"; {note}"
         return out
 
 
@@ -163,6 +172,58 @@ class _Rows:
         from logship.store.arrows import json_marked_reader
 
         return json_marked_reader(self.con.sql(sql, params=params))
+
+
+# exported table -> (the table its rows came from, the columns that find a row there again)
+_STAGED_KEYS: dict[str, tuple[str, list[str]]] = {
+    "metrics": ("metrics", ["source_id", "byte_offset", "ts"]),
+    "events": ("events", ["source_id", "byte_offset", "ts"]),
+    "rejects": ("rejects", ["source_id", "byte_offset", "received_at"]),
+    "ingests": ("ingests", ["id"]),
+    "sessions": ("session_agg", ["client_id", "session_id"]),
+}
+
+
+def _still_stored(con: duckdb.DuckDBPyConnection, staging: Path) -> tuple[int, int]:
+    """(rows staged, how many of them the database still holds)."""
+    import pyarrow.dataset as ds
+
+    from logship.store.batches import registered
+
+    total = found = 0
+    for name, (table, keys) in _STAGED_KEYS.items():
+        folder = staging / name
+        if not any(folder.rglob("*.parquet")):
+            continue
+        rows = ds.dataset(folder, format="parquet", partitioning="hive").to_table(columns=keys)
+        total += rows.num_rows
+        match = " AND ".join(f"x.{k} = s.{k}" for k in keys)
+        with registered(con, {"_logship_staged": rows}):
+            found += int(con.execute(f"SELECT count(*) FROM _logship_staged s WHERE EXISTS "
+                                     f"(SELECT 1 FROM {table} x WHERE {match})").fetchall()[0][0])
+    return total, found
+
+
+def recover_staged(con: duckdb.DuckDBPyConnection, export_dir: Path) -> list[str]:
+    """Finish what a prune killed between its commit and its move left in ``export_dir``."""
+    import shutil
+
+    from logship.store.export import publish_staged
+
+    notes = []
+    for staging in sorted(export_dir.glob(".prune-*.partial")) if export_dir.is_dir() else []:
+        total, found = _still_stored(con, staging)
+        if total and not found:
+            publish_staged(staging, export_dir)
+            notes.append(f"moved {total:,} rows of an earlier prune's export ({staging.name}) into place")
+        elif found == total:
+            shutil.rmtree(staging, ignore_errors=True)
+            if total:
+                notes.append(f"removed {staging.name}: its prune was rolled back ({total:,} rows still stored)")
+        else:
+            notes.append(f"left {staging} as it is: {found:,} of its {total:,} rows are stored again; "
+                         "move or remove it by hand")
+    return notes
 
 
 _TIME_COLUMN = {"metrics": "ts", "events": "ts", "rejects": "received_at", "ingests": '"at"',
@@ -194,6 +255,8 @@ def prune_store(st: Store, cutoff: datetime, export_dir: str | Path | None = Non
         res.seconds = time.monotonic() - t0
         return res
     staged: Path | None = None
+    if export_dir is not None:
+        res.recovered = recover_staged(con, Path(export_dir))
     try:
         with st.transaction():
             if export_dir is not None:

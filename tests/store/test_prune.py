@@ -167,3 +167,41 @@ def test_cutoff(before, older, want):
 def test_cutoff_refused(before, older):
     with pytest.raises(StoreError):
         parse_cutoff(before, older, now=datetime(2026, 11, 30, tzinfo=UTC) - timedelta(0))
+
+
+def test_an_export_left_staged_by_a_kill_is_finished_by_the_next_prune(db: Path, tmp_path: Path, monkeypatch):
+    """A kill between the delete's commit and the move: the next prune moves the files into
+    place (none of their rows is stored any more); a staging whose prune rolled back goes."""
+    import logship.store.export as export
+
+    arch = tmp_path / "archive"
+
+    def killed(staging: Path, out: Path) -> None:
+        raise KeyboardInterrupt  # the process dies after the commit, before the move
+
+    with monkeypatch.context() as m:
+        m.setattr(export, "publish_staged", killed)
+        with pytest.raises(KeyboardInterrupt):
+            prune_db(db, CUT, export_dir=arch)
+    assert counts(db)["events"] == 2  # the delete committed
+    assert [p.name.startswith(".prune-") for p in arch.iterdir()] == [True]
+    res = prune_db(db, CUT, export_dir=arch)
+    assert res.total == 0 and res.recovered[0].startswith("moved 6 rows of an earlier prune's export")
+    q = duckdb.connect()
+    n = q.execute(f"SELECT count(*) FROM read_parquet('{arch}/events/**/*.parquet')").fetchall()[0][0]
+    q.close()
+    assert n == 3 and not [p for p in arch.iterdir() if p.name.startswith(".")]
+    # a staging whose transaction never committed (its rows are all still stored) is removed
+    from logship.store.prune import PRUNE_EXPORTS, _Rows
+    from logship.store.store import Store
+
+    with Store(db) as st:
+        export.stage_parquet(_Rows(st.con), arch / ".prune-20261130T000000000000.partial", PRUNE_EXPORTS,
+                             {"cutoff": datetime(2026, 11, 28, tzinfo=UTC)})
+    res = prune_db(db, datetime(2026, 11, 28, tzinfo=UTC), export_dir=arch)
+    assert res.recovered == ["removed .prune-20261130T000000000000.partial: its prune was rolled back "
+                             "(5 rows still stored)"]  # 2 metrics, 2 events, 1 session
+    q = duckdb.connect()
+    n = q.execute(f"SELECT count(*) FROM read_parquet('{arch}/events/**/*.parquet')").fetchall()[0][0]
+    q.close()
+    assert n == 5  # each event once: 3 from the first prune, 2 from this one
