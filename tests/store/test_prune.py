@@ -1,5 +1,6 @@
 """Retention on the file (store/prune.py, store/compact.py): what goes, what stays, and
-that exactly-once survives a prune (a re-ingest adds nothing; --replace brings it back)."""
+that exactly-once survives a prune (a re-ingest adds nothing; --replace brings it back).
+About 10 s for the file (compact's 300,000 rows the longest, ~3 s)."""
 
 from __future__ import annotations
 
