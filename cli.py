@@ -281,7 +281,7 @@ def summary(db: DbOpt = DEFAULT_DB, format: Annotated[Optional[SummaryFormat], t
         "--format", help="Output format: table (default on a terminal), csv (default when piped; a `# title` "
         "line before each table), json (one document), ndjson (one table a line).")] = None) -> None:
     """Print the fleet summary: sessions per client and how they ended, CPU p95 per session,
-    top events, rejects by error.
+    top events, rejects by error, and what the database keeps (oldest and newest data, file size).
 
     Example: logship summary --db logship.duckdb
     """
@@ -289,6 +289,45 @@ def summary(db: DbOpt = DEFAULT_DB, format: Annotated[Optional[SummaryFormat], t
     from logship.store.query import summary as summary_tables
 
     write_summary(summary_tables(db), format.value if format else None)
+
+
+@command()
+def prune(db: DbOpt = DEFAULT_DB,
+          before: Annotated[Optional[str], typer.Option(
+              "--before", help="Delete rows older than this date or ISO timestamp (UTC unless it has an offset).")] = None,
+          older_than: Annotated[Optional[str], typer.Option(
+              "--older-than", help="Delete rows older than this long ago: 30d, 12h, 90m.")] = None,
+          export_dir: Annotated[Optional[Path], typer.Option(
+              "--export", help="First write the rows that go as hive-partitioned Parquet into this directory.")] = None,
+          dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would go; change nothing.")] = False,
+          ) -> None:
+    """Delete metrics, events, rejects and ingests older than a cutoff, and the sessions whose
+    last record is before it; sources and their committed ranges stay, so a resend or a
+    re-ingest of pruned data adds nothing (`logship ingest --replace` brings it back).
+    From the file or through the running collector that holds it.
+
+    Example: logship prune --older-than 30d --export archive/ --db logship.duckdb
+    """
+    from logship.store.door import open_door
+    from logship.store.prune import parse_cutoff
+
+    cutoff = parse_cutoff(before, older_than)
+    with open_door(db) as door:
+        typer.echo(door.prune(cutoff, export_dir, dry_run).line(), err=True)
+
+
+@command()
+def compact(db: DbOpt = DEFAULT_DB) -> None:
+    """Rewrite the database file without its free space (DuckDB keeps a file's size after a
+    prune and reuses the space; this gives it back). Through the running collector, which
+    pauses its commits meanwhile, or on the file.
+
+    Example: logship compact --db logship.duckdb
+    """
+    from logship.store.door import open_door
+
+    with open_door(db) as door:
+        typer.echo(door.compact().line(), err=True)
 
 
 # [formats toolkit: formats, check, grammar check]

@@ -68,6 +68,11 @@ class CollectorConfig:
     http_tz: str = "UTC"
     # user grammar directories (`--grammar-dir`): their formats may be declared and detected
     grammar_dirs: tuple[Path, ...] = ()
+    # `[retention]` (docs/storage.md): rows older than `days` are pruned every `every_s` on
+    # the writer's thread (0: never), first written as Parquet under `export_dir` if set
+    retention_days: float = 0.0
+    retention_every_s: float = 3600.0
+    retention_export_dir: Path | None = None
 
     @property
     def scheme(self) -> str:
@@ -75,8 +80,10 @@ class CollectorConfig:
 
 
 _LIMIT_NAMES = {f.name for f in fields(Limits)}
-_TOP_NAMES = {f.name for f in fields(CollectorConfig)} - {"limits"}
-_PATH_KEYS = {"db", "token_file", "hmac_secret_file", "admin_token_file", "tls_cert", "tls_key"}
+_RETENTION_KEYS = {"days": "retention_days", "every_s": "retention_every_s", "export_dir": "retention_export_dir"}
+_TOP_NAMES = {f.name for f in fields(CollectorConfig)} - {"limits"} - set(_RETENTION_KEYS.values())
+_PATH_KEYS = {"db", "token_file", "hmac_secret_file", "admin_token_file", "tls_cert", "tls_key",
+              "retention_export_dir"}
 _PATH_LIST_KEYS = {"grammar_dirs"}
 
 
@@ -134,15 +141,23 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
     limits_raw = raw.pop("limits", {})
     if not isinstance(limits_raw, dict):
         raise ConfigError(f"{path}: [limits] must be a table")
+    retention_raw = raw.pop("retention", {})
+    if not isinstance(retention_raw, dict):
+        raise ConfigError(f"{path}: [retention] must be a table")
+    unknown_retention = set(retention_raw) - set(_RETENTION_KEYS)
     if "listen" in raw:
         raw["host"], raw["port"] = parse_listen(str(raw.pop("listen")))
     unknown = set(raw) - _TOP_NAMES
     unknown_limits = set(limits_raw) - _LIMIT_NAMES
-    if unknown or unknown_limits:
-        names = sorted(unknown) + [f"limits.{n}" for n in sorted(unknown_limits)]
+    if unknown or unknown_limits or unknown_retention:
+        names = (sorted(unknown) + [f"limits.{n}" for n in sorted(unknown_limits)]
+                 + [f"retention.{n}" for n in sorted(unknown_retention)])
         raise ConfigError(f"{path}: unknown config key(s): {', '.join(names)}")
     defaults = {f.name: getattr(cfg, f.name) for f in fields(CollectorConfig)}
     top = {k: _coerce(k, v, defaults[k]) for k, v in raw.items()}
+    for k, v in retention_raw.items():
+        name = _RETENTION_KEYS[k]
+        top[name] = _coerce(name, v, defaults[name] if name != "retention_export_dir" else "")
     lim_defaults = dataclasses.asdict(DEFAULT_LIMITS)
     lims = {k: _coerce(k, v, lim_defaults[k]) for k, v in limits_raw.items()}
     for k, v in overrides.items():
@@ -150,7 +165,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
             continue
         if k in _LIMIT_NAMES:
             lims[k] = v
-        elif k in _TOP_NAMES:
+        elif k in _TOP_NAMES or k in _RETENTION_KEYS.values():
             top[k] = Path(v) if k in _PATH_KEYS else tuple(Path(p) for p in v) if k in _PATH_LIST_KEYS else v
         else:
             raise ConfigError(f"unknown collector option {k!r}")
@@ -163,6 +178,9 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
         raise ConfigError(f"max_concurrent_queries must be at least 1, got {cfg.max_concurrent_queries}")
     if (cfg.tls_cert is None) != (cfg.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
+    if cfg.retention_days < 0 or cfg.retention_every_s <= 0:
+        raise ConfigError(f"[retention] days must be >= 0 and every_s > 0, got {cfg.retention_days}, "
+                          f"{cfg.retention_every_s}")
     _check_http_tz(cfg.http_tz)
     for d in cfg.grammar_dirs:
         if not d.is_dir():

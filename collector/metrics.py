@@ -7,12 +7,19 @@ the GIL); one `render()` for GET /metrics. No client library needed for a dozen 
 from __future__ import annotations
 
 import bisect
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from .health import StoreHealth
 
 __all__ = ["Metrics", "COMMIT_BUCKETS"]
+
+# rows per table for /metrics (the tables a prune deletes from, and what it keeps)
+ROWS_SQL = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in (
+    "metrics", "events", "rejects", "ingests", "session_agg", "sources", "source_ranges"))
 
 COMMIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -47,6 +54,37 @@ class Metrics:
     # /v1/lines bodies that did not fit their source's detected format, by the format
     # (or `unknown`) of the sibling source they went to
     bodies_moved: Counter[str] = field(default_factory=Counter)
+
+    # rows per table and the database file's bytes (with its WAL), read for each /metrics
+    table_rows: dict[str, int] = field(default_factory=dict)
+    file_bytes: int = 0
+    # rows deleted by prunes (`logship prune` through the collector, `[retention]`), by table
+    pruned_rows: Counter[str] = field(default_factory=Counter)
+    prunes: int = 0
+
+    def pruned(self, result: Any) -> None:
+        """Count a prune (store/prune.py PruneResult); a dry run deletes nothing."""
+        if result.dry_run:
+            return
+        self.prunes += 1
+        for table, n in result.rows.items():
+            self.pruned_rows["sessions" if table == "session_agg" else table] += n
+
+    def read_store(self, con: Any, db: Path) -> None:
+        """Rows per table (on a cursor of ``con``) and the file's size; a failure keeps the last figures."""
+        from logship.store.prune import file_bytes
+
+        self.file_bytes = file_bytes(db)
+        try:
+            cur = con.cursor()
+            try:
+                rows = cur.execute(ROWS_SQL).fetchall()
+            finally:
+                cur.close()
+        except Exception as exc:  # noqa: BLE001 - a store being reopened: /metrics still answers
+            logging.getLogger("logship.collector").warning("/metrics could not count rows: %s", exc)
+            return
+        self.table_rows = {str(t): int(n) for t, n in rows}
 
     def observe_commit(self, seconds: float) -> None:
         self.commits += 1
@@ -91,6 +129,16 @@ class Metrics:
         series("store_outages_total", "counter", "Times the store stopped being able to commit.", health.outages)
         series("store_reopens_total", "counter", "Database reopened after a fatal (invalidating) DuckDB error.",
                health.reopens)
+        series("db_file_bytes", "gauge", "Bytes of the database file and its write-ahead log.", self.file_bytes)
+        out.append("# HELP logship_table_rows Rows in each table of the database.")
+        out.append("# TYPE logship_table_rows gauge")
+        for table, n in sorted(self.table_rows.items()):
+            out.append(f'logship_table_rows{{table="{table}"}} {n}')
+        series("prunes_total", "counter", "Prunes run by this collector (logship prune, [retention]).", self.prunes)
+        out.append("# HELP logship_pruned_rows_total Rows deleted by prunes, by table.")
+        out.append("# TYPE logship_pruned_rows_total counter")
+        for table, n in sorted(self.pruned_rows.items()):
+            out.append(f'logship_pruned_rows_total{{table="{table}"}} {n}')
         out.append("# HELP logship_commit_seconds Time of one group commit (parse + insert + commit).")
         out.append("# TYPE logship_commit_seconds histogram")
         cum = 0

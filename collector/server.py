@@ -22,7 +22,7 @@ from .auth import Authenticator
 from .bodies import handle_backlog, handle_lines
 from .config import CollectorConfig
 from .errors import CollectorError
-from .jobs import handle_job
+from .jobs import handle_job, retention_loop
 from .metrics import Metrics
 from .query import QueryLimits, QueryRunner, handle_export, handle_query
 from .publish import Publisher, collector_file
@@ -49,6 +49,9 @@ async def handle_healthz(request: web.Request) -> web.Response:
 
 async def handle_metrics(request: web.Request) -> web.Response:
     state: CollectorState = request.app["state"]
+    query: QueryRunner = request.app["query"]
+    # rows per table and the file's size (on a cursor of its own, off the loop)
+    await asyncio.get_running_loop().run_in_executor(None, state.metrics.read_store, query.con, state.config.db)
     return web.Response(text=state.metrics.render(), content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 
@@ -152,6 +155,10 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
     hooked: list[int] = []
     publisher = Publisher(cfg.db, cfg.publish_retry_s)
     state.writer.start()
+    retention: asyncio.Task[None] | None = None
+    if cfg.retention_days > 0:  # `[retention]`: a prune between commits, every retention_every_s
+        retention = loop.create_task(retention_loop(state, cfg.retention_days, cfg.retention_every_s,
+                                                    cfg.retention_export_dir), name="logship-retention")
     try:
         await runner.setup()
         site = web.TCPSite(runner, cfg.host, cfg.port, ssl_context=ctx, backlog=1024)
@@ -181,6 +188,8 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         hooked.clear()
         # graceful: stop accepting, no new credit, commit what is queued, ack it, close
         state.shutting_down = True
+        if retention is not None:
+            retention.cancel()
         # running queries are interrupted, waiting ones answered 503: nothing holds the exit
         await query.stop()
         await site.stop()
@@ -194,6 +203,8 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         for sig in hooked:
             loop.remove_signal_handler(sig)
         state.shutting_down = True
+        if retention is not None:
+            retention.cancel()
         await runner.cleanup()
         if not state.writer.closed:
             await state.writer.close()

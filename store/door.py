@@ -11,8 +11,9 @@ removed there), and the command then asks the door, the same either way:
   runs the same guard;
 - `batches(sql)`: all rows of one SELECT as a stream of Arrow batches (export), locally
   the same way, remotely through /v1/export (the local token: no row limit);
-- `ingest(...)` and `reparse(...)`: the write jobs, locally through the store functions,
-  remotely inside the collector (/v1/admin/job), which owns the writer.
+- `ingest(...)`, `reparse(...)`, `prune(...)` and `compact()`: the write jobs, locally
+  through the store functions, remotely inside the collector (/v1/admin/job), which
+  owns the writer and runs them between its commits.
 
 Nothing here prints: progress is an observer the CLI passes in, results go back to it.
 A read on a missing database fails before anything is created.
@@ -31,8 +32,12 @@ from logship.store.errors import QueryError, StoreError
 if TYPE_CHECKING:
     import duckdb
 
+    from datetime import datetime
+
+    from logship.store.compact import CompactResult
     from logship.store.fileingest import IngestOptions
     from logship.store.progress import IngestProgress
+    from logship.store.prune import PruneResult
     from logship.store.remote import RunningCollector
 
 __all__ = ["Door", "LocalDoor", "CollectorDoor", "open_door"]
@@ -55,6 +60,14 @@ class Door:
         raise NotImplementedError
 
     def reparse(self, grammar_dirs: tuple[Path, ...] = ()) -> str:
+        raise NotImplementedError
+
+    def prune(self, cutoff: datetime, export_dir: Path | None = None, dry_run: bool = False) -> PruneResult:
+        """Delete (dry: count) rows older than ``cutoff`` (store/prune.py)."""
+        raise NotImplementedError
+
+    def compact(self) -> CompactResult:
+        """Rewrite the file without its free blocks (store/compact.py)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -131,6 +144,16 @@ class LocalDoor(Door):
             raise StoreError(f"no database at {self.db} (ingest something first)")
         return reparse_rejects(self.db, grammar_dirs).line()
 
+    def prune(self, cutoff: datetime, export_dir: Path | None = None, dry_run: bool = False) -> PruneResult:
+        from logship.store.prune import prune_db
+
+        return prune_db(self.db, cutoff, export_dir, dry_run)
+
+    def compact(self) -> CompactResult:
+        from logship.store.compact import compact_db
+
+        return compact_db(self.db)
+
     def close(self) -> None:
         if self._con is not None:
             self._con.close()
@@ -158,6 +181,18 @@ class CollectorDoor(Door):
 
     def reparse(self, grammar_dirs: tuple[Path, ...] = ()) -> str:
         return self.running.job("reparse", grammar_dirs=[str(Path(p).resolve()) for p in grammar_dirs])[0]
+
+    def prune(self, cutoff: datetime, export_dir: Path | None = None, dry_run: bool = False) -> PruneResult:
+        from logship.store.prune import PruneResult
+
+        out = self.running.job_json("prune", cutoff=cutoff.isoformat(), dry_run=dry_run,
+                                    export_dir=None if export_dir is None else str(Path(export_dir).resolve()))
+        return PruneResult.from_json(out["result"])
+
+    def compact(self) -> CompactResult:
+        from logship.store.compact import CompactResult
+
+        return CompactResult.from_json(self.running.job_json("compact")["result"])
 
 
 def open_door(db: str | Path) -> Door:

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from logship.store.door import Door, open_door
 
-__all__ = ["run_query", "sessions_query", "rejects_query", "SUMMARY_QUERIES", "summary"]
+__all__ = ["run_query", "sessions_query", "rejects_query", "SUMMARY_QUERIES", "KEPT_QUERY", "summary", "file_table"]
 
 
 def run_query(db: str | Path | Door, sql: str, params: list | dict | None = None) -> pa.Table:
@@ -85,9 +85,29 @@ SUMMARY_QUERIES: list[tuple[str, str]] = [
 ]
 
 
+# What the database keeps (docs/storage.md, retention): rows, oldest and newest per table.
+KEPT_QUERY = """
+    SELECT 'metrics' AS "table", count(*) AS "rows", min(ts) AS oldest, max(ts) AS newest FROM metrics
+    UNION ALL SELECT 'events', count(*), min(ts), max(ts) FROM events
+    UNION ALL SELECT 'rejects', count(*), min(received_at), max(received_at) FROM rejects
+    UNION ALL SELECT 'ingests', count(*), min("at"), max("at") FROM ingests
+    UNION ALL SELECT 'sessions', count(*), min(first_ts), max(last_seen) FROM session_agg"""
+
+
+def file_table(db: Path) -> pa.Table:
+    """The database file's size (with its write-ahead log): one row."""
+    from logship.store.prune import file_bytes
+
+    n = file_bytes(db)
+    return pa.table({"file": [str(db)], "bytes": pa.array([n], pa.int64()), "mib": [round(n / 2**20, 1)]})
+
+
 def summary(db: str | Path | Door) -> list[tuple[str, pa.Table]]:
-    """Every canned summary query with its title (through one door)."""
+    """Every canned summary query with its title, then what the database keeps and its
+    file size (through one door)."""
     if isinstance(db, Door):
-        return [(title, db.query(sql)) for title, sql in SUMMARY_QUERIES]
+        return ([(title, db.query(sql)) for title, sql in SUMMARY_QUERIES]
+                + [("Data kept: rows, oldest and newest per table", db.query(KEPT_QUERY)),
+                   ("Database file", file_table(db.db))])
     with open_door(db) as door:
         return summary(door)

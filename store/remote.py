@@ -94,6 +94,13 @@ class RunningCollector:
         out = json.loads(self._post("/v1/admin/job", {"job": job, **fields}, "application/json", timeout))
         return str(out["line"]), [str(e) for e in out.get("errors", [])]
 
+    def job_json(self, job: str, timeout: float = 3600.0, **fields: Any) -> dict[str, Any]:
+        """Run a job (prune, compact) inside the collector; its whole JSON answer."""
+        out = json.loads(self._post("/v1/admin/job", {"job": job, **fields}, "application/json", timeout))
+        if not isinstance(out, dict):
+            raise RemoteError(f"collector at {self.url}: unexpected answer to job {job}")
+        return out
+
     def ingest(self, paths: list[str], **options: Any) -> tuple[str, list[str]]:
         """`logship ingest` on the collector; paths are made absolute here (its cwd differs)."""
         if "-" in paths:

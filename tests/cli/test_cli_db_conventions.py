@@ -55,11 +55,16 @@ def test_summary_json_is_one_document_and_ndjson_one_table_a_line(db: Path):
     doc = json.loads(res.stdout)
     assert [t["title"] for t in doc] == [
         "Sessions per client and how they ended", "CPU p95 per session (metric proc.cpu, percent; top 10)",
-        "Top events", "Rejects by error", "Sources by format, with times not from the line and future-dated entries"]
+        "Top events", "Rejects by error", "Sources by format, with times not from the line and future-dated entries",
+        "Data kept: rows, oldest and newest per table", "Database file"]
     assert doc[0]["rows"] == [{"client_id": "pc1", "sessions": 1, "clean": 0, "crashed": 1, "lost": 0, "open": 0}]
     assert doc[2]["rows"] == [{"name": "disk.write_failed", "level": "ERROR", "n": 1}]
     assert doc[3]["rows"] == []
     assert doc[4]["rows"] == [{"log_format": "client", "sources": 1, "future_dated": 0, "ts_not_from_line": 0}]
+    kept = {r["table"]: r["rows"] for r in doc[5]["rows"]}
+    assert kept == {"metrics": kept["metrics"], "events": kept["events"], "rejects": 0, "ingests": 1, "sessions": 1}
+    assert doc[6]["rows"][0]["bytes"] == db.stat().st_size + (db.with_name(db.name + ".wal").stat().st_size
+                                                               if db.with_name(db.name + ".wal").exists() else 0)
     lines = run("summary", "--db", str(db), "--format", "ndjson").stdout.splitlines()
     assert [json.loads(line) for line in lines] == doc
 

@@ -1,7 +1,9 @@
 """The soak's verdict, read from the DuckDB file after both processes stopped.
 
 - every seq in [0, written) stored exactly once: ``lost`` = written - stored,
-  ``duplicated`` = seqs stored more than once (both exact; lost ones as ranges);
+  ``duplicated`` = seqs stored more than once (both exact; lost ones as ranges); lines
+  that a prune fault deleted count where `--export` put them (the archive's Parquet),
+  so a line both exported and still stored is a duplicate, and one in neither is lost;
 - every file still in the log directory (plain or .gz) is covered by its source's
   ``source_ranges`` from 0 to its (decompressed) size: a gap there is data the
   collector never committed although the file still holds it.
@@ -29,6 +31,7 @@ class DbCheck:
     foreign: int = 0                     # rows with a seq outside [0, written)
     rejects: int = 0
     range_gaps: list[str] = field(default_factory=list)          # "file: [a, b) of size n"
+    archived: int = 0                    # rows found in the prunes' Parquet archive
 
     @property
     def lost_count(self) -> int:
@@ -71,12 +74,21 @@ def _gaps(ranges: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in gaps if a < b]
 
 
-def check_db(db: Path, logs: Path, written: int) -> DbCheck:
+def check_db(db: Path, logs: Path, written: int, archive: Path | None = None) -> DbCheck:
     res = DbCheck(written)
     con = duckdb.connect(str(db), read_only=True)
     try:
         rows = con.sql("SELECT CAST(json_extract(attrs, '$.seq') AS BIGINT) AS seq, count(*) FROM events "
                        "WHERE name = 'test.line' GROUP BY seq").fetchall()
+        if archive is not None and list((archive / "events").rglob("*.parquet")):
+            pruned = con.sql(f"SELECT CAST(json_extract(attrs, '$.seq') AS BIGINT) AS seq, count(*) FROM "
+                             f"read_parquet('{archive / 'events'}/**/*.parquet', hive_partitioning=true) "
+                             "WHERE name = 'test.line' GROUP BY seq").fetchall()
+            res.archived = sum(int(n) for _, n in pruned)
+            merged: dict[int | None, int] = {}
+            for s, n in [*rows, *pruned]:
+                merged[s] = merged.get(s, 0) + int(n)
+            rows = list(merged.items())
         res.rejects = int(con.sql("SELECT count(*) FROM rejects").fetchall()[0][0])
         sources = con.sql("SELECT source_id, head FROM sources").fetchall()
         ranges: dict[str, list[tuple[int, int]]] = {}

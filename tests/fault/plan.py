@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 __all__ = ["FAULT_KINDS", "RESOURCE", "Fault", "Plan", "Profile", "LONG", "SHORT", "make_plan"]
 
 FAULT_KINDS = ("shipper_kill9", "shipper_term", "collector_kill9", "collector_term", "outage",
-               "slow_store", "net_reset", "disk_full_db", "disk_full_state")
+               "slow_store", "net_reset", "disk_full_db", "disk_full_state", "prune")
 RESOURCE = {"shipper_kill9": "shipper", "shipper_term": "shipper", "collector_kill9": "collector",
             "collector_term": "collector", "slow_store": "collector", "outage": "net", "net_reset": "net",
-            "disk_full_db": "dbdisk", "disk_full_state": "statedisk"}
+            "disk_full_db": "dbdisk", "disk_full_state": "statedisk",
+            # a prune goes through the running collector: never while it is killed or restarted
+            "prune": "collector"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Fault:
     at: float          # seconds after the start
     kind: str
     duration: float    # how long until healed (down time, outage, full disk, slow store)
-    value: float = 0.0  # slow_store: the commit delay in seconds
+    value: float = 0.0  # slow_store: the commit delay in seconds; prune: the cutoff's second
 
     @property
     def heal_at(self) -> float:
@@ -51,11 +53,12 @@ class Profile:
     warmup: float
     settle_s: float = 1.0
     max_concurrent: int = 2
+    prune_second: tuple[int, int] = (5, 55)  # prune: the cutoff's second of the writer's minute
 
 
 _DUR = {"shipper_kill9": (0.2, 3.0), "shipper_term": (0.2, 3.0), "collector_kill9": (0.3, 5.0),
         "collector_term": (0.3, 5.0), "outage": (4.0, 12.0), "slow_store": (4.0, 12.0), "net_reset": (0.0, 0.0),
-        "disk_full_db": (2.0, 8.0), "disk_full_state": (2.0, 8.0)}
+        "disk_full_db": (2.0, 8.0), "disk_full_state": (2.0, 8.0), "prune": (0.5, 3.0)}
 LONG = Profile(mean_gap=4.0, durations=_DUR, commit_delay=(0.1, 0.5), rotation_gap=(3.0, 15.0),
                approval_gap=(2.0, 10.0), gzip_delay=1.0, warmup=3.0)
 SHORT = Profile(mean_gap=1.5, durations={**_DUR, "outage": (4.0, 6.0), "slow_store": (2.0, 4.0),
@@ -101,7 +104,8 @@ def make_plan(seed: int, seconds: float, short: bool = False) -> Plan:
         kind = rnd.choice(FAULT_KINDS)
         lo, hi = prof.durations[kind]
         duration = round(rnd.uniform(lo, hi), 2)
-        value = round(rnd.uniform(*prof.commit_delay), 2) if kind == "slow_store" else 0.0
+        value = (round(rnd.uniform(*prof.commit_delay), 2) if kind == "slow_store"
+                 else float(rnd.randint(*prof.prune_second)) if kind == "prune" else 0.0)
         if t + duration > seconds - 1.0:
             break
         active = sum(1 for f in plan.faults if f.at <= t < f.heal_at + prof.settle_s)

@@ -100,6 +100,7 @@ class SoakResult:
     drain_s: float = 0.0
     drain_note: str = ""
     recoveries: list[Recovery] = field(default_factory=list)
+    prunes: list[str] = field(default_factory=list)             # each prune's answer (or why it failed)
     timeline: list[str] = field(default_factory=list)
     workdir: Path | None = None
     t0_wall: float = 0.0       # wall clock of the soak's second 0 (the journal is in wall time)
@@ -154,6 +155,8 @@ class Soak:
         self.next_restart: dict[str, float] = {}
         self.status: dict[str, Any] = {}
         self._approval: subprocess.Popen[str] | None = None
+        self._prune: subprocess.Popen[str] | None = None
+        self.archive = work / "archive"  # what prunes exported (the verdict counts it with the database)
         self._ship_log_pos = 0
 
     # -- small helpers ----------------------------------------------------------------------
@@ -242,6 +245,8 @@ class Soak:
         elif k == "net_reset":
             n = self.proxy.reset()
             self.note(f"reset {n} connection(s)")
+        elif k == "prune":
+            self.start_prune(f)
         elif k == "disk_full_db":
             self.note(f"db disk filled ({self.db_disk.fill()} filler bytes)")
         elif k == "disk_full_state":
@@ -263,6 +268,8 @@ class Soak:
             self.coll.start()
         elif k == "outage":
             self.proxy.blackhole(False)
+        elif k == "prune":
+            self.finish_prune()
         elif k == "disk_full_db":
             self.db_disk.heal()
         elif k == "disk_full_state":
@@ -273,6 +280,37 @@ class Soak:
     def heal_all(self) -> None:
         for resource in list(self.active):
             self.heal(resource)
+
+    def start_prune(self, f: Fault) -> None:
+        """`logship prune --before <the writer's minute at second N> --export archive/`
+        through the running collector, while it ingests. The writer's lines cycle through
+        one minute (tests.shipkit.line), so every prune deletes (and exports) lines from
+        all over the stream, and later lines of those seconds keep coming in."""
+        if not self.coll.ready:  # restarting after a crash: a prune would open the file itself
+            self.res.prunes.append("skipped: the collector was not ready")
+            self.note("prune skipped: the collector was not ready")
+            return
+        cutoff = f"2026-11-27T21:09:{int(f.value):02d}+00:00"
+        self._prune = subprocess.Popen(
+            logship_cmd("prune", "--db", self.coll.db, "--before", cutoff, "--export", self.archive),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.note(f"prune --before {cutoff} started")
+
+    def finish_prune(self) -> None:
+        p, self._prune = self._prune, None
+        if p is None:
+            return
+        try:
+            _, err = p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            self.incident("logship prune did not finish within 120 s")
+            return
+        answer = " ".join(err.split())[:240]
+        # a full disk under the database may refuse it (nothing deleted then): noted, not an incident
+        self.res.prunes.append(f"rc={p.returncode}: {answer}")
+        self.note(f"prune done rc={p.returncode}: {answer}")
 
     def start_shipper(self) -> None:
         """Start the shipper, remembering where its log was (its errors are read from there)."""
@@ -430,7 +468,7 @@ class Soak:
             self.incident("the shipper needed SIGKILL after SIGTERM at the end")
         if self.coll.stop()[1]:
             self.incident("the collector needed SIGKILL after SIGTERM at the end")
-        self.res.check = check_db(self.coll.db, self.logs, self.res.written)
+        self.res.check = check_db(self.coll.db, self.logs, self.res.written, archive=self.archive)
 
     def drain(self) -> bool:
         """Consent whenever needed until the status shows everything sent (``drained``)
@@ -488,6 +526,11 @@ def report(res: SoakResult, writer_gens: list[dict]) -> str:
         out.append(f"lines written {res.written}, stored {c.stored}, lost {c.lost_count}, "
                    f"duplicated {len(c.duplicated)}, foreign {c.foreign}, rejects {c.rejects}")
     out.append(f"missed_bytes (reported by the shipper) {res.missed_bytes}, lost bytes {res.lost_bytes()}")
+    if res.prunes:
+        done = sum(1 for p in res.prunes if p.startswith("rc=0"))
+        out.append(f"prunes: {done} of {len(res.prunes)} done, {c.archived if c else 0} lines in the archive "
+                   "(counted with the database)")
+        out += [f"  {p}" for p in res.prunes[:10]]
     mx, n, never = res.max_recovery()
     out.append(f"max recovery {mx if mx is not None else '-'} s over {n} clean measurements "
                f"({never} never recovered); drain {res.drain_s} s, drained {res.drained}"

@@ -98,8 +98,11 @@ def test_the_default_output_is_csv_when_not_a_terminal():
 
 def test_the_summary_queries(db: Path):
     got = {title: t.to_pylist() for title, t in summary(db)}
-    assert len(got) == len(SUMMARY_QUERIES)
-    sessions, cpu, events, rejects, formats = got.values()
+    assert len(got) == len(SUMMARY_QUERIES) + 2  # then what is kept, and the file's size
+    sessions, cpu, events, rejects, formats, kept, file = got.values()
+    assert {r["table"]: r["rows"] for r in kept} == {"metrics": 4, "events": 3, "rejects": 1, "ingests": 1,
+                                                      "sessions": 1}
+    assert file[0]["bytes"] > 0
     assert [(r["log_format"], r["future_dated"], r["ts_not_from_line"]) for r in formats] == [("client", 0, 0)]
     assert sessions == [{"client_id": "c1", "sessions": 1, "clean": 1, "crashed": 0, "lost": 0, "open": 0}]
     assert cpu == [{"client_id": "c1", "session_id": SESS, "cpu_p95": 29.0, "samples": 2}]
