@@ -39,7 +39,7 @@ from logship.shipper.client import CollectorRefused, ConnectionLost, StreamClien
 from logship.shipper.config import ConfigError, ShipperConfig
 from logship.shipper.discovery import Discovery
 from logship.kernel.zones import local_zone
-from logship.kernel.protocol import DataFrame
+from logship.kernel.protocol import DataFrame, read_slow_down
 from logship.shipper.state import ShipperState, SourceState, add_range, covered, first_gap
 from logship.shipper.status import StatusWriter
 from logship.shipper.tail import Reader, Source, Tailer
@@ -74,6 +74,10 @@ class _Conn:
     next_sid: int = 1
 
 
+# a lower slow-down factor from the collector takes effect after this long without a higher one
+SLOW_DOWN_HOLD_S = 3.0
+
+
 class Shipper:
     """The daemon. ``await Shipper(cfg, token).run()`` until ``stop()``."""
 
@@ -101,6 +105,10 @@ class Shipper:
         self._caught_up_at: dict[str, float] = {}
         self._unreadable_backlogs: set[str] = set()
         self._discovery: Discovery | None = None
+        self.slow_down = 1.0               # the collector's slow-down factor, held (status.json)
+        self.slow_down_at: float | None = None   # when it took this value
+        self._slow_latest = 1.0            # the factor of the last ack/credit message
+        self._slow_seen = 0.0              # when the held factor was last confirmed
 
     # -- lifecycle -------------------------------------------------------------------
     def stop(self) -> None:
@@ -343,12 +351,36 @@ class Shipper:
             if kind == "opened":
                 self._on_opened(conn, msg)
             elif kind == "ack":
+                self._note_slow_down(msg)
                 self._on_ack(conn, msg)
             elif kind == "credit":
+                self._note_slow_down(msg)
                 conn.credit += int(msg.get("credit", 0))
             elif kind == "error":
                 self._on_error(conn, msg)
             self._kick.set()
+
+    def _note_slow_down(self, msg: dict[str, Any]) -> None:
+        """The collector's slow-down factor (absent: 1), for the watchdog to read in status.json.
+
+        Acks alternate as the writer queue fills and drains; a raise takes effect at once,
+        a lower factor only after SLOW_DOWN_HOLD_S without a higher one, so that readers
+        see one change each way instead of a flutter."""
+        factor, now = read_slow_down(msg), time.time()
+        self._slow_latest = factor
+        if factor >= self.slow_down:
+            if factor > self.slow_down:
+                log.info("collector slow-down factor %g (was %g)", factor, self.slow_down)
+                self.slow_down, self.slow_down_at = factor, now
+            self._slow_seen = now
+        else:
+            self._held_slow_down(now)
+
+    def _held_slow_down(self, now: float) -> float:
+        if self._slow_latest < self.slow_down and now - self._slow_seen >= SLOW_DOWN_HOLD_S:
+            log.info("collector slow-down factor %g (was %g)", self._slow_latest, self.slow_down)
+            self.slow_down, self.slow_down_at, self._slow_seen = self._slow_latest, now, now
+        return self.slow_down
 
     def _on_opened(self, conn: _Conn, msg: dict[str, Any]) -> None:
         op = conn.by_sid.get(int(msg.get("sid", -1)))
@@ -602,6 +634,10 @@ class Shipper:
                 "segments": segs,
             },
             "consent": consent,
+            # the collector asks producers to measure less (docs/protocol.md); 1: it does not
+            "slow_down": self._held_slow_down(now), "slow_down_since": self.slow_down_at,
+            # sources committed to their end (FINAL acked): safe to delete, by content id
+            "acked_sources": sorted(st.key for st in self.state.sources.values() if st.final_acked),
             "missed_bytes_total": sum(s.missed_bytes for s in self.tailer.sources),
             # files shorter than 1 KiB still growing: named (and shipped) after head_settle
             "unsettled_files": sum(1 for s in self.tailer.sources if not s.ready and s.reader is not None),

@@ -16,14 +16,16 @@ from typing import Any
 
 from logship.kernel.status import STATUS_FILE, StatusError, read_status
 
-__all__ = ["Pace", "Decision"]
+__all__ = ["Pace", "Decision", "LAG_BYTES"]
+
+LAG_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     interval: float
     factor: float
-    reason: str          # none | slow_down | lag | busy
+    reason: str          # normal | slow_down | lag | busy
 
 
 class Pace:
@@ -36,7 +38,7 @@ class Pace:
         self.busy_load = busy_load
         self._mtime: float | None = None
         self.status: dict[str, Any] | None = None
-        self.current = Decision(base, 1.0, "none")
+        self.current = Decision(base, 1.0, "normal")
 
     def read_status(self) -> dict[str, Any] | None:
         """The shipper's status (re-read only when status.json changed); None without one."""
@@ -54,14 +56,25 @@ class Pace:
                 pass
         return self.status
 
+    def _lagging(self, f: object) -> bool:
+        """A file the shipper is behind on: by LAG_BYTES and for longer than lag_seconds.
+
+        Both, because a file written without pause is never entirely acked (the collector
+        holds its last entry until the next one shows it complete): a few hundred bytes
+        behind for ever is not lag."""
+        if not isinstance(f, dict):
+            return False
+        nbytes, secs = f.get("lag_bytes"), f.get("lag_seconds")
+        return (isinstance(nbytes, int) and isinstance(secs, (int, float))
+                and nbytes >= LAG_BYTES and secs > self.lag_seconds)
+
     def decide(self) -> Decision:
         st = self.read_status() or {}
-        factors = [(1.0, "none")]
+        factors = [(1.0, "normal")]
         slow = st.get("slow_down")
         if isinstance(slow, (int, float)) and not isinstance(slow, bool) and slow > 1:
             factors.append((float(slow), "slow_down"))
-        lag = max((f.get("lag_seconds") or 0 for f in st.get("files", []) if isinstance(f, dict)), default=0)
-        if self.lag_seconds and isinstance(lag, (int, float)) and lag > self.lag_seconds:
+        if self.lag_seconds and any(self._lagging(f) for f in st.get("files", [])):
             factors.append((2.0, "lag"))
         if self.busy_load and hasattr(os, "getloadavg"):
             per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
