@@ -51,7 +51,7 @@ def watch_json_argv(**cfg: object) -> list[str]:
     doc = {k: (str(v) if isinstance(v, Path) else list(map(str, v)) if isinstance(v, tuple) else v)
            for k, v in cfg.items()}
     doc.setdefault("busy_load", 0.0)
-    return [sys.executable, "-P", "-m", "logship.watch", "--config-json", json.dumps(doc)]
+    return [sys.executable, "-P", "-m", "logship.watch.main", "--config-json", json.dumps(doc)]
 
 
 def log_files(log_dir: Path, name: str = "app.log") -> list[Path]:

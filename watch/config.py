@@ -1,7 +1,7 @@
 """The watchdog's configuration: one frozen value class with named defaults.
 
 Every option is documented in docs/watch.md; `logship watch` builds it from its
-options and hands it, as JSON, to the lean ``python -P -m logship.watch`` process.
+options and hands it, as JSON, to the lean ``python -P -m logship.watch.main`` process.
 """
 
 from __future__ import annotations
