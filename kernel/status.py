@@ -18,6 +18,7 @@ Shape (all times are Unix seconds)::
      "backlog": {"policy": "ask|always|never", "pending_files": N, "pending_bytes": N,
                  "approved_bytes": N, "oldest": t|null, "segments": [{"id", "path", "bytes", "oldest", "status"}]},
      "consent": "none_needed|needed|given",
+     "ask": {"asking": bool, "answer": "yes|no|failed"|null, "at": t|null},  # the last ask_command
      "missed_bytes_total": N,
      "slow_down": F,           # the collector's last slow-down factor (1: none; docs/protocol.md)
      "slow_down_since": t|null,  # when it last changed
