@@ -36,7 +36,7 @@ class Sampler:
         for k in kids:
             alive.add(k.pid)
             known = self._known.get(k.pid)
-            if known is None or known.create_time != k.create_time:
+            if known is None or known != k:   # psutil compares pid and start time
                 try:
                     k.cpu_percent(None)
                 except psutil.Error:

@@ -245,7 +245,7 @@ class Watchdog:
                 except (BlockingIOError, InterruptedError):
                     pass
             if events.sock in ready:
-                self._drain(events, limit=1000)
+                self._drain(events, limit=1000, final=False)   # a flood cannot starve the sampling
             now = time.monotonic()
             if now >= next_sample:
                 try:
@@ -266,15 +266,15 @@ class Watchdog:
                     next_retention = now + RETENTION_EVERY_S
                     self._retention()
 
-    def _drain(self, events: EventSocket, limit: int = 100_000) -> None:
+    def _drain(self, events: EventSocket, limit: int = 100_000, final: bool = True) -> None:
+        """Write what the app sent. Drops are reported with each sample, and at the end."""
         for raw in events.receive(limit):
             self.events_in += 1
             if not self.limit.admit():
                 continue
             ev = decode_datagram(raw, self.session_id)
             self._write(ev.level, "event", ev.name, ev.fields, ev.message, ev.continuation)
-        dropped = self.limit.take_dropped() if limit > 1000 else 0
-        if dropped:
+        if final and (dropped := self.limit.take_dropped()):
             self.event("watch.events_dropped", "WARN", count=dropped, rate=self.cfg.event_rate)
 
     def _repace(self) -> None:

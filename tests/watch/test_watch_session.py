@@ -6,6 +6,7 @@ Each test waits on the log file or the process, never a fixed time. About 12 s i
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -51,6 +52,29 @@ def test_a_child_that_sends_100_events_and_exits_3(tmp_path: Path, db_path: Path
         assert st.con.execute("SELECT count(*) FROM events WHERE name = 'test.ev'").fetchall() == [(100,)]
         assert st.con.execute("SELECT count(*) FROM rejects").fetchall() == [(0,)]
         assert st.con.execute("SELECT count(*) FROM metrics WHERE name = 'proc.cpu'").fetchall() == [(len(metrics),)]
+
+
+def test_sampling_keeps_its_pace_while_the_app_uses_every_core(tmp_path: Path):
+    """~3 s. The app and its children spin on every core for T = 2 s at 0.25 s: at least
+    floor(T / interval) - 1 samples, with --children the children counted and summed in
+    (the CPU figure itself depends on what else runs on the machine: only > 0 is asserted)."""
+    t, interval = 2.0, 0.25
+    cores = max(2, os.cpu_count() or 2)
+    spin = tmp_path / "spin.py"
+    spin.write_text(f"import time\nt = time.monotonic()\nwhile time.monotonic() - t < {t}:\n    pass\n")
+    script = app_script(tmp_path, f"""
+        import subprocess
+        kids = [subprocess.Popen([sys.executable, {str(spin)!r}]) for _ in range({cores} - 1)]
+        exec(open({str(spin)!r}).read())
+        for k in kids:
+            k.wait()
+    """)
+    res = run(watch_argv(tmp_path / "logs", script, "--interval", str(interval), "--children"))
+    assert res.returncode == 0, res.stderr
+    metrics = [e for e in entries(tmp_path / "logs") if e.kind == "metric"]
+    assert len(metrics) >= int(t / interval) - 1
+    assert max(int(m.field("children")) for m in metrics) == cores - 1
+    assert max(float(m.field("cpu").rstrip("%")) for m in metrics) > 0
 
 
 def test_a_child_killed_by_sigkill_is_recorded_with_the_signal(tmp_path: Path):
