@@ -166,8 +166,11 @@ class Watchdog:
         old_handlers = {}
         pidfd = None
         try:
-            self.writer = ClientLogWriter(cfg.log_dir / cfg.log_name, max_bytes=cfg.rotate_bytes, backups=None,
-                                          gzip_rotated=False)
+            try:
+                self.writer = ClientLogWriter(cfg.log_dir / cfg.log_name, max_bytes=cfg.rotate_bytes, backups=None,
+                                              gzip_rotated=False)
+            except OSError as exc:
+                raise WatchError(f"cannot write {cfg.log_dir / cfg.log_name}: {exc.strerror or exc}") from None
             old_wakeup = signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
             for sig in STOP_SIGNALS + ((signal.SIGCHLD,) if hasattr(signal, "SIGCHLD") else ()):
                 old_handlers[sig] = signal.signal(sig, self._on_signal)
@@ -181,7 +184,11 @@ class Watchdog:
                 self.event("watch.resumed", pid=self.proc.pid, interval=Duration.of(cfg.interval))
             else:
                 self._write("INFO", "session", "start", self._start_fields())
-            save_session(cfg.log_dir, self.proc.pid, create_time, self.session_id)
+            try:
+                save_session(cfg.log_dir, self.proc.pid, create_time, self.session_id)
+            except OSError as exc:   # a full disk: the session is watched all the same, not resumable
+                print(f"logship watch: cannot record the session in {cfg.log_dir}: {exc.strerror or exc}",
+                      file=sys.stderr, flush=True)
             detached = self._loop(events, wake_r, pidfd)
             self._drain(events)
             if detached:
@@ -190,7 +197,10 @@ class Watchdog:
                 return 0
             level, fields, code = self._end()
             self._write(level, "session", "end", fields)
-            drop_session(cfg.log_dir)
+            try:
+                drop_session(cfg.log_dir)
+            except OSError:
+                pass   # a stale file names a process that is gone: never resumed
             self._retention()
             return code
         finally:
