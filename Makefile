@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz bench soak clean fidelity corpus-target
+.PHONY: demo demo-offline test test-slow fuzz bench soak clean fidelity corpus-target
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +12,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[collector,test]'
 	touch $(STAMP)
 
-# The demo rebuilds demo-data/ each time: a simulated fleet (logs + known answers), its db.
-DEMO := demo-data
+# The live demo (bench/live_demo.py): a collector on a free loopback port, simulated apps
+# under `logship watch` with a shipper each, the collector stopped midway, one "measure
+# less" round trip, then a summary; everything stopped cleanly. About 30 s (more on a busy
+# machine). Its files go to demo-live/.
 demo: $(STAMP)
+	$(BIN)/python -m bench.live_demo --out demo-live --seconds 30 --clients 4
+
+# The offline demo rebuilds demo-data/ each time: a simulated fleet (logs + known answers), its db.
+DEMO := demo-data
+demo-offline: $(STAMP)
 	rm -rf $(DEMO)
 	$(BIN)/logship simulate --out $(DEMO)/logs --manifest $(DEMO)/manifest.json --clients 10 --duration 10m --seed 42
 	$(BIN)/logship ingest $(DEMO)/logs --client-id-from-dir --log-format client --tz UTC --db $(DEMO)/demo.duckdb
@@ -55,4 +62,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.fault.soak --seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo-data tour
+	rm -rf $(VENV) build *.egg-info demo-data demo-live tour

@@ -138,6 +138,8 @@ class EndReason(str, Enum):
     crashed = "crashed"
     lost = "lost"
     open = "open"
+    stopped = "stopped"
+    unknown = "unknown"
 
 
 # Shared output options (define once, reuse in every command that prints rows).
@@ -601,6 +603,60 @@ def backlog_approve_cmd(
         pending = {s["id"] for s in segs if s.get("status") == "pending"}
     approve(sd, seg_id, all_=all_, pending_ids=pending)
     typer.echo(f"approved {'all pending backlog' if all_ else seg_id} in {sd}")
+
+
+# [watch: the client watchdog]
+
+
+@command("watch", context_settings={**CONTEXT, "allow_interspersed_args": False})
+def watch_cmd(
+    command: Annotated[Optional[list[str]], typer.Argument(help="The app and its arguments, after --.")] = None,
+    log_dir: Annotated[Path, typer.Option("--log-dir", help="Where the app's log files are written.")] = Path("logs"),
+    pid: Annotated[Optional[int], typer.Option("--pid", help="Attach to this running process instead.")] = None,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between samples.")] = 1.0,
+    max_interval: Annotated[float, typer.Option(
+        "--max-interval", help="The longest interval when asked to measure less.")] = 60.0,
+    children: Annotated[bool, typer.Option("--children", help="Sum the app's child processes in.")] = False,
+    app_version: Annotated[Optional[str], typer.Option("--app-version", help="Written in `session start`.")] = None,
+    log_name: Annotated[str, typer.Option("--log-name", help="The log file's name.")] = "app.log",
+    rotate_bytes: Annotated[str, typer.Option("--rotate-bytes", help="Rotate the log file at this size.")] = "10MiB",
+    keep_for: Annotated[str, typer.Option("--keep-for", help="Delete rotated files older than this.")] = "7d",
+    keep_bytes: Annotated[str, typer.Option("--keep-bytes", help="Cap the directory's total size.")] = "100MiB",
+    shipper_state: Annotated[Optional[Path], typer.Option(
+        "--shipper-state", help="The shipper's state directory: acked files, slow-down, lag.")] = None,
+    busy_load: Annotated[float, typer.Option(
+        "--busy-load", help="Load average per core that halves the sampling rate (0: off).")] = 2.0,
+    udp: Annotated[bool, typer.Option("--udp", help="Events over UDP on 127.0.0.1, not a Unix socket.")] = False,
+) -> None:
+    """Run an app (or attach to one) and write its sessions, samples and events as client-format logs.
+
+    Signals SIGTERM, SIGINT and SIGHUP are forwarded to the app; the app gets the event
+    socket's address in LOGSHIP_EVENTS (docs/watch.md). Exits with the app's exit code.
+
+    Example: logship watch --log-dir logs --shipper-state st -- ./my-app --port 6881
+    """
+    from logship.kernel.units import parse_duration_text, parse_size_text
+    from logship.watch.config import WatchConfig
+    from logship.watch.main import exec_watch
+
+    def size(name: str, text: str) -> int:
+        n = parse_size_text(text)
+        if n is None:
+            raise typer.BadParameter(f"{text!r} is not a size such as 100MiB", param_hint=name)
+        return n
+
+    def seconds(name: str, text: str) -> float:
+        n = parse_duration_text(text)
+        if n is None:
+            raise typer.BadParameter(f"{text!r} is not a duration such as 7d or 12h", param_hint=name)
+        return n
+
+    cfg = WatchConfig(log_dir=log_dir, command=tuple(command or ()), pid=pid, interval=interval,
+                      max_interval=max_interval, children=children, app_version=app_version, log_name=log_name,
+                      rotate_bytes=size("--rotate-bytes", rotate_bytes), keep_for=seconds("--keep-for", keep_for),
+                      keep_bytes=size("--keep-bytes", keep_bytes), shipper_state=shipper_state, busy_load=busy_load,
+                      udp=udp)
+    exec_watch(cfg)  # same pid, without the CLI framework in memory
 
 
 def main() -> None:

@@ -330,7 +330,8 @@ class ClientLogWriter:
 
     Before an entry that would take the file past `max_bytes` (0: never rotate), the
     file is renamed `app.log` -> `app.log.1` and older ones shift up (`.1` -> `.2` ...);
-    at most `backups` rotated files are kept. With `gzip_rotated`, files from `.2` on
+    at most `backups` rotated files are kept (None: unlimited, for a caller that deletes
+    by its own rules, such as the watchdog's retention). With `gzip_rotated`, files from `.2` on
     are gzipped (`.1` stays plain: a shipper may still be reading it). An entry is never
     split across files. The gzip header carries no name or time, so the same input gives
     the same bytes; the archive keeps the rotated file's modification time.
@@ -340,11 +341,11 @@ class ClientLogWriter:
         self,
         path: str | Path,
         max_bytes: int = 10 << 20,
-        backups: int = 5,
+        backups: int | None = 5,
         gzip_rotated: bool = True,
         flush_each: bool = True,
     ) -> None:
-        if max_bytes < 0 or backups < 0:
+        if max_bytes < 0 or (backups is not None and backups < 0):
             raise ValueError("max_bytes and backups must be >= 0")
         self.path = Path(path)
         self.max_bytes = max_bytes
@@ -413,7 +414,7 @@ class ClientLogWriter:
             existing = self._rotated_files()
             for i in sorted(existing, reverse=True):
                 src = existing[i]
-                if i >= self.backups:
+                if self.backups is not None and i >= self.backups:
                     src.unlink()
                 elif src.suffix == ".gz" or not self.gzip_rotated:
                     os.replace(src, rotated_name(self.path, i + 1, src.suffix == ".gz"))

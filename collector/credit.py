@@ -7,6 +7,11 @@ connection that was starved). When the writer queue is over `queue_bytes`, or th
 budget is spent, nobody gets new credit: shippers stop sending, while the collector
 keeps reading their sockets (heartbeats, control messages), so memory stays bounded.
 
+Slow-down factor (a v1 addition, docs/protocol.md): while the writer queue is at least
+half full, acks and credit messages carry ``slow_down`` (2 at half, 4 at three
+quarters, 8 when full), so that shippers can tell their producers to measure less
+(the watchdog samples less often). Old shippers ignore the field.
+
 Fair share: each connection's window aims at budget / connections, between
 `min_credit` (so that none starves when thousands share the budget) and `max_credit`.
 A new connection starts with `initial_credit`; its window grows towards its share as
@@ -20,7 +25,18 @@ from collections.abc import Callable
 
 from .metrics import Metrics
 
-__all__ = ["Account", "CreditBank"]
+__all__ = ["Account", "CreditBank", "slow_down_factor"]
+
+
+def slow_down_factor(fill: float) -> float:
+    """The factor for a writer queue this full (queued / queue_bytes): 1, 2, 4 or 8."""
+    if fill < 0.5:
+        return 1.0
+    if fill < 0.75:
+        return 2.0
+    if fill < 1.0:
+        return 4.0
+    return 8.0
 
 
 class Account:
@@ -41,15 +57,21 @@ class Account:
 
 class CreditBank:
     def __init__(self, inflight_budget: int, initial_credit: int, min_credit: int,
-                 metrics: Metrics, writer_full: Callable[[], bool], max_credit: int | None = None) -> None:
+                 metrics: Metrics, writer_full: Callable[[], bool], max_credit: int | None = None,
+                 writer_fill: Callable[[], float] | None = None) -> None:
         self.budget = inflight_budget
         self.initial = initial_credit
         self.min_credit = min(min_credit, initial_credit)
         self.max_credit = max(max_credit or initial_credit, initial_credit)
         self.metrics = metrics
         self.writer_full = writer_full
+        self.writer_fill = writer_fill
         self.accounts: set[Account] = set()
         self.inflight = 0
+
+    def slow_down(self) -> float:
+        """The factor acks and credit messages carry now (1.0: none; see the module doc)."""
+        return slow_down_factor(self.writer_fill()) if self.writer_fill is not None else 1.0
 
     def target(self) -> int:
         share = self.budget // max(1, len(self.accounts))

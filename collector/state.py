@@ -45,7 +45,8 @@ class CollectorState:
         lim = config.limits
         self.bank = CreditBank(lim.inflight_budget, lim.initial_credit, config.min_credit, self.metrics,
                                writer_full=lambda: self.writer.full or self.shutting_down,
-                               max_credit=config.max_credit)
+                               max_credit=config.max_credit,
+                               writer_fill=lambda: self.writer.queued_bytes / max(1, lim.queue_bytes))
         self.writer.space_listeners.append(self.bank.replenish)
         self.sessions: set[StreamSession] = set()
         # body readers block on the loop for bytes and on the writer for commits

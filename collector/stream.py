@@ -98,11 +98,14 @@ class StreamSession:
             await self._wake.wait()
             self._wake.clear()
             out, self._out = self._out, []
+            # the slow-down factor (a v1 addition): only while the writer queue fills
+            slow = self.state.bank.slow_down()
+            extra = {"slow_down": slow} if slow > 1 else {}
             for sid, (end, credit) in self._acks.items():
-                out.append(encode_message("ack", sid=sid, end=end, credit=credit))
+                out.append(encode_message("ack", sid=sid, end=end, credit=credit, **extra))
             self._acks.clear()
             if self._credit:
-                out.append(encode_message("credit", credit=self._credit))
+                out.append(encode_message("credit", credit=self._credit, **extra))
                 self._credit = 0
             for text in out:
                 if self.ws.closed:

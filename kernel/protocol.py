@@ -28,9 +28,22 @@ __all__ = [
     "encode_message",
     "decode_message",
     "MessageError",
+    "MAX_SLOW_DOWN",
+    "read_slow_down",
 ]
 
 PROTOCOL_VERSION = 1
+
+# the largest slow_down a shipper takes from the collector (a bigger one is read as this)
+MAX_SLOW_DOWN = 64.0
+
+
+def read_slow_down(msg: dict[str, Any]) -> float:
+    """An ack's or credit message's slow-down factor: 1.0 when absent or not a number >= 1."""
+    v = msg.get("slow_down", 1.0)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 1.0:
+        return 1.0
+    return float(min(v, MAX_SLOW_DOWN))
 
 
 @dataclass(frozen=True)
@@ -144,8 +157,10 @@ def frame_range_problem(frame: DataFrame, limits: Limits = DEFAULT_LIMITS) -> st
 # Control messages are JSON objects with a "type":
 #   shipper -> collector: hello{version, shipper, host}, open{sid, head_b64, path, log_format?, tz, mtime},
 #                         close{sid}
-#   collector -> shipper: welcome{version, credit}, opened{sid, ranges}, ack{sid, end, credit},
-#                         error{code, message, sid?}
+#   collector -> shipper: welcome{version, credit}, opened{sid, ranges}, ack{sid, end, credit, slow_down?},
+#                         credit{credit, slow_down?}, error{code, message, sid?}
+# slow_down (a v1 addition, ignored by old peers): a number > 1 while the collector's
+# writer queue fills; "produce this many times less" (the watchdog samples less often).
 MESSAGE_TYPES = frozenset({"hello", "welcome", "open", "opened", "ack", "error", "close", "credit"})
 
 

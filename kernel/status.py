@@ -4,7 +4,9 @@ In the kernel because its readers are not the shipper: the CLI, the watchdog and
 
 ``status.json`` in the state directory, written atomically at most once a second by
 the daemon, read by ``logship ship --status``, ``logship backlog``, the watchdog (to
-sample less often when the shipper lags) and the app (to ask its user for consent).
+sample less often when the collector asks it or the shipper lags, and to delete only
+rotated files whose source id is in ``acked_sources``) and the app (to ask its user
+for consent).
 
 Shape (all times are Unix seconds)::
 
@@ -16,7 +18,11 @@ Shape (all times are Unix seconds)::
      "backlog": {"policy": "ask|always|never", "pending_files": N, "pending_bytes": N,
                  "approved_bytes": N, "oldest": t|null, "segments": [{"id", "path", "bytes", "oldest", "status"}]},
      "consent": "none_needed|needed|given",
+     "ask": {"asking": bool, "answer": "yes|no|failed"|null, "at": t|null},  # the last ask_command
      "missed_bytes_total": N,
+     "slow_down": F,           # the collector's last slow-down factor (1: none; docs/protocol.md)
+     "slow_down_since": t|null,  # when it last changed
+     "acked_sources": [source_id, ...],  # sources committed to their end (FINAL acked)
      "state_error": "..."|null,  # why state.json cannot be written now (a full disk, EIO)
      "unsettled_files": N}     # files < 1 KiB still growing, not named (nor shipped) yet
 """

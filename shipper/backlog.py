@@ -5,8 +5,9 @@ When a source is opened on a (re)connection, the data it is behind is split in t
 ``backlog_bytes`` behind becomes a *backlog segment* (the protocol allows the gap on the
 collector). The policy decides what happens to segments: ``always`` sends them (through
 /v1/backlog, gzip), ``never`` skips them for good, ``ask`` keeps them pending until
-``logship backlog approve`` writes ``approvals.json`` in the state directory. The
-daemon reads that file (it never writes it); the CLI never touches ``state.json``.
+``logship backlog approve`` writes ``approvals.json`` in the state directory, or the
+configured ``ask_command`` says yes (shipper/ask.py). The daemon reads that file (it
+never writes it); the CLI never touches ``state.json``.
 """
 
 from __future__ import annotations

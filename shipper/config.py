@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,9 @@ class ShipperConfig:
     checkpoint_interval: float = 1.0            # state.json at most this often
     status_interval: float = 1.0                # status.json at most this often
     delete_acked_after: float = 0.0             # delete fully acked rotated files after this; 0: never
+    ask_command: tuple[str, ...] = ()           # run to ask the user about backlog (exit 0: yes)
+    ask_interval: float = 3600.0                # after a no: ask again after this (or for more backlog)
+    ask_timeout: float = 300.0                  # an ask_command running longer is no answer
     connect_timeout: float = 10.0
     heartbeat: float = 30.0                     # WebSocket ping interval
     log_level: str = "info"
@@ -102,7 +106,7 @@ _SIZES = {"backlog_bytes", "max_line_bytes", "max_frame_bytes", "backlog_request
 _DURATIONS = {
     "backlog_after", "poll_interval", "read_interval", "rotate_wait", "head_settle", "reconnect_min",
     "reconnect_max", "checkpoint_interval", "status_interval", "delete_acked_after",
-    "connect_timeout", "heartbeat",
+    "connect_timeout", "heartbeat", "ask_interval", "ask_timeout",
 }
 _STRINGS = {"collector", "client_id", "tz", "backlog", "log_level"}
 
@@ -121,6 +125,12 @@ def _coerce(name: str, value: Any) -> Any:
             value = [value]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"config key 'paths': expected a list of paths or globs, got {value!r}")
+        return tuple(value)
+    if name == "ask_command":
+        if isinstance(value, str):
+            value = shlex.split(value)
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"config key 'ask_command': expected a command line or a list of words, got {value!r}")
         return tuple(value)
     if name == "log_format":
         if value is not None and not isinstance(value, str):

@@ -35,13 +35,14 @@ from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 
+from logship.shipper.ask import RETRY_AFTER_FAILURE_S, Question, run_ask
 from logship.shipper.backlog import Approvals, read_approvals, split_backlog
 from logship.shipper.client import CollectorRefused, ConnectionLost, StreamClient, post_backlog
 from logship.shipper.config import ConfigError, ShipperConfig
 from logship.shipper.discovery import Discovery
 from logship.shipper.heads import compile_head, head_line_at_or_after
 from logship.kernel.zones import local_zone
-from logship.kernel.protocol import DataFrame
+from logship.kernel.protocol import DataFrame, read_slow_down
 from logship.shipper.state import ShipperState, SourceState, add_range, covered, first_gap
 from logship.shipper.status import StatusWriter
 from logship.shipper.tail import Reader, Source, Tailer
@@ -76,6 +77,10 @@ class _Conn:
     next_sid: int = 1
 
 
+# a lower slow-down factor from the collector takes effect after this long without a higher one
+SLOW_DOWN_HOLD_S = 3.0
+
+
 class Shipper:
     """The daemon. ``await Shipper(cfg, token).run()`` until ``stop()``."""
 
@@ -103,6 +108,12 @@ class Shipper:
         self._caught_up_at: dict[str, float] = {}
         self._unreadable_backlogs: set[str] = set()
         self._discovery: Discovery | None = None
+        self.slow_down = 1.0               # the collector's slow-down factor, held (status.json)
+        self.slow_down_at: float | None = None   # when it took this value
+        self._slow_latest = 1.0            # the factor of the last ack/credit message
+        self._slow_seen = 0.0              # when the held factor was last confirmed
+        self._ask_task: asyncio.Task[None] | None = None   # the ask_command running now
+        self._asked: tuple[frozenset[str], float, str] | None = None   # (ids, when, answer)
 
     # -- lifecycle -------------------------------------------------------------------
     def stop(self) -> None:
@@ -130,6 +141,8 @@ class Shipper:
             ]
             stopper = loop.create_task(self._stop.wait())
             done, _ = await asyncio.wait(tasks + [stopper], return_when=asyncio.FIRST_COMPLETED)
+            if self._ask_task is not None:
+                tasks.append(self._ask_task)
             for t in tasks + [stopper]:
                 t.cancel()
             for t in tasks + [stopper]:
@@ -220,6 +233,7 @@ class Shipper:
                 last_scan = now_m
             self._kick.set()
             self._check_approvals()
+            self._maybe_ask()
             self._retention()
             if now_m - last_prune > 3600:
                 self._prune()
@@ -245,6 +259,49 @@ class Shipper:
                     self.state.mark_dirty()
                     log.info("backlog %s approved", seg.id)
                     self._backlog_kick.set()
+
+    def _pending_question(self) -> Question | None:
+        ids, nbytes, paths, oldest = set(), 0, set(), []
+        for st in self.state.sources.values():
+            for b in st.backlogs:
+                if b.status == "pending":
+                    ids.add(b.id)
+                    nbytes += (b.end - b.start) - covered(st.ranges, b.start, b.end)
+                    paths.add(st.path or st.origin)
+                    if b.oldest is not None:
+                        oldest.append(b.oldest)
+        return Question(frozenset(ids), nbytes, len(paths), min(oldest, default=None)) if ids else None
+
+    def _maybe_ask(self) -> None:
+        """Run ask_command when backlog waits and the user was not asked about it lately."""
+        if self.cfg.backlog != "ask" or not self.cfg.ask_command or self._ask_task is not None:
+            return
+        q = self._pending_question()
+        if q is None:
+            return
+        if self._asked is not None:
+            ids, at, answer = self._asked
+            wait = RETRY_AFTER_FAILURE_S if answer == "failed" else self.cfg.ask_interval
+            if q.ids <= ids and time.time() - at < wait:
+                return   # asked about all of it lately: no nagging
+        self._ask_task = asyncio.get_running_loop().create_task(self._ask(q), name="ask")
+
+    async def _ask(self, q: Question) -> None:
+        try:
+            answer = await run_ask(self.cfg.ask_command, q, self.cfg.ask_timeout)
+        finally:
+            self._ask_task = None
+        self._asked = (q.ids, time.time(), {True: "yes", False: "no", None: "failed"}[answer])
+        if answer:
+            now = time.time()
+            for st in self.state.sources.values():
+                for seg in st.backlogs:
+                    if seg.status == "pending" and seg.id in q.ids:
+                        seg.status, seg.approved_at = "approved", now
+                        log.info("backlog %s approved (ask_command)", seg.id)
+            self.state.mark_dirty()
+            self._backlog_kick.set()
+        self._wake.set()
 
     def _prune(self) -> None:
         """Forget sources completed long ago whose files are gone, so the state stays small.
@@ -345,12 +402,36 @@ class Shipper:
             if kind == "opened":
                 self._on_opened(conn, msg)
             elif kind == "ack":
+                self._note_slow_down(msg)
                 self._on_ack(conn, msg)
             elif kind == "credit":
+                self._note_slow_down(msg)
                 conn.credit += int(msg.get("credit", 0))
             elif kind == "error":
                 self._on_error(conn, msg)
             self._kick.set()
+
+    def _note_slow_down(self, msg: dict[str, Any]) -> None:
+        """The collector's slow-down factor (absent: 1), for the watchdog to read in status.json.
+
+        Acks alternate as the writer queue fills and drains; a raise takes effect at once,
+        a lower factor only after SLOW_DOWN_HOLD_S without a higher one, so that readers
+        see one change each way instead of a flutter."""
+        factor, now = read_slow_down(msg), time.time()
+        self._slow_latest = factor
+        if factor >= self.slow_down:
+            if factor > self.slow_down:
+                log.info("collector slow-down factor %g (was %g)", factor, self.slow_down)
+                self.slow_down, self.slow_down_at = factor, now
+            self._slow_seen = now
+        else:
+            self._held_slow_down(now)
+
+    def _held_slow_down(self, now: float) -> float:
+        if self._slow_latest < self.slow_down and now - self._slow_seen >= SLOW_DOWN_HOLD_S:
+            log.info("collector slow-down factor %g (was %g)", self._slow_latest, self.slow_down)
+            self.slow_down, self.slow_down_at, self._slow_seen = self._slow_latest, now, now
+        return self.slow_down
 
     def _on_opened(self, conn: _Conn, msg: dict[str, Any]) -> None:
         op = conn.by_sid.get(int(msg.get("sid", -1)))
@@ -617,6 +698,13 @@ class Shipper:
                 "segments": segs,
             },
             "consent": consent,
+            # the last ask_command answer: yes, no or failed, and when (null: never asked)
+            "ask": ({"asking": self._ask_task is not None, "answer": self._asked[2], "at": self._asked[1]}
+                    if self._asked else {"asking": self._ask_task is not None, "answer": None, "at": None}),
+            # the collector asks producers to measure less (docs/protocol.md); 1: it does not
+            "slow_down": self._held_slow_down(now), "slow_down_since": self.slow_down_at,
+            # sources committed to their end (FINAL acked): safe to delete, by content id
+            "acked_sources": sorted(st.key for st in self.state.sources.values() if st.final_acked),
             "missed_bytes_total": sum(s.missed_bytes for s in self.tailer.sources),
             # files shorter than 1 KiB still growing: named (and shipped) after head_settle
             "unsettled_files": sum(1 for s in self.tailer.sources if not s.ready and s.reader is not None),

@@ -60,7 +60,9 @@ SUMMARY_QUERIES: list[tuple[str, str]] = [
             count(*) FILTER (WHERE end_reason = 'clean') AS clean,
             count(*) FILTER (WHERE end_reason = 'crashed') AS crashed,
             count(*) FILTER (WHERE end_reason = 'lost') AS lost,
-            count(*) FILTER (WHERE end_reason = 'open') AS open
+            count(*) FILTER (WHERE end_reason = 'open') AS open,
+            count(*) FILTER (WHERE end_reason = 'stopped') AS stopped,
+            count(*) FILTER (WHERE end_reason = 'unknown') AS unknown
         FROM sessions GROUP BY client_id ORDER BY client_id"""),
     ("CPU p95 per session (metric proc.cpu, percent; top 10)", """
         SELECT client_id, session_id, round(quantile_cont(value, 0.95), 1) AS cpu_p95,

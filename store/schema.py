@@ -58,8 +58,33 @@ _V2 = [
     "ALTER TABLE sources ADD COLUMN future_dated BIGINT DEFAULT 0",
 ]
 
+# v3 (issue 12, the watchdog): two more end reasons, read from the end mark. `stopped`:
+# the mark says reason=stopped (the watchdog forwarded a stop signal, or the machine
+# was shutting down), whatever the exit; `unknown`: the mark says exit=unknown (a
+# process watched with --pid, whose exit status cannot be read). Checked before
+# clean/crashed: such a session is neither.
+_V3 = [
+    """CREATE OR REPLACE VIEW sessions AS
+    SELECT client_id, session_id, started_at, ended_at,
+        CASE
+            WHEN ends > 0 AND json_extract_string(end_attrs, '$.reason') = 'stopped' THEN 'stopped'
+            WHEN ends > 0 AND json_extract_string(end_attrs, '$.exit') = 'unknown'
+                 AND json_extract_string(end_attrs, '$.signal') IS NULL THEN 'unknown'
+            WHEN ends > 0 AND coalesce(TRY_CAST(json_extract_string(end_attrs, '$.exit') AS BIGINT), 0) = 0
+                 AND json_extract_string(end_attrs, '$.signal') IS NULL THEN 'clean'
+            WHEN ends > 0 THEN 'crashed'
+            WHEN coalesce(started_at, first_ts)
+                 < max(coalesce(started_at, first_ts)) OVER (PARTITION BY client_id) THEN 'lost'
+            ELSE 'open'
+        END AS end_reason,
+        last_seen,
+        TRY_CAST(json_extract_string(end_attrs, '$.exit') AS BIGINT) AS exit_code,
+        json_extract_string(end_attrs, '$.signal') AS signal
+    FROM session_agg""",
+]
+
 # Ordered steps; a new schema change appends a step, never edits an old one.
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

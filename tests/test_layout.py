@@ -22,7 +22,7 @@ import pytest
 from tests.run import REPO
 
 HEAVY = ("duckdb", "pyarrow", "lark")
-SKIP_DIRS = {"build", "dist", "demo-data", "tour", "node_modules", "__pycache__"}
+SKIP_DIRS = {"build", "dist", "demo-data", "demo-live", "tour", "node_modules", "__pycache__"}
 
 
 def _parts(root: Path) -> list[str]:

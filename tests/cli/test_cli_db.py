@@ -171,8 +171,8 @@ def test_summary_prints_the_canned_queries(db_path: Path, logfile: Path):
     run("ingest", str(logfile), "--db", str(db_path), "--tz", "UTC")
     res = run("summary", "--db", str(db_path), "--format", "csv")
     assert res.exit_code == 0, res.output
-    assert "# Sessions per client and how they ended\nclient_id,sessions,clean,crashed,lost,open\nlocal,1,0,1,0,0\n" \
-        in res.stdout
+    assert ("# Sessions per client and how they ended\nclient_id,sessions,clean,crashed,lost,open,stopped,unknown\n"
+            "local,1,0,1,0,0,0,0\n") in res.stdout
     assert "disk.write_failed,ERROR,1" in res.stdout
 
 

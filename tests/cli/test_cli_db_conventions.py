@@ -57,7 +57,7 @@ def test_summary_json_is_one_document_and_ndjson_one_table_a_line(db: Path):
         "Sessions per client and how they ended", "CPU p95 per session (metric proc.cpu, percent; top 10)",
         "Top events", "Rejects by error", "Sources by format, with times not from the line and future-dated entries",
         "Data kept: rows, oldest and newest per table", "Database file"]
-    assert doc[0]["rows"] == [{"client_id": "pc1", "sessions": 1, "clean": 0, "crashed": 1, "lost": 0, "open": 0}]
+    assert doc[0]["rows"] == [{"client_id": "pc1", "sessions": 1, "clean": 0, "crashed": 1, "lost": 0, "open": 0, "stopped": 0, "unknown": 0}]
     assert doc[2]["rows"] == [{"name": "disk.write_failed", "level": "ERROR", "n": 1}]
     assert doc[3]["rows"] == []
     assert doc[4]["rows"] == [{"log_format": "client", "sources": 1, "future_dated": 0, "ts_not_from_line": 0}]
@@ -82,7 +82,7 @@ def test_one_statement_per_query_locally(db: Path):
 
 def test_end_reason_is_a_choice(db: Path):
     res = run("sessions", "--db", str(db), "--end-reason", "bogus")
-    assert res.exit_code == 2 and "'bogus' is not one of 'clean', 'crashed', 'lost', 'open'" in res.output
+    assert res.exit_code == 2 and "'bogus' is not one of 'clean', 'crashed', 'lost', 'open', 'stopped', 'unknown'" in res.output
     res = run("sessions", "--db", str(db), "--end-reason", "crashed", "--format", "csv")
     assert res.exit_code == 0 and res.stdout.splitlines()[1].startswith(f"pc1,{SESS},")
     assert run("sessions", "--db", str(db), "--end-reason", "clean", "--format", "csv").stdout.count("\n") == 1

@@ -252,6 +252,17 @@ def test_writer_gzip_is_deterministic_and_entries_are_never_split(tmp_path: Path
     assert gzip.decompress(outs[0]["app.log.2.gz"]).decode() == big
 
 
+def test_writer_without_a_count_cap_keeps_every_rotated_file(tmp_path: Path):
+    """backups=None (the watchdog's setting: its retention is the one owner that deletes)."""
+    log = tmp_path / "app.log"
+    with ClientLogWriter(log, max_bytes=10, backups=None, gzip_rotated=False) as w:
+        for i in range(12):
+            w.write(f"line {i:03d}\n")
+    assert log.read_bytes() == b"line 011\n"
+    assert [(tmp_path / f"app.log.{n}").read_bytes() for n in range(1, 12)] == [
+        f"line {i:03d}\n".encode() for i in range(10, -1, -1)]
+
+
 def test_writer_plain_rotation_and_reopen_appends(tmp_path: Path):
     log = tmp_path / "app.log"
     with ClientLogWriter(log, max_bytes=10, backups=2, gzip_rotated=False) as w:

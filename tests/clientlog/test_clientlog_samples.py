@@ -26,7 +26,7 @@ def _deliberate() -> dict[str, dict[int, str]]:
 
 
 DELIBERATE = _deliberate()
-NOT_LOGS = {"README.md"}
+NOT_LOGS = {"README.md", "watched_app.py"}  # the app `make demo` runs under `logship watch`
 FIXED_MTIME = 1795813745.0  # 2026-11-27: formats without a year take it from here
 
 

@@ -104,7 +104,7 @@ def test_the_summary_queries(db: Path):
                                                       "sessions": 1}
     assert file[0]["bytes"] > 0
     assert [(r["log_format"], r["future_dated"], r["ts_not_from_line"]) for r in formats] == [("client", 0, 0)]
-    assert sessions == [{"client_id": "c1", "sessions": 1, "clean": 1, "crashed": 0, "lost": 0, "open": 0}]
+    assert sessions == [{"client_id": "c1", "sessions": 1, "clean": 1, "crashed": 0, "lost": 0, "open": 0, "stopped": 0, "unknown": 0}]
     assert cpu == [{"client_id": "c1", "session_id": SESS, "cpu_p95": 29.0, "samples": 2}]
     assert events == [{"name": "tracker.timeout", "level": "WARN", "n": 1}]
     assert [r["n"] for r in rejects] == [1]

@@ -68,6 +68,27 @@ def test_end_reasons_clean_crashed_signal_lost_open(st: Store):
     }
 
 
+D, E, F = "ddddddddddddddd4", "eeeeeeeeeeeeeee5", "fffffffffffffff6"
+
+
+def test_end_reasons_stopped_and_unknown_from_the_watchdog(st: Store):
+    """A forwarded stop ends as `stopped` whatever the exit; `exit=unknown` (a process
+    watched with --pid) as `unknown`, never clean."""
+    ingest_file(st, "c1", b"".join([
+        line(0, A, "session start"),
+        line(1, A, "session end signal=SIGTERM reason=stopped stop=SIGTERM"),
+        line(2, B, "session start"),
+        line(3, B, "session end exit=0 reason=stopped stop=SIGINT"),
+        line(4, C, "session start"),
+        line(5, C, "session end exit=unknown"),
+        line(6, D, "session start"),
+        line(7, D, "session end exit=0"),
+    ]))
+    got = {k[1]: v[2:] for k, v in sessions(st).items()}
+    assert got == {A: ("stopped", at(1), None, "SIGTERM"), B: ("stopped", at(3), 0, None),
+                   C: ("unknown", at(5), None, None), D: ("clean", at(7), 0, None)}
+
+
 def test_a_session_spans_rotated_files(st: Store):
     ingest_file(st, "c1", line(0, A, "session start") + line(1, A, "metric proc cpu=1%"))
     ingest_file(st, "c1", line(2, A, "metric proc cpu=2%") + line(3, A, "session end exit=0"))
