@@ -19,7 +19,8 @@ from aiohttp import web
 from logship.store.readonly import lock_down
 
 from .auth import Authenticator
-from .bodies import handle_backlog, handle_lines
+from .bodies import handle_backlog
+from .intake.routes import add_intake_routes
 from .config import CollectorConfig
 from .errors import CollectorError
 from .jobs import handle_job
@@ -59,7 +60,7 @@ def make_app(state: CollectorState, query: QueryRunner) -> web.Application:
     app["query"] = query
     app.router.add_get("/v1/stream", handle_stream)
     app.router.add_post("/v1/backlog", handle_backlog)
-    app.router.add_post("/v1/lines", handle_lines)
+    add_intake_routes(app)  # /v1/lines too: JSON and form bodies go to their intakes
     app.router.add_post("/v1/query", handle_query)
     app.router.add_post("/v1/export", handle_export)
     app.router.add_post("/v1/admin/job", handle_job)
