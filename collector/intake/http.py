@@ -16,7 +16,7 @@ from ..replies import error_reply
 from ..state import CollectorState
 from .sink import Appended, Busy
 
-__all__ = ["BadRequest", "TooLarge", "Unauthorized", "client_of", "read_body", "media_type", "count", "v1_refusal"]
+__all__ = ["BadRequest", "TooLarge", "Unauthorized", "Unsupported", "client_of", "read_body", "media_type", "count", "v1_refusal"]
 
 
 class BadRequest(Exception):
@@ -32,6 +32,12 @@ class TooLarge(BadRequest):
 
 class Unauthorized(BadRequest):
     status = 401
+
+
+class Unsupported(BadRequest):
+    """A Content-Type the intake does not read (415)."""
+
+    status = 415
 
 
 def client_of(state: CollectorState, request: web.Request, intake: str, *, api_key: bool = False) -> str:
@@ -97,5 +103,5 @@ def v1_refusal(state: CollectorState, intake: str, exc: BadRequest | Busy) -> we
         count(state, intake, status)
         return error_reply(status, "store_failed" if exc.store else "busy", str(exc), retry_after=exc.retry_after)
     count(state, intake, exc.status)
-    code = {401: "unauthorized", 413: "too_large"}.get(exc.status, "bad_request")
+    code = {401: "unauthorized", 413: "too_large", 415: "bad_media_type"}.get(exc.status, "bad_request")
     return error_reply(exc.status, code, str(exc))
