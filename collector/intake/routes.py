@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..bodies import handle_lines
+from .esbulk import add_bulk_routes
 from .otlp import handle_otlp_logs
 from .jsonbody import handle_json, json_like
 from .pylogging import form_like, handle_python_logging
@@ -31,3 +32,4 @@ def add_intake_routes(app: web.Application) -> None:
     app.router.add_post("/v1/json", handle_json)
     app.router.add_post("/v1/python-logging", handle_python_logging)
     app.router.add_post("/v1/logs", handle_otlp_logs)
+    add_bulk_routes(app)
