@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ..bodies import handle_lines
 from .esbulk import add_bulk_routes
+from .loki import handle_push
 from .otlp import handle_otlp_logs
 from .jsonbody import handle_json, json_like
 from .pylogging import form_like, handle_python_logging
@@ -32,4 +33,5 @@ def add_intake_routes(app: web.Application) -> None:
     app.router.add_post("/v1/json", handle_json)
     app.router.add_post("/v1/python-logging", handle_python_logging)
     app.router.add_post("/v1/logs", handle_otlp_logs)
+    app.router.add_post("/loki/api/v1/push", handle_push)
     add_bulk_routes(app)
