@@ -16,7 +16,50 @@ from logship.kernel.tomlconfig import read_toml
 
 from .errors import ConfigError
 
-__all__ = ["CollectorConfig", "load_config", "parse_listen"]
+__all__ = ["CollectorConfig", "SyslogListener", "load_config", "parse_listen"]
+
+
+@dataclass(frozen=True)
+class SyslogListener:
+    """One syslog listener (`[[syslog]]` tables; none by default). Syslog carries no
+    token: the listener stands for one client id. Bound to 127.0.0.1 unless `listen`
+    says otherwise; RFC 3164 payloads take its zone `tz` and the receive time's year."""
+
+    protocol: str          # tcp (RFC 6587 framing), udp, or tls (RFC 5425)
+    client_id: str
+    host: str = "127.0.0.1"
+    port: int = 0          # 0: a free port (the log says which)
+    tz: str = "UTC"
+    tls_cert: Path | None = None  # tls: default the collector's --tls-cert/--tls-key
+    tls_key: Path | None = None
+
+
+_SYSLOG_KEYS = {"protocol", "client_id", "listen", "tz", "tls_cert", "tls_key"}
+
+
+def _syslog_listeners(path: Path | None, raw: Any) -> tuple[SyslogListener, ...]:
+    """`[[syslog]]` tables: protocol, client_id, listen (HOST:PORT), tz, tls_cert, tls_key."""
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise ConfigError(f"{path}: syslog must be an array of tables ([[syslog]])")
+    out = []
+    for i, t in enumerate(raw):
+        unknown = set(t) - _SYSLOG_KEYS
+        if unknown:
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: unknown key(s): {', '.join(sorted(unknown))}")
+        proto, cid = t.get("protocol"), t.get("client_id")
+        if proto not in ("tcp", "udp", "tls"):
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: protocol must be tcp, udp or tls, got {proto!r}")
+        if not isinstance(cid, str) or not cid:
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: client_id (the client this listener stands for) "
+                              "is required")
+        host, port = parse_listen(str(t.get("listen", "127.0.0.1:0")))
+        tz = t.get("tz", "UTC")
+        if not isinstance(tz, str):
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: tz must be a zone name")
+        _check_http_tz(tz)
+        paths = {k: Path(t[k]) if isinstance(t.get(k), str) else None for k in ("tls_cert", "tls_key")}
+        out.append(SyslogListener(proto, cid, host, port, tz, **paths))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -68,6 +111,8 @@ class CollectorConfig:
     http_tz: str = "UTC"
     # user grammar directories (`--grammar-dir`): their formats may be declared and detected
     grammar_dirs: tuple[Path, ...] = ()
+    # syslog listeners (collector/intake/syslognet.py): off unless configured
+    syslog: tuple[SyslogListener, ...] = ()
 
     @property
     def scheme(self) -> str:
@@ -75,7 +120,7 @@ class CollectorConfig:
 
 
 _LIMIT_NAMES = {f.name for f in fields(Limits)}
-_TOP_NAMES = {f.name for f in fields(CollectorConfig)} - {"limits"}
+_TOP_NAMES = {f.name for f in fields(CollectorConfig)} - {"limits", "syslog"}
 _PATH_KEYS = {"db", "token_file", "hmac_secret_file", "admin_token_file", "tls_cert", "tls_key"}
 _PATH_LIST_KEYS = {"grammar_dirs"}
 
@@ -132,6 +177,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
     if path is not None:
         raw = read_toml(path)
     limits_raw = raw.pop("limits", {})
+    syslog = _syslog_listeners(path, raw.pop("syslog", []))
     if not isinstance(limits_raw, dict):
         raise ConfigError(f"{path}: [limits] must be a table")
     if "listen" in raw:
@@ -154,7 +200,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
             top[k] = Path(v) if k in _PATH_KEYS else tuple(Path(p) for p in v) if k in _PATH_LIST_KEYS else v
         else:
             raise ConfigError(f"unknown collector option {k!r}")
-    cfg = replace(cfg, limits=replace(DEFAULT_LIMITS, **lims), **top)
+    cfg = replace(cfg, limits=replace(DEFAULT_LIMITS, **lims), syslog=syslog, **top)
     if cfg.db_threads < 1:
         raise ConfigError(f"db_threads must be at least 1, got {cfg.db_threads}")
     if cfg.query_nice > 19:

@@ -21,6 +21,7 @@ from logship.store.readonly import lock_down
 from .auth import Authenticator
 from .bodies import handle_backlog
 from .intake.routes import add_intake_routes
+from .intake.syslognet import SyslogServers, start_syslog
 from .config import CollectorConfig
 from .errors import CollectorError
 from .jobs import handle_job
@@ -152,6 +153,7 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
     loop = asyncio.get_running_loop()
     hooked: list[int] = []
     publisher = Publisher(cfg.db, cfg.publish_retry_s)
+    syslog: SyslogServers | None = None
     state.writer.start()
     try:
         await runner.setup()
@@ -160,6 +162,7 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
             await site.start()
         except OSError as exc:
             raise CollectorError(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror}") from None
+        syslog = await start_syslog(state)  # none unless configured
         host, port = runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
         url = f"{cfg.scheme}://{shown}:{port}"
@@ -180,6 +183,9 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
             loop.remove_signal_handler(sig)
             signal.signal(sig, signal.SIG_IGN)
         hooked.clear()
+        # syslog listeners first: what their senders sent is committed while the writer runs
+        if syslog is not None:
+            await syslog.close()
         # graceful: stop accepting, no new credit, commit what is queued, ack it, close
         state.shutting_down = True
         # running queries are interrupted, waiting ones answered 503: nothing holds the exit
@@ -192,6 +198,8 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         await state.writer.close()
         await asyncio.gather(*(s.drain_and_close() for s in list(state.sessions)), return_exceptions=True)
     finally:
+        if syslog is not None:
+            await syslog.close()
         for sig in hooked:
             loop.remove_signal_handler(sig)
         state.shutting_down = True
