@@ -76,3 +76,22 @@ def test_bulk_body_refused_whole():
         parse_bulk(b'nope\n', "i")
     items = parse_bulk(b'{"index":{"_index":"x","_id":5}}\n{"a":1}\n', None)
     assert (items[0].index, items[0].id, items[0].source) == ("x", "5", {"a": 1})
+
+
+def test_otlp_protobuf_lines_share_resource_and_keep_nan_as_text():
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    from logship.collector.intake.otlp import CHUNK, render_protobuf
+
+    req = ExportLogsServiceRequest()
+    sl = req.resource_logs.add().scope_logs.add()
+    for i in range(CHUNK + 1):
+        lr = sl.log_records.add()
+        lr.time_unix_nano = 1795996800_000000000 + i
+        kv = lr.attributes.add()
+        kv.key, kv.value.double_value = "ratio", float("nan")
+    data, n = render_protobuf(req.SerializeToString())
+    lines = data.splitlines()
+    assert (n, len(lines)) == (CHUNK + 1, 2)
+    first = json.loads(lines[0])["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+    assert len(first) == CHUNK and first[0]["attributes"] == [{"key": "ratio", "value": {"doubleValue": "NaN"}}]
