@@ -2,7 +2,7 @@
 snappy-compressed protobuf (`application/x-protobuf`, Loki's `PushRequest`).
 
 Each entry becomes one line of the client's `loki` intake source: `timestamp` (the
-entry's nanoseconds since the epoch), `message` (the log line, as sent), `labels` (its
+entry's time as RFC 3339 UTC text with its nanoseconds), `message` (the log line, as sent), `labels` (its
 stream's labels) and `metadata` (its structured metadata, when any); the jsonl format
 reads them (a stream's `level`, `severity` or `detected_level` label is the level:
 `labels.level` and the like in its conventions).
@@ -86,8 +86,19 @@ def parse_labels(text: str) -> dict[str, str]:
     return out
 
 
+def _iso(ns: int) -> str:
+    """Nanoseconds since the epoch as RFC 3339 UTC text with nine decimals: the unit
+    written out (an epoch number's unit is guessed from its size by the format)."""
+    secs, nanos = divmod(ns, 1_000_000_000)
+    try:
+        day = dt.datetime.fromtimestamp(secs, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise BadRequest(f"timestamp {ns}: out of range") from None
+    return f"{day:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+
+
 def _line(ns: int, line: str, labels: dict[str, str], metadata: dict[str, str] | None) -> bytes:
-    rec: dict[str, Any] = {"timestamp": ns, "message": line, "labels": labels}
+    rec: dict[str, Any] = {"timestamp": _iso(ns), "message": line, "labels": labels}
     if metadata:
         rec["metadata"] = metadata
     return ndjson_line(rec)
