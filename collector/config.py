@@ -32,9 +32,46 @@ class SyslogListener:
     tz: str = "UTC"
     tls_cert: Path | None = None  # tls: default the collector's --tls-cert/--tls-key
     tls_key: Path | None = None
+    # sender network (CIDR) -> client id, the longest match first; a sender in none of
+    # them is the listener's client_id, or refused when there is none
+    networks: tuple[tuple[str, str], ...] = ()
+
+    def client_for(self, address: str) -> str | None:
+        """The client id messages from this sender address are stored for, or None."""
+        import ipaddress
+
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return self.client_id or None
+        best: tuple[int, str] | None = None
+        for net, cid in self.networks:
+            n = ipaddress.ip_network(net, strict=False)
+            if ip.version == n.version and ip in n and (best is None or n.prefixlen > best[0]):
+                best = (n.prefixlen, cid)
+        return best[1] if best else (self.client_id or None)
 
 
-_SYSLOG_KEYS = {"protocol", "client_id", "listen", "tz", "tls_cert", "tls_key"}
+_SYSLOG_KEYS = {"protocol", "client_id", "listen", "tz", "tls_cert", "tls_key", "networks"}
+
+
+def _networks(path: Path | None, i: int, raw: Any) -> tuple[tuple[str, str], ...]:
+    """`networks = {"10.1.0.0/16" = "routers"}`: CIDR -> client id."""
+    import ipaddress
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: [[syslog]] #{i + 1}: networks must be a table of \"CIDR\" = \"client id\"")
+    out = []
+    for net, cid in raw.items():
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: networks: {net!r} is not a network (e.g. 10.0.0.0/8)") \
+                from None
+        if not isinstance(cid, str) or not cid:
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: networks: {net!r} needs a client id")
+        out.append((net, cid))
+    return tuple(out)
 
 
 def _syslog_listeners(path: Path | None, raw: Any) -> tuple[SyslogListener, ...]:
@@ -49,16 +86,19 @@ def _syslog_listeners(path: Path | None, raw: Any) -> tuple[SyslogListener, ...]
         proto, cid = t.get("protocol"), t.get("client_id")
         if proto not in ("tcp", "udp", "tls"):
             raise ConfigError(f"{path}: [[syslog]] #{i + 1}: protocol must be tcp, udp or tls, got {proto!r}")
-        if not isinstance(cid, str) or not cid:
+        networks = _networks(path, i, t.get("networks", {}))
+        if cid is None and networks:
+            cid = ""
+        if not isinstance(cid, str) or (not cid and not networks):
             raise ConfigError(f"{path}: [[syslog]] #{i + 1}: client_id (the client this listener stands for) "
-                              "is required")
+                              "or networks (sender network -> client id) is required")
         host, port = parse_listen(str(t.get("listen", "127.0.0.1:0")))
         tz = t.get("tz", "UTC")
         if not isinstance(tz, str):
             raise ConfigError(f"{path}: [[syslog]] #{i + 1}: tz must be a zone name")
         _check_http_tz(tz)
         paths = {k: Path(t[k]) if isinstance(t.get(k), str) else None for k in ("tls_cert", "tls_key")}
-        out.append(SyslogListener(proto, cid, host, port, tz, **paths))
+        out.append(SyslogListener(proto, cid, host, port, tz, networks=networks, **paths))
     return tuple(out)
 
 

@@ -1,7 +1,8 @@
 """Syslog over the network: TCP (RFC 6587: octet-counted or newline-framed, told apart
 per message by its first byte), UDP (one message per datagram) and TLS (RFC 5425: TCP
-framing inside TLS). Off by default; each `[[syslog]]` listener stands for one client id
-(syslog carries no token) and binds 127.0.0.1 unless configured otherwise.
+framing inside TLS). Off by default; each `[[syslog]]` listener stands for one client id, or maps
+sender networks to client ids (syslog carries no token), and binds 127.0.0.1 unless
+configured otherwise.
 
 Messages are appended, as they came, to the listener's client's `syslog` intake source
 of the day and of the sender's address (`&peer=<ip>&format=<f>` in the source's head and
@@ -79,8 +80,10 @@ class _Batch:
 class _Sender:
     """One sender's batches: filled by its reader, committed in order by flush()."""
 
-    def __init__(self, state: CollectorState, listener: SyslogListener, intake: str, peer: str) -> None:
+    def __init__(self, state: CollectorState, listener: SyslogListener, intake: str, peer: str,
+                 client_id: str) -> None:
         self.state, self.listener, self.intake, self.peer = state, listener, intake, peer
+        self.client_id = client_id
         self.batch = _Batch()
         self.lock = asyncio.Lock()
         self.timer: asyncio.TimerHandle | None = None
@@ -101,7 +104,7 @@ class _Sender:
                 data = b"".join(lines)
                 while True:
                     try:
-                        done = await append(self.state, self.listener.client_id, self.intake, data, log_format=fmt,
+                        done = await append(self.state, self.client_id, self.intake, data, log_format=fmt,
                                             part=f"peer={self.peer}&format={fmt}", tz=self.listener.tz,
                                             received_at=time.time())
                     except Busy as exc:
@@ -178,7 +181,9 @@ class SyslogServers:
             raise CollectorError(f"cannot listen for syslog {listener.protocol} on {listener.host}:{listener.port}: "
                                  f"{exc.strerror}") from None
         where = f"{listener.protocol}://{host}:{port}"
-        log.info("syslog listening on %s (client %s, tz %s)", where, listener.client_id, listener.tz)
+        clients = ", ".join([f"{net} -> {cid}" for net, cid in listener.networks] +
+                            ([f"others -> {listener.client_id}"] if listener.client_id else []))
+        log.info("syslog listening on %s (clients: %s; tz %s)", where, clients, listener.tz)
         return where
 
     async def _connection(self, listener: SyslogListener, intake: str, reader: asyncio.StreamReader,
@@ -187,7 +192,14 @@ class SyslogServers:
         assert task is not None
         self.tasks.add(task)
         peer = str((writer.get_extra_info("peername") or ("?",))[0])
-        sender = _Sender(self.state, listener, intake, peer)
+        client_id = listener.client_for(peer)
+        if client_id is None:
+            log.warning("%s: refused a connection from %s: in none of the listener's networks", intake, peer)
+            self.state.metrics.intake_requests[(intake, 403)] += 1
+            writer.close()
+            self.tasks.discard(task)
+            return
+        sender = _Sender(self.state, listener, intake, peer, client_id)
         self.senders.add(sender)
         max_bytes = self.state.config.limits.max_frame_bytes
         try:
@@ -243,7 +255,11 @@ class _Datagrams(asyncio.DatagramProtocol):
         peer = str(addr[0])
         sender = self.by_peer.get(peer)
         if sender is None:
-            sender = self.by_peer[peer] = _Sender(state, self.listener, self.intake, peer)
+            client_id = self.listener.client_for(peer)
+            if client_id is None:  # in none of the listener's networks
+                state.metrics.intake_dropped[self.intake] += 1
+                return
+            sender = self.by_peer[peer] = _Sender(state, self.listener, self.intake, peer, client_id)
             self.servers.senders.add(sender)
         if state.shutting_down or sender.batch.nbytes >= QUEUE_BYTES:
             state.metrics.intake_dropped[self.intake] += 1

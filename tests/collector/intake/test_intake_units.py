@@ -57,6 +57,16 @@ def test_syslog_listeners_config(tmp_path: Path):
     cfg.write_text('[[syslog]]\nprotocol = "tcp"\n')
     with pytest.raises(ConfigError, match="client_id"):
         load_config(cfg, token_file=tokens)
+    cfg.write_text('[[syslog]]\nprotocol = "tcp"\nnetworks = { "10.0.0.0/33" = "x" }\n')
+    with pytest.raises(ConfigError, match="not a network"):
+        load_config(cfg, token_file=tokens)
+
+
+def test_syslog_sender_networks_to_client_ids():
+    lst = SyslogListener("udp", "", networks=(("10.0.0.0/8", "wide"), ("10.1.0.0/16", "narrow"), ("::1/128", "six")))
+    assert [lst.client_for(a) for a in ("10.1.2.3", "10.2.0.1", "::1", "192.168.0.1", "not-an-ip")] == \
+        ["narrow", "wide", "six", None, None]
+    assert SyslogListener("tcp", "default", networks=(("10.0.0.0/8", "n"),)).client_for("192.168.0.1") == "default"
 
 
 def test_python_record_rendering():
