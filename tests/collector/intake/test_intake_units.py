@@ -105,3 +105,26 @@ def test_otlp_protobuf_lines_share_resource_and_keep_nan_as_text():
     assert (n, len(lines)) == (CHUNK + 1, 2)
     first = json.loads(lines[0])["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
     assert len(first) == CHUNK and first[0]["attributes"] == [{"key": "ratio", "value": {"doubleValue": "NaN"}}]
+
+
+def test_udp_datagrams_dropped_and_counted_when_waiting_or_busy(monkeypatch):
+    import asyncio
+    from types import SimpleNamespace
+
+    from logship.collector.intake import syslognet
+    from logship.collector.metrics import Metrics
+
+    monkeypatch.setattr(syslognet, "QUEUE_BYTES", 100)
+    metrics = Metrics()
+    # a collector whose queue is full: every append answers Busy
+    state = SimpleNamespace(shutting_down=False, metrics=metrics,
+                            writer=SimpleNamespace(full=True, health=SimpleNamespace(failing=False)))
+
+    async def go() -> None:
+        proto = syslognet._Datagrams(syslognet.SyslogServers(state), SyslogListener("udp", "c"), "syslog-udp")
+        for _ in range(5):  # 56 bytes each: the third and later find 100 bytes waiting
+            proto.datagram_received(b"<13>Nov 30 00:00:00 h app: " + b"x" * 28, ("127.0.0.1", 514))
+        await proto.by_peer["127.0.0.1"].flush(drop_when_busy=True)
+
+    asyncio.run(go())
+    assert (metrics.intake_dropped["syslog-udp"], metrics.intake_busy["syslog-udp"]) == (5, 1)
