@@ -225,11 +225,12 @@ async def _store(state: CollectorState, app: web.Application, client_id: str, it
     if not lines:
         return
     try:
-        await append(state, client_id, INTAKE, b"".join(lines))
+        done = await append(state, client_id, INTAKE, b"".join(lines))
     except Busy:
         # some pieces may be committed: the ids are read from the store again next time
         _ids(app).by_client.pop(client_id, None)
         raise
+    state.metrics.intake_rejects[INTAKE] += done.rejects
     for it in kept:
         it.status = 201
     if client_id in _ids(app).by_client:
