@@ -109,3 +109,12 @@ def test_socket_handler_pickle_is_refused_unread(collector):
                         f"Bearer {TOKENS['alpha']}")
     assert status == 400 and "never unpickled" in body["error"]["message"]
     assert "never unpickled" in collector.proc.log.read_text()
+
+
+def test_basic_auth_on_protocol_v1_lines(collector):
+    """Basic (password = token) works on Protocol v1's own endpoints too."""
+    line = b'{"ts":"2026-11-30T09:00:00Z","level":"info","msg":"basic on lines"}\n'
+    status, body = post(collector.url + "/v1/lines?source=basic", line, "application/x-ndjson", basic(TOKENS["beta"]))
+    assert (status, body["records"]) == (200, 1)
+    assert post(collector.url + "/v1/lines?source=basic", line, "application/x-ndjson", basic("nope"))[0] == 401
+    assert collector.query("SELECT e.client_id FROM events e WHERE message = 'basic on lines'") == [["beta"]]
