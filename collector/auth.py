@@ -1,5 +1,8 @@
 """Who is calling: bearer tokens -> client ids, and admin tokens for /v1/query.
 
+Shippers send `Authorization: Bearer <token>`; every HTTP intake also takes HTTP Basic
+whose password is the token, and the bulk endpoint Elasticsearch's `ApiKey`.
+
 The client id always comes from the token, never from the payload (docs/protocol.md, authentication).
 Two ways to issue shipper tokens, usable together:
 - a token file of `client_id token` lines (`#` comments and blank lines allowed);
@@ -10,6 +13,8 @@ Admin tokens (one per line, optionally `name token`) only open /v1/query.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -18,7 +23,7 @@ from pathlib import Path
 
 from .errors import AuthFileError
 
-__all__ = ["Authenticator", "hmac_token", "bearer_token"]
+__all__ = ["Authenticator", "hmac_token", "bearer_token", "request_token"]
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.@+-]{1,128}$")
 
@@ -36,6 +41,26 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def request_token(authorization: str | None, *, api_key: bool = False) -> str | None:
+    """The token of an Authorization header: `Bearer <token>`, or `Basic` whose password
+    is the token (Python's HTTPHandler, agents that only speak Basic; the user name is
+    not checked: the token alone says who calls), or with `api_key` (the Elasticsearch
+    bulk endpoint) `ApiKey base64(id:key)` whose key is the token. None otherwise."""
+    token = bearer_token(authorization)
+    if token is not None or not authorization:
+        return token
+    scheme, _, value = authorization.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme not in ("basic", "apikey") or (scheme == "apikey" and not api_key):
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    _, sep, secret = decoded.partition(":")
+    return secret if sep and secret else None
 
 
 def _read_lines(path: Path) -> list[tuple[int, list[str]]]:

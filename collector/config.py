@@ -16,7 +16,90 @@ from logship.kernel.tomlconfig import read_toml
 
 from .errors import ConfigError
 
-__all__ = ["CollectorConfig", "load_config", "parse_listen"]
+__all__ = ["CollectorConfig", "SyslogListener", "load_config", "parse_listen"]
+
+
+@dataclass(frozen=True)
+class SyslogListener:
+    """One syslog listener (`[[syslog]]` tables; none by default). Syslog carries no
+    token: the listener stands for one client id. Bound to 127.0.0.1 unless `listen`
+    says otherwise; RFC 3164 payloads take its zone `tz` and the receive time's year."""
+
+    protocol: str          # tcp (RFC 6587 framing), udp, or tls (RFC 5425)
+    client_id: str
+    host: str = "127.0.0.1"
+    port: int = 0          # 0: a free port (the log says which)
+    tz: str = "UTC"
+    tls_cert: Path | None = None  # tls: default the collector's --tls-cert/--tls-key
+    tls_key: Path | None = None
+    # sender network (CIDR) -> client id, the longest match first; a sender in none of
+    # them is the listener's client_id, or refused when there is none
+    networks: tuple[tuple[str, str], ...] = ()
+
+    def client_for(self, address: str) -> str | None:
+        """The client id messages from this sender address are stored for, or None."""
+        import ipaddress
+
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return self.client_id or None
+        best: tuple[int, str] | None = None
+        for net, cid in self.networks:
+            n = ipaddress.ip_network(net, strict=False)
+            if ip.version == n.version and ip in n and (best is None or n.prefixlen > best[0]):
+                best = (n.prefixlen, cid)
+        return best[1] if best else (self.client_id or None)
+
+
+_SYSLOG_KEYS = {"protocol", "client_id", "listen", "tz", "tls_cert", "tls_key", "networks"}
+
+
+def _networks(path: Path | None, i: int, raw: Any) -> tuple[tuple[str, str], ...]:
+    """`networks = {"10.1.0.0/16" = "routers"}`: CIDR -> client id."""
+    import ipaddress
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: [[syslog]] #{i + 1}: networks must be a table of \"CIDR\" = \"client id\"")
+    out = []
+    for net, cid in raw.items():
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: networks: {net!r} is not a network (e.g. 10.0.0.0/8)") \
+                from None
+        if not isinstance(cid, str) or not cid:
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: networks: {net!r} needs a client id")
+        out.append((net, cid))
+    return tuple(out)
+
+
+def _syslog_listeners(path: Path | None, raw: Any) -> tuple[SyslogListener, ...]:
+    """`[[syslog]]` tables: protocol, client_id, listen (HOST:PORT), tz, tls_cert, tls_key."""
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise ConfigError(f"{path}: syslog must be an array of tables ([[syslog]])")
+    out = []
+    for i, t in enumerate(raw):
+        unknown = set(t) - _SYSLOG_KEYS
+        if unknown:
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: unknown key(s): {', '.join(sorted(unknown))}")
+        proto, cid = t.get("protocol"), t.get("client_id")
+        if proto not in ("tcp", "udp", "tls"):
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: protocol must be tcp, udp or tls, got {proto!r}")
+        networks = _networks(path, i, t.get("networks", {}))
+        if cid is None and networks:
+            cid = ""
+        if not isinstance(cid, str) or (not cid and not networks):
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: client_id (the client this listener stands for) "
+                              "or networks (sender network -> client id) is required")
+        host, port = parse_listen(str(t.get("listen", "127.0.0.1:0")))
+        tz = t.get("tz", "UTC")
+        if not isinstance(tz, str):
+            raise ConfigError(f"{path}: [[syslog]] #{i + 1}: tz must be a zone name")
+        _check_http_tz(tz)
+        paths = {k: Path(t[k]) if isinstance(t.get(k), str) else None for k in ("tls_cert", "tls_key")}
+        out.append(SyslogListener(proto, cid, host, port, tz, networks=networks, **paths))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -73,6 +156,8 @@ class CollectorConfig:
     retention_days: float = 0.0
     retention_every_s: float = 3600.0
     retention_export_dir: Path | None = None
+    # syslog listeners (collector/intake/syslognet.py): off unless configured
+    syslog: tuple[SyslogListener, ...] = ()
 
     @property
     def scheme(self) -> str:
@@ -81,7 +166,7 @@ class CollectorConfig:
 
 _LIMIT_NAMES = {f.name for f in fields(Limits)}
 _RETENTION_KEYS = {"days": "retention_days", "every_s": "retention_every_s", "export_dir": "retention_export_dir"}
-_TOP_NAMES = {f.name for f in fields(CollectorConfig)} - {"limits"} - set(_RETENTION_KEYS.values())
+_TOP_NAMES = {f.name for f in fields(CollectorConfig)} - {"limits", "syslog"} - set(_RETENTION_KEYS.values())
 _PATH_KEYS = {"db", "token_file", "hmac_secret_file", "admin_token_file", "tls_cert", "tls_key",
               "retention_export_dir"}
 _PATH_LIST_KEYS = {"grammar_dirs"}
@@ -139,6 +224,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
     if path is not None:
         raw = read_toml(path)
     limits_raw = raw.pop("limits", {})
+    syslog = _syslog_listeners(path, raw.pop("syslog", []))
     if not isinstance(limits_raw, dict):
         raise ConfigError(f"{path}: [limits] must be a table")
     retention_raw = raw.pop("retention", {})
@@ -169,7 +255,7 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
             top[k] = Path(v) if k in _PATH_KEYS else tuple(Path(p) for p in v) if k in _PATH_LIST_KEYS else v
         else:
             raise ConfigError(f"unknown collector option {k!r}")
-    cfg = replace(cfg, limits=replace(DEFAULT_LIMITS, **lims), **top)
+    cfg = replace(cfg, limits=replace(DEFAULT_LIMITS, **lims), syslog=syslog, **top)
     if cfg.db_threads < 1:
         raise ConfigError(f"db_threads must be at least 1, got {cfg.db_threads}")
     if cfg.query_nice > 19:

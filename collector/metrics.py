@@ -54,6 +54,13 @@ class Metrics:
     # /v1/lines bodies that did not fit their source's detected format, by the format
     # (or `unknown`) of the sibling source they went to
     bodies_moved: Counter[str] = field(default_factory=Counter)
+    # intakes beyond Protocol v1 (collector/intake): requests by (intake, status), records
+    # stored and rejected, answers "retry later" (queue full, store failing), UDP datagrams dropped
+    intake_requests: Counter[tuple[str, int]] = field(default_factory=Counter)
+    intake_records: Counter[str] = field(default_factory=Counter)
+    intake_rejects: Counter[str] = field(default_factory=Counter)
+    intake_busy: Counter[str] = field(default_factory=Counter)
+    intake_dropped: Counter[str] = field(default_factory=Counter)
 
     # rows per table and the database file's bytes (with its WAL), read for each /metrics
     table_rows: dict[str, int] = field(default_factory=dict)
@@ -167,4 +174,22 @@ class Metrics:
         out.append("# TYPE logship_lines_bodies_moved_total counter")
         for fmt, n in sorted(self.bodies_moved.items()):
             out.append(f'logship_lines_bodies_moved_total{{format="{fmt}"}} {n}')
+        self._render_intakes(out)
         return "\n".join(out) + "\n"
+
+    def _render_intakes(self, out: list[str]) -> None:
+        out.append("# HELP logship_intake_requests_total Intake requests (OTLP, Loki, bulk, syslog, ...) by intake "
+                   "and answer status.")
+        out.append("# TYPE logship_intake_requests_total counter")
+        for (intake, status), n in sorted(self.intake_requests.items()):
+            out.append(f'logship_intake_requests_total{{intake="{intake}",status="{status}"}} {n}')
+        for name, counter, help_ in (
+                ("intake_records_total", self.intake_records, "Records an intake committed, by intake."),
+                ("intake_rejects_total", self.intake_rejects, "Entries of an intake stored as rejects, by intake."),
+                ("intake_busy_total", self.intake_busy, "Intake requests answered 'retry later' (queue full, "
+                 "store failing, stopping), by intake."),
+                ("intake_dropped_total", self.intake_dropped, "Syslog UDP datagrams dropped (queue full), by intake.")):
+            out.append(f"# HELP logship_{name} {help_}")
+            out.append(f"# TYPE logship_{name} counter")
+            for intake, n in sorted(counter.items()):
+                out.append(f'logship_{name}{{intake="{intake}"}} {n}')

@@ -19,7 +19,9 @@ from aiohttp import web
 from logship.store.readonly import lock_down
 
 from .auth import Authenticator
-from .bodies import handle_backlog, handle_lines
+from .bodies import handle_backlog
+from .intake.routes import add_intake_routes
+from .intake.syslognet import SyslogServers, start_syslog
 from .config import CollectorConfig
 from .errors import CollectorError
 from .jobs import handle_job, retention_loop
@@ -62,7 +64,7 @@ def make_app(state: CollectorState, query: QueryRunner) -> web.Application:
     app["query"] = query
     app.router.add_get("/v1/stream", handle_stream)
     app.router.add_post("/v1/backlog", handle_backlog)
-    app.router.add_post("/v1/lines", handle_lines)
+    add_intake_routes(app)  # /v1/lines too: JSON and form bodies go to their intakes
     app.router.add_post("/v1/query", handle_query)
     app.router.add_post("/v1/export", handle_export)
     app.router.add_post("/v1/admin/job", handle_job)
@@ -154,6 +156,7 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
     loop = asyncio.get_running_loop()
     hooked: list[int] = []
     publisher = Publisher(cfg.db, cfg.publish_retry_s)
+    syslog: SyslogServers | None = None
     state.writer.start()
     retention: asyncio.Task[None] | None = None
     if cfg.retention_days > 0:  # `[retention]`: a prune between commits, every retention_every_s
@@ -166,6 +169,7 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
             await site.start()
         except OSError as exc:
             raise CollectorError(f"cannot listen on {cfg.host}:{cfg.port}: {exc.strerror}") from None
+        syslog = await start_syslog(state)  # none unless configured
         host, port = runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in host else host
         url = f"{cfg.scheme}://{shown}:{port}"
@@ -186,6 +190,9 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
             loop.remove_signal_handler(sig)
             signal.signal(sig, signal.SIG_IGN)
         hooked.clear()
+        # syslog listeners first: what their senders sent is committed while the writer runs
+        if syslog is not None:
+            await syslog.close()
         # graceful: stop accepting, no new credit, commit what is queued, ack it, close
         state.shutting_down = True
         if retention is not None:
@@ -200,6 +207,8 @@ async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asy
         await state.writer.close()
         await asyncio.gather(*(s.drain_and_close() for s in list(state.sessions)), return_exceptions=True)
     finally:
+        if syslog is not None:
+            await syslog.close()
         for sig in hooked:
             loop.remove_signal_handler(sig)
         state.shutting_down = True

@@ -13,7 +13,7 @@ from aiohttp import web
 from logship.parser.timestamps import zone
 from logship.store.store import check_source_params
 
-from .auth import Authenticator, bearer_token
+from .auth import Authenticator, bearer_token, request_token
 from .config import CollectorConfig
 from .credit import CreditBank
 from .metrics import Metrics
@@ -57,8 +57,9 @@ class CollectorState:
         self.local_token = secrets.token_urlsafe(32)
 
     def require_client(self, request: web.Request) -> str:
-        """The client id of the request's bearer token, or 401 (nothing is read or stored)."""
-        token = bearer_token(request.headers.get("Authorization"))
+        """The client id of the request's token (Bearer, or Basic whose password is the
+        token), or 401 (nothing is read or stored)."""
+        token = request_token(request.headers.get("Authorization"))
         client_id = self.auth.client_id(token)
         if client_id is None:
             self.metrics.error("unauthorized")

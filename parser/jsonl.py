@@ -4,7 +4,8 @@ what is left of the object becomes the event's attrs, nested values included.
 
 An OpenTelemetry OTLP/JSON export line (`{"resourceLogs": [...]}`, the file exporter's
 and the collector's JSON) holds many log records: each becomes one event, its
-`attributes` and its resource's as plain objects, its `body` as the message."""
+`attributes` and its resource's as plain objects, its `body` as the message; a record
+without `timeUnixNano` takes `observedTimeUnixNano` and says so (`timeSource`)."""
 
 from __future__ import annotations
 
@@ -131,6 +132,9 @@ def _otlp_records(obj: dict[str, Any]) -> list[dict[str, Any]] | None:
                 for k in ("timeUnixNano", "observedTimeUnixNano"):
                     if rec.get(k) in ("0", 0):  # 0: unknown (the OTLP spec)
                         del rec[k]
+                if "timeUnixNano" not in rec and "observedTimeUnixNano" in rec:
+                    # the time the collector saw it stands in: said so in the event's attrs
+                    rec["timeSource"] = "observedTimeUnixNano"
                 if "body" in lr:
                     body = _any_value(lr["body"])
                     rec["body"] = body if isinstance(body, str) else _dumps(body)

@@ -1,0 +1,237 @@
+"""Elasticsearch bulk: `POST|PUT /_bulk` and `/{index}/_bulk`, and the handshake a
+client needs (`GET /` and `HEAD /` with `X-Elastic-Product: Elasticsearch`).
+
+A bulk body is NDJSON: an action line (`index`, `create`, `delete`, `update`) and, for
+`index` and `create`, a source line. Each source object becomes one line of the
+client's `esbulk` intake source with its envelope added: `_index` (the action's, else
+the path's) and `_id`; the jsonl format reads it (ECS `@timestamp`, `log.level`,
+`message` included). `delete` and `update` are answered per item 400: a log store does
+not rewrite what it stored.
+
+Exactly-once where the protocol gives an identity: `create` with an `_id` that this
+client stored before (in any day's bulk source, or earlier in the same body) is answered
+409 (`version_conflict_engine_exception`) and not stored again. The ids stored are read
+once per client from the store, then kept in memory. `index`, and `create` without
+`_id`, are at-least-once (a resend is stored again). A source that is not a JSON
+object is answered 400 (`mapper_parsing_exception`) and not stored; one the format
+rejects (e.g. a bad `@timestamp`) is stored as a reject and answered 201.
+
+When the queue is full every item is answered 429 (`es_rejected_execution_exception`),
+which the clients' bulk helpers retry. Auth: Bearer, Basic (password = token) or
+`ApiKey base64(id:token)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from ..state import CollectorState
+from .http import BadRequest, client_of, count, read_body
+from .sink import Busy, append, ndjson_line
+
+__all__ = ["handle_bulk", "handle_root", "parse_bulk", "add_bulk_routes"]
+
+INTAKE = "esbulk"
+PRODUCT = {"X-Elastic-Product": "Elasticsearch"}
+VERSION = "8.17.0"  # what GET / reports: clients and agents of 7.x and 8.x accept it
+
+
+def _es_json(body: dict[str, Any], status: int = 200, extra: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
+                        headers={**PRODUCT, **(extra or {})})
+
+
+def _es_error(status: int, kind: str, reason: str, extra: dict[str, str] | None = None) -> web.Response:
+    err = {"type": kind, "reason": reason}
+    return _es_json({"error": {"root_cause": [err], **err}, "status": status}, status, extra)
+
+
+async def handle_root(request: web.Request) -> web.StreamResponse:
+    """GET / and HEAD /: the cluster info the Elasticsearch clients check first."""
+    return _es_json({"name": "logship", "cluster_name": "logship", "cluster_uuid": "logship-collector",
+                     "version": {"number": VERSION, "build_flavor": "default", "build_type": "logship",
+                                 "lucene_version": "9.12.0", "minimum_wire_compatibility_version": "7.17.0",
+                                 "minimum_index_compatibility_version": "7.0.0"},
+                     "tagline": "You Know, for Search"})
+
+
+class _Item:
+    """One action of a bulk body and its answer."""
+
+    __slots__ = ("op", "index", "id", "source", "status", "error")
+
+    def __init__(self, op: str, index: str | None, id_: str | None) -> None:
+        self.op, self.index, self.id = op, index, id_
+        self.source: dict[str, Any] | None = None
+        self.status = 0
+        self.error: dict[str, str] | None = None
+
+    def fail(self, status: int, kind: str, reason: str) -> None:
+        self.status, self.error = status, {"type": kind, "reason": reason}
+
+    def answer(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"_index": self.index, "_id": self.id, "status": self.status}
+        if self.error is not None:
+            out["error"] = {**self.error, "index": self.index}
+        else:
+            out.update({"_version": 1, "result": "created",
+                        "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": 0, "_primary_term": 1})
+        return {self.op: out}
+
+
+def parse_bulk(body: bytes, default_index: str | None) -> list[_Item]:
+    """The body's actions with their sources; BadRequest for a body ES refuses whole."""
+    lines = [ln for ln in body.split(b"\n") if ln.strip()]
+    items: list[_Item] = []
+    i = 0
+    while i < len(lines):
+        try:
+            action = json.loads(lines[i])
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"line {i + 1}: the action is not JSON: {exc}") from None
+        if not isinstance(action, dict) or len(action) != 1:
+            raise BadRequest(f"line {i + 1}: expected an action object with one key (index, create, delete, update)")
+        (op, meta), = action.items()
+        if op not in ("index", "create", "delete", "update") or not isinstance(meta, dict):
+            raise BadRequest(f"line {i + 1}: unknown action {op!r} (index, create, delete, update)")
+        index = meta.get("_index", default_index)
+        id_ = meta.get("_id")
+        item = _Item(op, index if isinstance(index, str) else None, None if id_ is None else str(id_))
+        items.append(item)
+        i += 1
+        if op == "delete":
+            item.fail(400, "illegal_argument_exception", "delete is not supported: logship keeps what it stored")
+            continue
+        if i >= len(lines):
+            raise BadRequest(f"line {i}: the {op} action has no source line after it")
+        src_line = lines[i]
+        i += 1
+        if op == "update":
+            item.fail(400, "illegal_argument_exception", "update is not supported: logship keeps what it stored")
+            continue
+        if item.index is None:
+            item.fail(400, "action_request_validation_exception", "index is missing")
+            continue
+        try:
+            source = json.loads(src_line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            item.fail(400, "mapper_parsing_exception", f"failed to parse: {exc}")
+            continue
+        if not isinstance(source, dict):
+            item.fail(400, "mapper_parsing_exception", "the source is not a JSON object")
+            continue
+        item.source = source
+    return items
+
+
+class _Ids:
+    """The `_id`s each client stored through bulk (read from the store once per client)."""
+
+    def __init__(self) -> None:
+        self.by_client: dict[str, set[tuple[str, str]]] = {}
+
+    async def of(self, state: CollectorState, client_id: str) -> set[tuple[str, str]]:
+        ids = self.by_client.get(client_id)
+        if ids is None:
+            def read() -> set[tuple[str, str]]:
+                rows = state.store.store.con.execute(  # type: ignore[attr-defined]
+                    "SELECT DISTINCT attrs->>'_index', attrs->>'_id' FROM events WHERE source_id IN "
+                    "(SELECT source_id FROM sources WHERE client_id = $c AND path LIKE 'logship:intake/esbulk?%') "
+                    "AND attrs->>'_id' IS NOT NULL", {"c": client_id}).fetchall()
+                return {(r[0], r[1]) for r in rows}
+            try:
+                ids = await state.on_writer(read)
+            except Exception as exc:  # noqa: BLE001 - a store that cannot answer: retry later
+                raise Busy(f"cannot read the stored ids: {exc}", 5.0, store=True) from None
+            self.by_client[client_id] = ids
+        return ids
+
+
+def _ids(app: web.Application) -> _Ids:
+    return app["esbulk_ids"]  # type: ignore[no-any-return]
+
+
+def add_bulk_routes(app: web.Application) -> None:
+    app["esbulk_ids"] = _Ids()
+    app.router.add_get("/", handle_root)
+    for path in ("/_bulk", "/{index}/_bulk"):
+        app.router.add_post(path, handle_bulk)
+        app.router.add_put(path, handle_bulk)
+
+
+async def handle_bulk(request: web.Request) -> web.StreamResponse:
+    """POST|PUT /_bulk, /{index}/_bulk: per-item answers in the bulk response shape."""
+    state: CollectorState = request.app["state"]
+    t0 = time.monotonic()
+    try:
+        client_id = client_of(state, request, INTAKE, api_key=True)
+        items = parse_bulk(await read_body(state, request), request.match_info.get("index"))
+    except BadRequest as exc:
+        count(state, INTAKE, exc.status)
+        if exc.status == 401:
+            return _es_error(401, "security_exception", str(exc),
+                             {"WWW-Authenticate": 'Basic realm="logship", ApiKey'})
+        kind = "illegal_argument_exception" if exc.status == 400 else "content_too_long_exception"
+        return _es_error(exc.status, kind, str(exc))
+    lock = state.lines_locks.setdefault(f"esbulk:{client_id}", asyncio.Lock())
+    try:
+        async with lock:
+            await _store(state, request.app, client_id, items)
+        status = 200
+    except Busy as exc:
+        for it in items:
+            if it.source is not None and it.error is None:
+                it.fail(429, "es_rejected_execution_exception", str(exc))
+        status = 429
+    count(state, INTAKE, status)
+    state.metrics.intake_records[INTAKE] += sum(1 for it in items if it.status == 201)
+    return _es_json({"took": int((time.monotonic() - t0) * 1000), "errors": any(it.error for it in items),
+                     "items": [it.answer() for it in items]})
+
+
+async def _store(state: CollectorState, app: web.Application, client_id: str, items: list[_Item]) -> None:
+    """Commit the items' sources (holding the client's bulk lock); set each answer."""
+    todo = [it for it in items if it.source is not None]
+    if not todo:
+        return
+    stored = await _ids(app).of(state, client_id) if any(it.op == "create" and it.id for it in todo) else set()
+    fresh: set[tuple[str, str]] = set()
+    lines: list[bytes] = []
+    kept: list[_Item] = []
+    for it in todo:
+        assert it.source is not None and it.index is not None
+        if it.op == "create" and it.id is not None:
+            key = (it.index, it.id)
+            if key in stored or key in fresh:
+                it.fail(409, "version_conflict_engine_exception",
+                        f"[{it.id}]: version conflict, document already exists (current version [1])")
+                continue
+            fresh.add(key)
+        if it.id is None:
+            it.id = secrets.token_urlsafe(15)
+        try:
+            lines.append(ndjson_line({**it.source, "_index": it.index, "_id": it.id}))
+        except ValueError as exc:
+            it.fail(400, "mapper_parsing_exception", f"failed to parse: {exc}")
+            fresh.discard((it.index, it.id))
+            continue
+        kept.append(it)
+    if not lines:
+        return
+    try:
+        done = await append(state, client_id, INTAKE, b"".join(lines))
+    except Busy:
+        # some pieces may be committed: the ids are read from the store again next time
+        _ids(app).by_client.pop(client_id, None)
+        raise
+    state.metrics.intake_rejects[INTAKE] += done.rejects
+    for it in kept:
+        it.status = 201
+    if client_id in _ids(app).by_client:
+        _ids(app).by_client[client_id] |= {(it.index, it.id) for it in kept if it.id is not None}

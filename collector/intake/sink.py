@@ -1,0 +1,112 @@
+"""Where every intake's records go: canonical lines appended to an intake source.
+
+A store built on byte ranges needs bytes: each intake renders its payload as lines (one
+JSON object a line for the structured protocols, the syslog message itself for syslog)
+and appends them to a source of its own per client, per intake and per UTC day (its
+head `logship:intake/<intake>?day=<YYYY-MM-DD>[&<part>]`, its path the same). The
+source's format (jsonl, or a syslog grammar) parses them in the one commit path, like
+any /v1/lines body: the formats are the only place where `@timestamp`, `log.level`,
+severity and the like are read; an intake maps only its envelope.
+
+Appends to one source are serialised (one lock per source) and go after everything
+committed: at-least-once, like /v1/lines bodies without an offset. Entries without a
+time of their own take the receive time (`ts_source = 'received'`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..bodies import BodyError, _ingest_body_blocking
+from ..state import CollectorState
+from ..storeport import StoreUnavailable
+
+__all__ = ["Busy", "Appended", "append", "ndjson_line", "intake_head", "check_space"]
+
+# ASCII-only: a lone surrogate decoded from JSON text ("\ud800") survives as its escape
+_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+
+
+def ndjson_line(obj: Any) -> bytes:
+    """One record as one canonical JSON line (ValueError for NaN/Infinity)."""
+    return _encode(obj).encode("ascii") + b"\n"
+
+
+class Busy(Exception):
+    """The collector cannot take this now (queue full, stopping, store failing): each
+    intake answers its protocol's retryable status, with Retry-After."""
+
+    def __init__(self, message: str, retry_after: float = 1.0, store: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.store = store
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What one append committed (the intake's answer and its metrics)."""
+
+    source_id: str
+    start: int
+    end: int
+    lines: int
+    records: int
+    rejects: int
+
+
+def intake_head(intake: str, day: str, part: str = "") -> bytes:
+    """The synthetic head (and path) of an intake source; it ends in a newline, so no
+    head is a prefix of another's (heads that extend each other are one source)."""
+    return f"logship:intake/{intake}?day={day}{'&' + part if part else ''}\n".encode()
+
+
+def check_space(state: CollectorState) -> None:
+    """Busy when the writer's queue is full or the collector is stopping: the intakes
+    answer at once with their protocol's retry status instead of holding the sender."""
+    if state.shutting_down:
+        raise Busy("the collector is stopping; retry later", 5.0)
+    if state.writer.health.failing:
+        raise Busy(f"the store cannot commit now: {state.writer.health.error}", 5.0, store=True)
+    if state.writer.full:
+        raise Busy("the collector's queue is full; retry later", 1.0)
+
+
+async def append(state: CollectorState, client_id: str, intake: str, data: bytes, *,
+                 log_format: str = "jsonl", part: str = "", tz: str = "UTC",
+                 received_at: float | None = None) -> Appended:
+    """Append whole lines (`data` ends with a newline) to the client's source of this
+    intake and day, and wait for their commit. Raises Busy (retry later)."""
+    check_space(state)
+    now = time.time() if received_at is None else received_at
+    day = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y-%m-%d")
+    head = intake_head(intake, day, part)
+    try:
+        info = await state.resolve(client_id, head, path=head.decode().rstrip("\n"), log_format=log_format, tz=tz)
+    except StoreUnavailable as exc:
+        raise Busy(str(exc), 5.0, store=True) from None
+    lock = state.lines_locks.setdefault(info.source_id, asyncio.Lock())
+    loop = asyncio.get_running_loop()
+    async with lock:
+        try:
+            ranges = await state.on_writer(lambda: state.store.source(info.source_id).ranges)
+        except StoreUnavailable as exc:
+            raise Busy(str(exc), 5.0, store=True) from None
+        start = max((e for _, e in ranges), default=0)
+        try:
+            # the body path: cut at line boundaries, over-long lines as line_too_long
+            # rejects, pieces committed in order; kind live: the receive time stands in
+            res = await loop.run_in_executor(state.body_pool, _ingest_body_blocking, state, loop, info.source_id,
+                                             start, io.BytesIO(data), False, "live", True, True, None)
+        except BodyError as exc:
+            raise Busy(f"not committed: {exc}", 5.0, store=True) from None
+    m = state.metrics
+    m.lines_received += data.count(b"\n")
+    m.bytes_received += len(data)
+    m.acks += 1
+    return Appended(info.source_id, start, res.committed_end, res.lines, res.records, res.rejects)
