@@ -352,9 +352,13 @@ Op = tuple[int, Any, Any, Any]  # (0 token, group, type, keyword test) | (1 mark
 
 
 class _Emitter:
-    """Writes the pattern of a trie. `capture`: named groups for tokens and shape ends
-    (the line's pattern and a repetition's re-scanner) or none (a repetition inside
-    the line's pattern, whose tokens the re-scanner finds)."""
+    """Writes the pattern of a trie, up to its repetitions. `capture`: named groups for
+    tokens and places (a segment of the line) or none (inside a repetition's body,
+    whose own re-scanner captures).
+
+    A segment ends at the end of the line (`(?P<_L..>)\\Z`) or pauses where a
+    repetition starts (`(?P<_P..>)`); the repetition is scanned iteration by iteration
+    and the line goes on with the segment after it. So nothing is matched twice."""
 
     def __init__(self, lexers: _Lexers, filtered: frozenset[str], counter: Iterator[int],
                  capture: bool) -> None:
@@ -363,8 +367,9 @@ class _Emitter:
         self.counter = counter
         self.capture = capture
         self.checks: dict[str, Callable[[str], Any]] = {}  # group -> keyword test
-        self.spans: dict[str, _Body] = {}  # group -> repetition re-scanner
-        self.leaves: dict[str, tuple[list[Any], int]] = {}  # end group -> (token groups, shape)
+        # end group -> (token groups, shape) ; pause group -> (token groups, [(body, next node)])
+        self.leaves: dict[str, tuple[list[Any], int]] = {}
+        self.pauses: dict[str, tuple[list[Any], list[tuple[_Node, Item, _Node]]]] = {}
 
     def group(self, prefix: str) -> str:
         return f"{prefix}{next(self.counter)}"
@@ -394,109 +399,136 @@ class _Emitter:
         if g is None:
             return None  # a keyword Lark reads through another terminal: left to Lark
         body = f"(?>{self.lx.patterns[name]})"
-        if not self.capture:
-            return g + body  # the re-scanner checks keywords
         check = self.lx.keyword_check(states, name)
         if name in self.filtered:
             return None if check is not None else g + body
         grp = self.group("_t")
         if check is not None:
             self.checks[grp] = check
-        names.append(("T", grp, name))
+        names.append((grp, name))
         return f"{g}(?P<{grp}>{body})"
 
-    def node(self, node: _Node, prefix: list[Any]) -> str:
+    def node(self, node: _Node, prefix: list[Any], body: bool = False) -> str:
         """The pattern of a trie node: its ignore loop, then its children or its end."""
-        keys = sorted(node.children, key=lambda k: (0, self.lx.rank.get(k[1], ())) if k[0] == "T" else (1, ()))
+        keys = sorted((k for k in node.children if k[0] == "T"), key=lambda k: self.lx.rank.get(k[1], ()))
+        reps = [k for k in node.children if k[0] == "R"]
+        if body and reps:
+            raise NotCompilable("a repetition inside a repetition")
         # children that are single last tokens: one atomic alternation in Lark's order,
         # where an earlier alternative need not be guarded against again
-        simple = bool(keys) and all(k[0] == "T" and not node.children[k].children for k in keys)
+        simple = bool(keys) and not reps and all(not node.children[k].children for k in keys)
         parts: list[str] = []
         done: set[str] = set()
         for key in keys:
             child = node.children[key]
             names = list(prefix)
-            if key[0] == "T":
-                t = self.term(node.states, key[1], names, frozenset(done) if simple else frozenset())
-                done.add(key[1])
-                if t is None:
-                    continue
-            else:
-                t = self.repetition(node.bodies[key], key, names)
-            parts.append(t + self.node(child, names))
+            t = self.term(node.states, key[1], names, frozenset(done) if simple else frozenset())
+            done.add(key[1])
+            if t is not None:
+                parts.append(t + self.node(child, names, body))
         if node.leaves:
-            if self.capture:
-                grp = self.group("_L")
-                self.leaves[grp] = (prefix, node.leaves[0])
-                parts.append(f"(?P<{grp}>)")
-            else:
-                parts.append("")
+            grp = self.group("_L")
+            self.leaves[grp] = (prefix, node.leaves[0])
+            parts.append(f"(?P<{grp}>)" + ("" if body else r"\Z"))
+        if reps:  # last: the bodies' first tokens exclude the other children's
+            grp = self.group("_P")
+            self.pauses[grp] = (prefix, [(node.bodies[k], k, node.children[k]) for k in reps])
+            parts.append(f"(?P<{grp}>)")
         if not parts:
             return "(?!)"
         if simple:
             return self.ignore_loop(node.states) + "(?>" + "|".join(parts) + ")"
         return self.ignore_loop(node.states) + _alt(parts)
 
-    def repetition(self, body: _Node, key: Item, names: list[Any]) -> str:
-        plain = _Emitter(self.lx, self.filtered, self.counter, False).node(body, [])
-        pat = f"(?:{plain})++"
-        if not self.capture:
-            return pat
-        scan = _Emitter(self.lx, self.filtered, self.counter, True)
-        scanned = scan.node(body, [])
-        grp = self.group("_r")
-        self.spans[grp] = _Body(re.compile(scanned), scan, key[1])
-        names.append(("R", grp, None))
-        return f"(?P<{grp}>{pat})"
-
-
-def _program(names: list[Any], shape: Shape, em: _Emitter, gi: dict[str, int]) -> list[Op]:
-    """How one shape's match becomes flat tokens: its token groups in order, with the
-    shape's RULE markers put back in place."""
-    it = iter(names)
-    prog: list[Op] = []
-    for item in shape:
-        if item[0] == "M":
-            prog.append((1, (RULE, item[1], 0), None, None))
-        elif item[0] == "R" or item[1] not in em.filtered:
-            kind, grp, t = next(it)
-            if kind == "R":
-                prog.append((2, gi[grp], em.spans[grp], None))
-            else:
-                prog.append((0, gi[grp], t, em.checks.get(grp)))
-    return prog
-
 
 def _has_groups(pattern: str) -> bool:
     return re.compile(pattern).groups > 0
 
 
-class _Body:
-    """Re-scans a repetition's span one iteration at a time (Python keeps only the last
-    capture of a repeated group)."""
+Reader = Callable[[Any, list[Any]], bool]
 
-    def __init__(self, pattern: re.Pattern[str], em: _Emitter, shapes: tuple[Shape, ...]) -> None:
+
+def _reader(groups: list[tuple[int, str, Any]]) -> Reader:
+    """`read(match, out)`: append the (type, text, column) tokens of these groups to
+    `out`; False when a token's text is a keyword Lark would retype (ask Lark). Written
+    out as straight-line code: this runs for every line."""
+    checks = {f"_c{i}": c for i, (_, _, c) in enumerate(groups) if c is not None}
+    lines = ["def read(m, out):", "    g = m.group", "    s = m.start"]
+    for i, (gi, t, c) in enumerate(groups):
+        if c is not None:
+            lines.append(f"    if _c{i}(g({gi})): return False")
+    if groups:
+        items = "".join(f"({t!r}, g({gi}), s({gi}) + 1), " for gi, t, _ in groups)
+        lines.append(f"    out += ({items})")
+    lines.append("    return True")
+    env: dict[str, Any] = dict(checks)
+    exec("\n".join(lines), env)  # noqa: S102 -- terminal names and ints only
+    return env["read"]
+
+
+class _Segment:
+    """A compiled piece of the line: from a trie node to the line's end or the start
+    of a repetition. `leaves`: match.lastindex -> (reader, shape or None, pause)."""
+
+    def __init__(self, node: _Node, lexers: _Lexers, filtered: frozenset[str], counter: Iterator[int],
+                 body: bool = False) -> None:
+        em = _Emitter(lexers, filtered, counter, True)
+        text = em.node(node, [], body)
+        try:
+            pattern = re.compile(text)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise NotCompilable(f"the pattern does not compile: {exc}") from None
         self.match = pattern.match
+        self.scanner = pattern.scanner
+        self.plain = True  # set by CompiledLine: no markers inside a body's iterations
         gi = pattern.groupindex
-        self.leaves = {gi[g]: _program(names, shapes[i], em, gi) for g, (names, i) in em.leaves.items()}
+        self.leaves: dict[int, tuple[Reader, int | None, Any]] = {}
+        for g, (names, shape) in em.leaves.items():
+            self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), shape, None)
+        for g, (names, reps) in em.pauses.items():
+            scanners = [(_Segment(b, lexers, filtered, counter, True), key,
+                         _Segment(after, lexers, filtered, counter)) for b, key, after in reps]
+            self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), None, scanners)
 
-    def scan(self, text: str, pos: int, end: int, out: list[Any]) -> bool:
-        match = self.match
-        leaves = self.leaves
-        while pos < end:
-            m = match(text, pos)
-            if m is None or m.end() <= pos:
-                return False
-            for op, a, b, c in leaves[m.lastindex]:
-                if op == 0:
-                    v = m.group(a)
-                    if c is not None and c(v):
-                        return False
-                    out.append((b, v, m.start(a) + 1))
-                else:
-                    out.append(a)
-            pos = m.end()
-        return pos == end
+
+class _Markers:
+    """Puts a shape's RULE markers back among its tokens (repetitions vary in length)."""
+
+    def __init__(self, shape: Shape, filtered: frozenset[str]) -> None:
+        self.plan: list[tuple[int, Any]] = []  # (0, n tokens) / (1, marker) / (2, repetition)
+        self.none = not any(i[0] == "M" for i in shape)
+        lead = 0
+        while lead < len(shape) and shape[lead][0] == "M":
+            lead += 1
+        # markers only at the start (the usual `?start: a | b` with named a, b)
+        self.lead = [(RULE, i[1], 0) for i in shape[:lead]] if not any(i[0] == "M" for i in shape[lead:]) else None
+        for item in shape:
+            if item[0] == "M":
+                self.plan.append((1, (RULE, item[1], 0)))
+            elif item[0] == "R":
+                self.plan.append((2, None))
+            elif item[1] not in filtered:
+                self.plan.append((0, 1))
+
+    def apply(self, toks: list[Any], reps: list[int]) -> list[Any]:
+        if self.none:
+            return toks
+        if self.lead is not None:
+            return self.lead + toks
+        out: list[Any] = []
+        i = k = 0
+        for op, arg in self.plan:
+            if op == 1:
+                out.append(arg)
+            elif op == 0:
+                out.append(toks[i])
+                i += 1
+            else:
+                n = reps[k]
+                k += 1
+                out.extend(toks[i:i + n])
+                i += n
+        return out
 
 
 class CompiledLine:
@@ -516,35 +548,75 @@ class CompiledLine:
         for i, s in enumerate(shapes):
             _walk(root, _tokens_only(s), {table.start}, table, i)
         filtered = frozenset(sym.name for r in lark.rules for sym in r.expansion if sym.is_term and sym.filter_out)
-        em = _Emitter(lexers, filtered, count(1), True)
-        text = em.node(root, [])
-        try:
-            self.pattern = re.compile(text)
-        except (re.error, RecursionError, OverflowError) as exc:
-            raise NotCompilable(f"the pattern does not compile: {exc}") from None
-        gi = self.pattern.groupindex
-        self._leaves = {gi[g]: _program(names, shapes[i], em, gi) for g, (names, i) in em.leaves.items()}
+        self._root = _Segment(root, lexers, filtered, count(1))
+        self._markers = [_Markers(s, filtered) for s in shapes]
+        # the body shapes of each repetition, for markers inside an iteration
+        self._body_markers: dict[Item, list[_Markers]] = {}
+        for s in shapes:
+            for item in s:
+                if item[0] == "R" and item not in self._body_markers:
+                    self._body_markers[item] = [_Markers(b, filtered) for b in item[1]]
+        plain = {k: all(m.none for m in v) for k, v in self._body_markers.items()}
+        segs = [self._root]
+        while segs:
+            seg = segs.pop()
+            for _, _, pause in seg.leaves.values():
+                for body, key, after in pause or ():
+                    body.plain = plain[key]
+                    segs.append(after)
         self.shapes = len(shapes)
-        self._fullmatch = self.pattern.fullmatch
 
     def parse(self, text: str) -> list[Tok] | None:
-        m = self._fullmatch(text)
-        if m is None:
-            return None
+        seg = self._root
+        pos = 0
         out: list[Any] = []
-        for op, a, b, c in self._leaves[m.lastindex]:
-            if op == 0:
-                v = m.group(a)
-                if c is not None and c(v):
-                    return None
-                out.append((b, v, m.start(a) + 1))
-            elif op == 1:
-                out.append(a)
+        reps: list[int] = []
+        while True:
+            m = seg.match(text, pos)
+            if m is None:
+                return None
+            read, shape, pause = seg.leaves[m.lastindex]
+            if not read(m, out):
+                return None
+            if pause is None:
+                return self._markers[shape].apply(out, reps)
+            pos = m.end()
+            n0 = len(out)
+            for body, key, after in pause:  # their first tokens exclude each other
+                end = self._repeat(body, key, text, pos, out)
+                if end != pos:
+                    break
             else:
-                s, e = m.span(a)
-                if not b.scan(text, s, e, out):
-                    return None
-        return out
+                return None  # no iteration: the line's one regex would not match either
+            if end < 0:
+                return None
+            pos = end
+            reps.append(len(out) - n0)
+            seg = after
+
+    def _repeat(self, body: _Segment, key: Item, text: str, pos: int, out: list[Any]) -> int:
+        """Scan iterations of a repetition from `pos`; the position after them, or -1."""
+        leaves = body.leaves
+        markers = self._body_markers[key]
+        scan = body.scanner(text, pos).match  # each match starts where the last ended
+        if body.plain:  # no RULE markers inside an iteration: the common case
+            while True:
+                m = scan()
+                if m is None:
+                    return pos
+                if not leaves[m.lastindex][0](m, out):
+                    return -1
+                pos = m.end()
+        while True:
+            m = scan()
+            if m is None:
+                return pos
+            read, shape, _ = leaves[m.lastindex]
+            toks: list[Any] = []
+            if not read(m, toks):
+                return -1
+            out.extend(markers[shape].apply(toks, []))
+            pos = m.end()
 
 
 _COMPILED: dict[int, tuple[Lark, CompiledLine | None, str]] = {}
