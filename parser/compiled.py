@@ -34,6 +34,7 @@ How the regex follows Lark's lexer exactly:
 
 from __future__ import annotations
 
+import os
 import re
 import re._constants as _sre_c
 import re._parser as _sre
@@ -481,10 +482,15 @@ class _Segment:
         self.match = pattern.match
         self.scanner = pattern.scanner
         self.plain = True  # set by CompiledLine: no markers inside a body's iterations
+        self.single: dict[int, tuple[str, int]] | None = None  # set by CompiledLine
         gi = pattern.groupindex
         self.leaves: dict[int, tuple[Reader, int | None, Any]] = {}
+        singles: dict[int, tuple[str, int]] = {}
         for g, (names, shape) in em.leaves.items():
             self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), shape, None)
+            if len(names) == 1 and names[0][0] not in em.checks:
+                singles[gi[g]] = (names[0][1], gi[names[0][0]])
+        self._singles = singles if len(singles) == len(em.leaves) and not em.pauses else None
         for g, (names, reps) in em.pauses.items():
             scanners = [(_Segment(b, lexers, filtered, counter, True), key,
                          _Segment(after, lexers, filtered, counter)) for b, key, after in reps]
@@ -563,6 +569,7 @@ class CompiledLine:
             for _, _, pause in seg.leaves.values():
                 for body, key, after in pause or ():
                     body.plain = plain[key]
+                    body.single = body._singles if body.plain else None
                     segs.append(after)
         self.shapes = len(shapes)
 
@@ -583,7 +590,19 @@ class CompiledLine:
             pos = m.end()
             n0 = len(out)
             for body, key, after in pause:  # their first tokens exclude each other
-                end = self._repeat(body, key, text, pos, out)
+                single = body.single
+                if single is not None:  # one token per iteration, no keyword, no marker
+                    end = pos
+                    scan = body.scanner(text, pos).match  # each match starts where the last ended
+                    while True:
+                        mm = scan()
+                        if mm is None:
+                            break
+                        t, gi = single[mm.lastindex]
+                        out.append((t, mm.group(gi), mm.start(gi) + 1))
+                        end = mm.end()
+                else:
+                    end = self._repeat(body, key, text, pos, out)
                 if end != pos:
                     break
             else:
@@ -628,6 +647,8 @@ def compiled_for(lark: Lark) -> tuple[CompiledLine | None, str]:
     hit = _COMPILED.get(id(lark))
     if hit is not None and hit[0] is lark:
         return hit[1], hit[2]
+    if os.environ.get("LOGSHIP_FAST_PATH", "1") == "0":  # a diagnostic switch: LALR only
+        return None, "turned off by LOGSHIP_FAST_PATH=0"
     try:
         c: CompiledLine | None = CompiledLine(lark)
         why = ""
