@@ -420,13 +420,36 @@ class _Emitter:
         simple = bool(keys) and not reps and all(not node.children[k].children for k in keys)
         parts: list[str] = []
         done: set[str] = set()
+        firsts: list[tuple[str, str, str]] = []  # (first token, its group, the rest after it)
         for key in keys:
             child = node.children[key]
             names = list(prefix)
-            t = self.term(node.states, key[1], names, frozenset(done) if simple else frozenset())
+            # an earlier alternative need not be guarded against again: the first tokens
+            # are one atomic alternation in Lark's order (below)
+            t = self.term(node.states, key[1], names, frozenset(done))
+            if t is None:
+                continue  # not in the choice: later alternatives keep their guard against it
             done.add(key[1])
-            if t is not None:
+            if simple:
                 parts.append(t + self.node(child, names, body))
+                continue
+            if len(names) > len(prefix) and names[-1][1] == key[1]:
+                grp = names[-1][0]
+            else:  # a filtered token has no group of its own: give it one for the choice
+                grp = self.group("_c")
+                t = f"(?P<{grp}>{t})"
+            firsts.append((t, grp, self.node(child, names, body)))
+        if len(firsts) == 1:
+            parts.append(firsts[0][0] + firsts[0][2])
+        elif firsts:
+            # Lark's lexer picks ONE token here (the first in its order that matches) and
+            # never another: an atomic choice of first tokens, then the rest of the one
+            # that matched (a conditional per alternative)
+            choice = "(?>" + "|".join(f for f, _, _ in firsts) + ")"
+            chain = firsts[-1][2]
+            for _, grp, rest in reversed(firsts[:-1]):
+                chain = f"(?({grp}){rest}|{chain})"
+            parts.append(choice + chain)
         if node.leaves:
             grp = self.group("_L")
             self.leaves[grp] = (prefix, node.leaves[0])
