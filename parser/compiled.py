@@ -4,8 +4,9 @@ Lark stays the single source of truth. After Lark has loaded a grammar, this mod
 what Lark made of it -- its rules (EBNF already expanded into plain alternatives and
 left-recursive helper rules), its LALR parse table and its contextual lexer (per parser
 state: the terminals in Lark's order, the ignored terminals, the keyword callbacks) --
-and builds ONE `re` fullmatch pattern that accepts a line only where Lark would accept it
-with the very same tokens. `CompiledLine.parse(text)` returns the same flat token list as
+and builds `re` patterns that accept a line only where Lark would accept it with the very
+same tokens: one pattern from the start of the line to its end or to the start of a
+repetition, one per repetition's iteration, one for what follows it. `CompiledLine.parse(text)` returns the same flat token list as
 `FastLALR.parse` (parser/lalr.py), or None: "not decided here", and the caller parses the
 line with the LALR path, which accepts it or rejects it with Lark's own error. So a
 mistake here can only cost speed, never a record -- provided the regex never accepts a
@@ -17,7 +18,10 @@ How the regex follows Lark's lexer exactly:
 - shapes: the start rule is expanded into linear sequences of terminals (and RULE markers
   for named rules); a left-recursive helper (`X: item | X item`, how Lark writes `item+`)
   becomes a repetition; any other recursion makes the grammar not regular (LALR alone);
-- the shapes share prefixes in a trie, so a line is matched once, left to right;
+- the shapes share prefixes in a trie, so a line is matched once, left to right; where
+  several tokens may come next, Lark's lexer picks ONE (the first in its order that
+  matches) and never another: an atomic choice of first tokens, then a conditional
+  `(?(group)...)` continues with the rest of the one that matched;
 - at every place the parser states that can be current are known (each shape is fed
   through Lark's parse table), and with them the contextual lexers there: a terminal X is
   emitted as `(?!H1|H2|...)(?>X)` where the H are the terminals those lexers try before X
@@ -28,8 +32,11 @@ How the regex follows Lark's lexer exactly:
 - keywords: a string terminal that Lark folds into a regex terminal (`"null"` inside
   BARE) is never matched here (such a line goes to Lark); a token of a terminal with such
   a callback whose text is a keyword is handed to Lark too;
-- a repetition's span is scanned again, iteration by iteration, with the same body
-  pattern (Python keeps only the last capture of a repeated group).
+- a repetition is matched iteration by iteration (Python keeps only the last capture
+  of a repeated group), possessively as Lark's parser never gives a token back; a
+  repetition inside a repetition is fine, three deep is left to Lark;
+- a guard against a terminal that cannot start with the same character is left out
+  (first-character sets from `re._parser`): most of a naive translation's cost.
 """
 
 from __future__ import annotations
@@ -116,8 +123,8 @@ class _Shapes:
                     raise NotCompilable(f"rule {name} is recursive")
             heads = [s for r in base for s in self.of_seq(r.expansion, active)]
             tails = tuple(s for r in rec for s in self.of_seq(r.expansion[1:], active))
-            if any(i[0] == "R" for s in tails for i in s):
-                raise NotCompilable(f"rule {name}: a repetition inside a repetition")
+            if any(j[0] == "R" for s in tails for i in s if i[0] == "R" for b in i[1] for j in b):
+                raise NotCompilable(f"rule {name}: repetitions nested three deep")
             if sorted(heads) == sorted(tails):
                 out = [(("R", tails),)]
             else:
@@ -413,8 +420,6 @@ class _Emitter:
         """The pattern of a trie node: its ignore loop, then its children or its end."""
         keys = sorted((k for k in node.children if k[0] == "T"), key=lambda k: self.lx.rank.get(k[1], ()))
         reps = [k for k in node.children if k[0] == "R"]
-        if body and reps:
-            raise NotCompilable("a repetition inside a repetition")
         # children that are single last tokens: one atomic alternation in Lark's order,
         # where an earlier alternative need not be guarded against again
         simple = bool(keys) and not reps and all(not node.children[k].children for k in keys)
@@ -516,7 +521,7 @@ class _Segment:
         self._singles = singles if len(singles) == len(em.leaves) and not em.pauses else None
         for g, (names, reps) in em.pauses.items():
             scanners = [(_Segment(b, lexers, filtered, counter, True), key,
-                         _Segment(after, lexers, filtered, counter)) for b, key, after in reps]
+                         _Segment(after, lexers, filtered, counter, body)) for b, key, after in reps]
             self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), None, scanners)
 
 
@@ -581,10 +586,12 @@ class CompiledLine:
         self._markers = [_Markers(s, filtered) for s in shapes]
         # the body shapes of each repetition, for markers inside an iteration
         self._body_markers: dict[Item, list[_Markers]] = {}
-        for s in shapes:
-            for item in s:
-                if item[0] == "R" and item not in self._body_markers:
-                    self._body_markers[item] = [_Markers(b, filtered) for b in item[1]]
+        todo = [i for s in shapes for i in s if i[0] == "R"]
+        while todo:
+            item = todo.pop()
+            if item not in self._body_markers:
+                self._body_markers[item] = [_Markers(b, filtered) for b in item[1]]
+                todo += [i for b in item[1] for i in b if i[0] == "R"]
         plain = {k: all(m.none for m in v) for k, v in self._body_markers.items()}
         segs = [self._root]
         while segs:
@@ -592,73 +599,67 @@ class CompiledLine:
             for _, _, pause in seg.leaves.values():
                 for body, key, after in pause or ():
                     body.plain = plain[key]
-                    body.single = body._singles if body.plain else None
-                    segs.append(after)
+                    nested = any(p for _, _, p in body.leaves.values())
+                    body.single = body._singles if body.plain and not nested else None
+                    segs += [after, body]
         self.shapes = len(shapes)
 
     def parse(self, text: str) -> list[Tok] | None:
-        seg = self._root
-        pos = 0
-        out: list[Any] = []
+        try:
+            done = self._run(self._root, text, 0, self._markers)
+        except _AskLark:
+            return None
+        return None if done is None else done[1]
+
+    def _run(self, seg: _Segment, text: str, pos: int, markers: list[_Markers]) -> tuple[int, list[Any]] | None:
+        """Segments from `seg` at `pos` to a shape's end: (position after it, its flat
+        tokens), or None (no match here); raises _AskLark for a keyword."""
+        toks: list[Any] = []
         reps: list[int] = []
         while True:
             m = seg.match(text, pos)
             if m is None:
                 return None
             read, shape, pause = seg.leaves[m.lastindex]
-            if not read(m, out):
-                return None
-            if pause is None:
-                return self._markers[shape].apply(out, reps)
+            if not read(m, toks):
+                raise _AskLark
             pos = m.end()
-            n0 = len(out)
+            if pause is None:
+                return pos, markers[shape].apply(toks, reps)
+            n0 = len(toks)
             for body, key, after in pause:  # their first tokens exclude each other
-                single = body.single
-                if single is not None:  # one token per iteration, no keyword, no marker
-                    end = pos
-                    scan = body.scanner(text, pos).match  # each match starts where the last ended
-                    while True:
-                        mm = scan()
-                        if mm is None:
-                            break
-                        t, gi = single[mm.lastindex]
-                        out.append((t, mm.group(gi), mm.start(gi) + 1))
-                        end = mm.end()
-                else:
-                    end = self._repeat(body, key, text, pos, out)
+                end = self._repeat(body, key, text, pos, toks)
                 if end != pos:
                     break
             else:
                 return None  # no iteration: the line's one regex would not match either
-            if end < 0:
-                return None
             pos = end
-            reps.append(len(out) - n0)
+            reps.append(len(toks) - n0)
             seg = after
 
     def _repeat(self, body: _Segment, key: Item, text: str, pos: int, out: list[Any]) -> int:
-        """Scan iterations of a repetition from `pos`; the position after them, or -1."""
-        leaves = body.leaves
-        markers = self._body_markers[key]
-        scan = body.scanner(text, pos).match  # each match starts where the last ended
-        if body.plain:  # no RULE markers inside an iteration: the common case
+        """Scan iterations of a repetition from `pos`; the position after them."""
+        single = body.single
+        if single is not None:  # one token per iteration, no keyword, no marker: inline
+            scan = body.scanner(text, pos).match  # each match starts where the last ended
             while True:
                 m = scan()
                 if m is None:
                     return pos
-                if not leaves[m.lastindex][0](m, out):
-                    return -1
+                t, gi = single[m.lastindex]
+                out.append((t, m.group(gi), m.start(gi) + 1))
                 pos = m.end()
+        markers = self._body_markers[key]
         while True:
-            m = scan()
-            if m is None:
+            done = self._run(body, text, pos, markers)
+            if done is None or done[0] <= pos:
                 return pos
-            read, shape, _ = leaves[m.lastindex]
-            toks: list[Any] = []
-            if not read(m, toks):
-                return -1
-            out.extend(markers[shape].apply(toks, []))
-            pos = m.end()
+            pos = done[0]
+            out.extend(done[1])
+
+
+class _AskLark(Exception):
+    """Internal: a token's text is a keyword Lark would retype; the line goes to Lark."""
 
 
 _COMPILED: dict[int, tuple[Lark, CompiledLine | None, str]] = {}
