@@ -43,8 +43,12 @@ from __future__ import annotations
 
 import os
 import re
-import re._constants as _sre_c
-import re._parser as _sre
+
+try:  # the parser of Python's own `re` (CPython internals): first-character sets only
+    import re._constants as _sre_c
+    import re._parser as _sre
+except ImportError:  # pragma: no cover -- then every guard stays: slower, as exact
+    _sre = _sre_c = None  # type: ignore[assignment]
 from dataclasses import dataclass, field
 from itertools import count, product
 from typing import Any, Callable, Iterator
@@ -289,6 +293,8 @@ class _Lexers:
 
 def _first(pattern: str) -> frozenset[str] | None:
     """The characters a match of `pattern` can start with, or None (any, or unknown)."""
+    if _sre is None:
+        return None
     try:
         parsed = _sre.parse(pattern)
     except Exception:
@@ -354,9 +360,6 @@ def _first_item(op: Any, av: Any) -> tuple[frozenset[str] | None, bool]:
 
 def _alt(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
-
-
-Op = tuple[int, Any, Any, Any]  # (0 token, group, type, keyword test) | (1 marker, tok) | (2 span, group, _Body)
 
 
 class _Emitter:
