@@ -1,4 +1,4 @@
-"""The compiled fast path: a format grammar's line rules as one Python regular expression.
+"""The compiled fast path: a format grammar's line rules as Python regular expressions.
 
 Lark stays the single source of truth. After Lark has loaded a grammar, this module reads
 what Lark made of it -- its rules (EBNF already expanded into plain alternatives and
@@ -6,8 +6,9 @@ left-recursive helper rules), its LALR parse table and its contextual lexer (per
 state: the terminals in Lark's order, the ignored terminals, the keyword callbacks) --
 and builds `re` patterns that accept a line only where Lark would accept it with the very
 same tokens: one pattern from the start of the line to its end or to the start of a
-repetition, one per repetition's iteration, one for what follows it. `CompiledLine.parse(text)` returns the same flat token list as
-`FastLALR.parse` (parser/lalr.py), or None: "not decided here", and the caller parses the
+repetition, one per repetition's iteration, one for what follows it.
+`CompiledLine.parse(text)` returns the same flat token list as `FastLALR.parse`
+(parser/lalr.py), or None: "not decided here", and the caller parses the
 line with the LALR path, which accepts it or rejects it with Lark's own error. So a
 mistake here can only cost speed, never a record -- provided the regex never accepts a
 line differently from Lark; tests/parser/test_compiled.py checks that for every shipped
@@ -367,7 +368,7 @@ class _Emitter:
     tokens and places (a segment of the line) or none (inside a repetition's body,
     whose own re-scanner captures).
 
-    A segment ends at the end of the line (`(?P<_L..>)\\Z`) or pauses where a
+    A segment ends at the end of the line (an end group, then `\\Z`) or pauses where a
     repetition starts (`(?P<_P..>)`); the repetition is scanned iteration by iteration
     and the line goes on with the segment after it. So nothing is matched twice."""
 
