@@ -364,20 +364,17 @@ def _alt(parts: list[str]) -> str:
 
 
 class _Emitter:
-    """Writes the pattern of a trie, up to its repetitions. `capture`: named groups for
-    tokens and places (a segment of the line) or none (inside a repetition's body,
-    whose own re-scanner captures).
+    """Writes the pattern of a trie, up to its repetitions, with a named group per kept
+    token and per place where a shape ends or a repetition starts.
 
     A segment ends at the end of the line (an end group, then `\\Z`) or pauses where a
     repetition starts (`(?P<_P..>)`); the repetition is scanned iteration by iteration
     and the line goes on with the segment after it. So nothing is matched twice."""
 
-    def __init__(self, lexers: _Lexers, filtered: frozenset[str], counter: Iterator[int],
-                 capture: bool) -> None:
+    def __init__(self, lexers: _Lexers, filtered: frozenset[str], counter: Iterator[int]) -> None:
         self.lx = lexers
         self.filtered = filtered
         self.counter = counter
-        self.capture = capture
         self.checks: dict[str, Callable[[str], Any]] = {}  # group -> keyword test
         # end group -> (token groups, shape) ; pause group -> (token groups, [(body, next node)])
         self.leaves: dict[str, tuple[list[Any], int]] = {}
@@ -505,7 +502,7 @@ class _Segment:
 
     def __init__(self, node: _Node, lexers: _Lexers, filtered: frozenset[str], counter: Iterator[int],
                  body: bool = False) -> None:
-        em = _Emitter(lexers, filtered, counter, True)
+        em = _Emitter(lexers, filtered, counter)
         text = em.node(node, [], body)
         try:
             pattern = re.compile(text)
