@@ -352,7 +352,7 @@ def formats(grammar_dir: GrammarDirOpt = None,
     Example: logship formats --grammar-dir my-grammars/
     """
     for fmt in _grammar_registry(grammar_dir).formats():
-        flags = "context-free" if fmt.context_free else "needs context"
+        flags = ("context-free" if fmt.context_free else "needs context") + f"; fast path: {fmt.fast_path()}"
         typer.echo(f"{fmt.name}: {fmt.description} [{flags}; {fmt.path}]")
         if samples:
             for line in fmt.samples:

@@ -1,11 +1,14 @@
 """Parse speed of every shipped format: lines/s on 200k generated lines each, one process.
 
-    .venv/bin/python bench/formats.py [--lines 200000] [--formats client,syslog]
+    .venv/bin/python bench/formats.py [--lines 200000] [--formats client,syslog] [--no-lalr]
 
 Prints lines/s per format and its ratio to the client format measured in the same run
-(the acceptance bar: no format slower than 1/3 of the client format). Lines are
-generated deterministically (seeded) from real-looking templates; parsing goes through
-the parser seam (EntryParser.parse over 8 MiB chunks), as store/ calls it.
+(the acceptance bar: no format slower than 1/3 of the client format), with the compiled
+fast path (parser/compiled.py) and, measured right after it, on the LALR path alone
+(`--no-lalr` skips that), plus the format's fast-path status (`compiled`, or why it
+runs on LALR alone). Lines are generated deterministically (seeded) from real-looking
+templates; parsing goes through the parser seam (EntryParser.parse over 8 MiB chunks),
+as store/ calls it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.gen_client import client_lines  # noqa: E402
-from logship.parser import EntryParser  # noqa: E402
+from logship.parser import EntryParser, get_format  # noqa: E402
+from logship.parser import compiled as compiled_mod  # noqa: E402
 
 CHUNK = 8 << 20
 HOSTS = ["web-01", "web-02", "db-01.example.net", "cache-3"]
@@ -213,23 +217,42 @@ def measure(name: str, data: bytes) -> tuple[float, float, int, int]:
     return lines / (time.perf_counter() - t0), lines / (time.process_time() - c0), lines, rejects
 
 
+def measure_lalr(name: str, data: bytes) -> tuple[float, float, int, int]:
+    """`measure` with the fast path turned off (every line through the LALR path)."""
+    real = compiled_mod.compiled_for
+    compiled_mod.compiled_for = lambda lark: (None, "off")
+    try:
+        return measure(name, data)
+    finally:
+        compiled_mod.compiled_for = real
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--formats", default=",".join(GENERATORS))
+    ap.add_argument("--no-lalr", action="store_true", help="do not measure the LALR path alone")
     args = ap.parse_args()
     names = [n for n in args.formats.split(",") if n]
     if "client" not in names:
         names.insert(0, "client")
-    print(f"python {platform.python_version()}, {args.lines:,} lines per format, one process")
+    print(f"python {platform.python_version()}, {args.lines:,} lines per format, one process; "
+          f"lines/s by CPU time (wall beside it)")
     results = {}
     for name in names:
         data = GENERATORS[name](args.lines)
+        status = get_format(name).fast_path()
         wall, cpu, lines, rejects = measure(name, data)
         results[name] = cpu
         ratio = cpu / results["client"]
-        print(f"{name:14s} {wall:10,.0f} lines/s wall {cpu:10,.0f} lines/s CPU  {len(data) / lines:5.0f} B/line  "
-              f"rejects={rejects}  x{ratio:.2f} of client{'' if ratio >= 1 / 3 else '  SLOWER THAN 1/3'}")
+        lalr = ""
+        if not args.no_lalr and status == "compiled":
+            _, lcpu, _, lrejects = measure_lalr(name, data)
+            lalr = f"  LALR alone {lcpu:9,.0f} (fast path x{cpu / lcpu:.2f})"
+            assert lrejects == rejects, (name, rejects, lrejects)
+        print(f"{name:14s} {cpu:9,.0f} lines/s CPU ({wall:9,.0f} wall) {len(data) / lines:4.0f} B/line "
+              f"rejects={rejects} x{ratio:.2f} of client{'' if ratio >= 1 / 3 else ' SLOWER THAN 1/3'}"
+              f"{lalr}  [{status}]{'' if cpu >= 100_000 else '  < 100k'}", flush=True)
         if rejects:
             print(f"  warning: {rejects} generated {name} lines were rejected", file=sys.stderr)
 

@@ -19,7 +19,8 @@ from lark.exceptions import UnexpectedInput
 from .batch import ParsedBatch
 from .diagnose import describe
 from .grammar import GrammarSpec
-from .lalr import FastLALR, FlatTransformer, Tok
+from .compiled import fast_parser
+from .lalr import FlatTransformer, Tok
 from .timestamps import TimestampError, iso_to_us
 from .values import convert_pair
 
@@ -39,7 +40,7 @@ class ClientHandler:
 
     def __init__(self, spec: GrammarSpec, lark: Lark, tz: tzinfo, mtime: float | None,
                  context: dict[str, Any] | None, path: str | None = None) -> None:
-        self._parse = FastLALR.of(lark).parse
+        self._parse = fast_parser(lark)  # compiled regex first, LALR for the rest
         self._lark = lark
         self._tz = tz
         self._pairs: dict[str, tuple[str, str, str, Any, str | None, bool]] = {}

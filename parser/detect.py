@@ -89,12 +89,12 @@ def _hits(fmt: LogFormat, sample: list[bytes], probe: bytes | None, data: bytes,
 
 def _missing_required(fmt: LogFormat, sample: list[bytes], rejected: set[int]) -> int:
     """How many read head lines lack one of the format's ``detect_requires`` terminals."""
-    from .lalr import FastLALR
+    from .compiled import fast_parser
 
     lark = fmt.lark()
     if lark is None:
         return 0
-    parse = FastLALR.of(lark).parse
+    parse = fast_parser(lark)
     need = set(fmt.detect_requires)
     indent = fmt.continuation == "indent"
     head = fmt.head_regex()  # `head:` formats: lines that do not start an entry continue one

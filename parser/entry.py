@@ -228,6 +228,19 @@ class EntryParser:
         gets the stand-in its intake or format declares, else it is taken back and
         becomes a ``no_timestamp`` reject (never a row with a NULL time)."""
         ev, mt = batch.events, batch.metrics
+        ets, mts = ev.ts_us, mt.ts_us
+        if None not in ets[n_events:] and None not in mts[n_metrics:]:  # the usual case: own times
+            ne, nm = len(ets) - n_events, len(mts) - n_metrics
+            if ne:
+                ev.ts_source.extend(_LINE_SOURCE * ne)
+            if nm:
+                mt.ts_source.extend(_LINE_SOURCE * nm)
+            last = ets[-1] if ne else mts[-1] if nm else None
+            if last is not None:
+                self._previous = last
+                if last > self._future_limit_us:
+                    self._future += 1
+            return None
         source = "line"
         stand_in: int | None = None
         for group, n in ((ev, n_events), (mt, n_metrics)):
@@ -254,6 +267,9 @@ class EntryParser:
             if last > self._future_limit_us:
                 self._future += 1
         return None
+
+
+_LINE_SOURCE = ("line",)
 
 
 def _truncate(group: Any, n: int) -> None:

@@ -158,6 +158,14 @@ class LogFormat:
             return None
         return compile_lark(self.spec, tcls())
 
+    def fast_path(self) -> str:
+        """`compiled` when the grammar's lines go through the compiled regex first
+        (parser/compiled.py), `lalr (<reason>)` when they run on the LALR path alone,
+        `own parser` for a format without a Lark grammar."""
+        from .compiled import compile_status
+
+        return compile_status(self.lark())
+
     def handler(self, tz: tzinfo, mtime: float | None, context: dict[str, Any] | None,
                 path: str | None = None) -> EntryHandler:
         cls = resolve_handler(self.spec.transformer)

@@ -23,7 +23,8 @@ from lark.exceptions import UnexpectedInput
 from .batch import ParsedBatch
 from .diagnose import describe
 from .grammar import GrammarSpec
-from .lalr import RULE, FastLALR, FlatTransformer
+from .compiled import fast_parser
+from .lalr import RULE, FlatTransformer
 from .levels import normalize_level, numeric_level, syslog_severity_level
 from .timestamps import (SyslogClock, TimeOfDayClock, TimestampError, clf_to_us, ctime_to_us,
                          epoch_to_us, iso_to_us, short_to_us, slash_to_us)
@@ -166,7 +167,7 @@ class GenericHandler:
 
     def __init__(self, spec: GrammarSpec, lark: Lark, tz: tzinfo, mtime: float | None,
                  context: dict[str, Any] | None, path: str | None = None) -> None:
-        self._parse = FastLALR.of(lark).parse
+        self._parse = fast_parser(lark)  # compiled regex first, LALR for the rest
         self._lark = lark
         self.fields = FieldReader(spec, tz, mtime, context, path)
         self._kinds: dict[str, tuple[int, str]] = {}

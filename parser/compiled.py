@@ -1,0 +1,709 @@
+"""The compiled fast path: a format grammar's line rules as Python regular expressions.
+
+Lark stays the single source of truth. After Lark has loaded a grammar, this module reads
+what Lark made of it -- its rules (EBNF already expanded into plain alternatives and
+left-recursive helper rules), its LALR parse table and its contextual lexer (per parser
+state: the terminals in Lark's order, the ignored terminals, the keyword callbacks) --
+and builds `re` patterns that accept a line only where Lark would accept it with the very
+same tokens: one pattern from the start of the line to its end or to the start of a
+repetition, one per repetition's iteration, one for what follows it.
+`CompiledLine.parse(text)` returns the same flat token list as `FastLALR.parse`
+(parser/lalr.py), or None: "not decided here", and the caller parses the
+line with the LALR path, which accepts it or rejects it with Lark's own error. So a
+mistake here can only cost speed, never a record -- provided the regex never accepts a
+line differently from Lark; tests/parser/test_compiled.py checks that for every shipped
+format on samples, generated lines and noise.
+
+How the regex follows Lark's lexer exactly:
+
+- shapes: the start rule is expanded into linear sequences of terminals (and RULE markers
+  for named rules); a left-recursive helper (`X: item | X item`, how Lark writes `item+`)
+  becomes a repetition; any other recursion makes the grammar not regular (LALR alone);
+- the shapes share prefixes in a trie, so a line is matched once, left to right; where
+  several tokens may come next, Lark's lexer picks ONE (the first in its order that
+  matches) and never another: an atomic choice of first tokens, then a conditional
+  `(?(group)...)` continues with the rest of the one that matched;
+- at every place the parser states that can be current are known (each shape is fed
+  through Lark's parse table), and with them the contextual lexers there: a terminal X is
+  emitted as `(?!H1|H2|...)(?>X)` where the H are the terminals those lexers try before X
+  (Lark's order: -priority, -max_width, -len, name; the first match wins, and a chosen
+  token is never re-matched: atomic groups);
+- ignored terminals (`%ignore SP`) are skipped by a possessive loop guarded the same way
+  (a terminal that outranks SP, such as MESSAGE, keeps its leading space);
+- keywords: a string terminal that Lark folds into a regex terminal (`"null"` inside
+  BARE) is never matched here (such a line goes to Lark); a token of a terminal with such
+  a callback whose text is a keyword is handed to Lark too;
+- a repetition is matched iteration by iteration (Python keeps only the last capture
+  of a repeated group), possessively as Lark's parser never gives a token back; a
+  repetition inside a repetition is fine, three deep is left to Lark;
+- a guard against a terminal that cannot start with the same character is left out
+  (first-character sets from `re._parser`): most of a naive translation's cost.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+try:  # the parser of Python's own `re` (CPython internals): first-character sets only
+    import re._constants as _sre_c
+    import re._parser as _sre
+except ImportError:  # pragma: no cover -- then every guard stays: slower, as exact
+    _sre = _sre_c = None  # type: ignore[assignment]
+from dataclasses import dataclass, field
+from itertools import count, product
+from typing import Any, Callable, Iterator
+
+from lark import Lark
+from lark.lexer import ContextualLexer
+from lark.parsers.lalr_analysis import Shift
+
+from .lalr import RULE, Tok
+
+__all__ = ["CompiledLine", "NotCompilable", "compiled_for", "fast_parser", "compile_status"]
+
+MAX_SHAPES = 512  # linear shapes of one grammar (after expanding alternatives)
+MAX_CONFIGS = 2_000  # parser stacks explored per repetition
+
+
+class NotCompilable(Exception):
+    """The grammar (or a part of it) cannot be reproduced exactly by a regular expression."""
+
+
+# -- shapes ---------------------------------------------------------------------------
+# An item is ("T", terminal), ("M", rule marker name) or ("R", body) where body is a
+# tuple of shapes (one iteration each); a shape is a tuple of items.
+
+Item = tuple[Any, ...]
+Shape = tuple[Item, ...]
+
+
+def _marker(rule: Any) -> str | None:
+    name = str(rule.alias or rule.origin.name)
+    if name.startswith("_") or rule.options.expand1 or name == "start":
+        return None
+    return name
+
+
+class _Shapes:
+    def __init__(self, lark: Lark) -> None:
+        self.by_origin: dict[str, list[Any]] = {}
+        for r in lark.rules:
+            self.by_origin.setdefault(str(r.origin.name), []).append(r)
+        self._memo: dict[str, list[Shape]] = {}
+
+    def of_symbol(self, sym: Any, active: tuple[str, ...]) -> list[Shape]:
+        if sym.is_term:
+            return [(("T", str(sym.name)),)]
+        return self.of_rule(str(sym.name), active)
+
+    def of_seq(self, syms: list[Any], active: tuple[str, ...]) -> list[Shape]:
+        parts = [self.of_symbol(s, active) for s in syms]
+        out: list[Shape] = []
+        for combo in product(*parts):
+            out.append(tuple(i for part in combo for i in part))
+            if len(out) > MAX_SHAPES:
+                raise NotCompilable(f"more than {MAX_SHAPES} line shapes")
+        return out
+
+    def of_rule(self, name: str, active: tuple[str, ...]) -> list[Shape]:
+        if name in self._memo:
+            return self._memo[name]
+        if name in active:
+            raise NotCompilable(f"rule {name} is recursive")
+        rules = self.by_origin.get(name)
+        if not rules:
+            raise NotCompilable(f"rule {name} has no expansion")
+        active = active + (name,)
+        base = [r for r in rules if not (r.expansion and not r.expansion[0].is_term
+                                           and str(r.expansion[0].name) == name)]
+        rec = [r for r in rules if r not in base]
+        out: list[Shape] = []
+        if rec:  # X: b | X t  ==  b t*  (how Lark writes `t+` and `t*`)
+            if any(_marker(r) for r in rules):
+                raise NotCompilable(f"rule {name}: a named repetition")
+            for r in rules:
+                syms = r.expansion[1:] if r in rec else r.expansion
+                if any(not s.is_term and str(s.name) == name for s in syms):
+                    raise NotCompilable(f"rule {name} is recursive")
+            heads = [s for r in base for s in self.of_seq(r.expansion, active)]
+            tails = tuple(s for r in rec for s in self.of_seq(r.expansion[1:], active))
+            if any(j[0] == "R" for s in tails for i in s if i[0] == "R" for b in i[1] for j in b):
+                raise NotCompilable(f"rule {name}: repetitions nested three deep")
+            if sorted(heads) == sorted(tails):
+                out = [(("R", tails),)]
+            else:
+                out = [h + (("R", tails),) for h in heads] + heads
+        else:
+            for r in rules:
+                mark = _marker(r)
+                for s in self.of_seq(r.expansion, active):
+                    out.append(((("M", mark),) if mark else ()) + s)
+        if len(out) > MAX_SHAPES:
+            raise NotCompilable(f"more than {MAX_SHAPES} line shapes")
+        self._memo[name] = out
+        return out
+
+
+# -- the trie of shapes and the parser states at each of its places -------------------
+
+@dataclass(eq=False)
+class _Node:
+    states: set[int] = field(default_factory=set)  # parser states before the next item
+    children: dict[Item, "_Node"] = field(default_factory=dict)  # keys: ("T", name) / ("R", body)
+    bodies: dict[Item, "_Node"] = field(default_factory=dict)  # ("R", body) -> trie of one iteration
+    leaves: list[int] = field(default_factory=list)  # shapes ending here
+
+
+def _tokens_only(shape: Shape) -> Shape:
+    return tuple(i for i in shape if i[0] != "M")
+
+
+class _Table:
+    """Lark's LALR parse table as a function from a stack and a terminal to the next stack."""
+
+    def __init__(self, lark: Lark) -> None:
+        table = lark.parser.parser.parser.parse_table
+        start = lark.options.start[0] if isinstance(lark.options.start, list) else lark.options.start
+        self.start = (table.start_states[start],)
+        self.end_state = table.end_states[start]
+        self.states = table.states
+
+    def feed(self, stack: tuple[int, ...], term: str) -> tuple[int, ...]:
+        states = list(stack)
+        while True:
+            action = self.states[states[-1]].get(term)
+            if action is None:
+                raise NotCompilable(f"the parse table refuses {term} where the grammar allows it")
+            kind, arg = action
+            if kind is Shift:
+                if term == "$END":
+                    raise NotCompilable("unexpected shift at the end")
+                states.append(arg)
+                return tuple(states)
+            size = len(arg.expansion)
+            if size:
+                del states[-size:]
+            states.append(self.states[states[-1]][str(arg.origin.name)][1])
+            if term == "$END" and states[-1] == self.end_state:
+                return tuple(states)
+            if len(states) > 200:
+                raise NotCompilable("the parser stack grows without bound")
+
+
+def _walk(node: _Node, items: Shape, configs: set[tuple[int, ...]], table: _Table,
+          leaf: int | None, end: bool = True) -> set[tuple[int, ...]]:
+    """Feed `items` from `configs`, recording the states at each trie place."""
+    for item in items:
+        node.states.update(c[-1] for c in configs)
+        child = node.children.setdefault(item, _Node())
+        if item[0] == "T":
+            configs = {table.feed(c, item[1]) for c in configs}
+        else:
+            body = node.bodies.setdefault(item, _Node())
+            configs = _repeat(body, item[1], configs, table)
+        node = child
+    node.states.update(c[-1] for c in configs)
+    if leaf is not None and leaf not in node.leaves:
+        if end:
+            for c in configs:
+                table.feed(c, "$END")
+        if node.leaves:
+            raise NotCompilable("two rules give the same tokens (an ambiguous grammar)")
+        node.leaves.append(leaf)
+    return configs
+
+
+def _repeat(body: _Node, shapes: tuple[Shape, ...], configs: set[tuple[int, ...]],
+            table: _Table) -> set[tuple[int, ...]]:
+    """One or more iterations of a repetition: the stacks after them (a fixpoint)."""
+    def once(cs: set[tuple[int, ...]]) -> set[tuple[int, ...]]:
+        out: set[tuple[int, ...]] = set()
+        for i, s in enumerate(shapes):
+            out |= _walk(body, _tokens_only(s), cs, table, i, False)
+        return out
+
+    seen = once(configs)
+    frontier = seen
+    while frontier:
+        nxt = once(frontier) - seen
+        seen |= nxt
+        frontier = nxt
+        if len(seen) > MAX_CONFIGS:
+            raise NotCompilable("a repetition's parser stacks do not settle")
+    return seen
+
+
+# -- the lexer's view -----------------------------------------------------------------
+
+class _Lexers:
+    """Per parser state: terminals in Lark's order, ignored types, keyword callbacks."""
+
+    def __init__(self, lark: Lark) -> None:
+        lexer = lark.parser.lexer
+        if not isinstance(lexer, ContextualLexer):
+            raise NotCompilable("the grammar does not use the contextual lexer")
+        self.order: dict[int, list[str]] = {}
+        self.callbacks: dict[int, dict[str, Any]] = {}
+        self.patterns: dict[str, str] = {}
+        self.first: dict[str, frozenset[str] | None] = {}
+        self.ignore = tuple(str(t) for t in lark.ignore_tokens)
+        self.rank: dict[str, tuple[Any, ...]] = {}
+        for state, basic in lexer.lexers.items():
+            scanner = basic.scanner
+            self.order[state] = [t.name for t in scanner.terminals]
+            self.callbacks[state] = dict(basic.callback)
+            for t in scanner.terminals:
+                self.patterns[t.name] = t.pattern.to_regexp()
+                self.first[t.name] = _first(self.patterns[t.name])
+                self.rank[t.name] = (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name)
+            if basic.user_callbacks:
+                raise NotCompilable("the grammar has lexer callbacks")
+
+    def higher(self, states: set[int], term: str, skip: frozenset[str] = frozenset()) -> list[str] | None:
+        """Terminals tried before `term` in any of these states, or None when `term` is
+        not a terminal of some state's lexer (a keyword Lark matches through another)."""
+        out: list[str] = []
+        for s in sorted(states):
+            order = self.order[s]
+            if term not in order:
+                return None
+            mine = self.first.get(term)
+            for t in order[: order.index(term)]:
+                if t in out or t in skip:
+                    continue
+                theirs = self.first.get(t)
+                if mine is not None and theirs is not None and not (mine & theirs):
+                    continue  # cannot start where `term` starts: no need to look
+                out.append(t)
+        return out
+
+    def keyword_check(self, states: set[int], term: str) -> Callable[[str], Any] | None:
+        """A test `text -> truthy` for a token that Lark would retype to a keyword."""
+        checks = [self.callbacks[s][term].scanner.fullmatch for s in sorted(states)
+                  if term in self.callbacks[s]]
+        if not checks:
+            return None
+        if len(checks) == 1:
+            return checks[0]
+        return lambda text: any(c(text) is not None for c in checks)
+
+
+# -- first characters: a guard against a terminal that cannot start where X starts is
+# left out (most of the cost of a naive translation is such dead lookaheads)
+
+def _first(pattern: str) -> frozenset[str] | None:
+    """The characters a match of `pattern` can start with, or None (any, or unknown)."""
+    if _sre is None:
+        return None
+    try:
+        parsed = _sre.parse(pattern)
+    except Exception:
+        return None
+    if parsed.state.flags & re.IGNORECASE:
+        return None
+    first, _ = _first_seq(list(parsed))
+    return first
+
+
+def _first_seq(items: list[Any]) -> tuple[frozenset[str] | None, bool]:
+    """(first characters, nullable) of a sequence of parsed items."""
+    out: set[str] = set()
+    for op, av in items:
+        f, nullable = _first_item(op, av)
+        if f is None:
+            return None, False
+        out |= f
+        if not nullable:
+            return frozenset(out), False
+    return frozenset(out), True
+
+
+def _first_item(op: Any, av: Any) -> tuple[frozenset[str] | None, bool]:
+    c = _sre_c
+    if op is c.LITERAL:
+        return frozenset(chr(av)), False
+    if op is c.IN:
+        chars: set[str] = set()
+        for iop, iav in av:
+            if iop is c.LITERAL:
+                chars.add(chr(iav))
+            elif iop is c.RANGE and iav[1] - iav[0] < 512:
+                chars.update(chr(i) for i in range(iav[0], iav[1] + 1))
+            else:
+                return None, False
+        return frozenset(chars), False
+    if op is c.SUBPATTERN:
+        if av[1] & re.IGNORECASE:  # (?i:...) added flags
+            return None, False
+        return _first_seq(list(av[3]))
+    if op is c.ATOMIC_GROUP:
+        return _first_seq(list(av))
+    if op is c.BRANCH:
+        out: set[str] = set()
+        nullable = False
+        for branch in av[1]:
+            f, n = _first_seq(list(branch))
+            if f is None:
+                return None, False
+            out |= f
+            nullable = nullable or n
+        return frozenset(out), nullable
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+        f, n = _first_seq(list(av[2]))
+        return f, n or av[0] == 0
+    if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+        return frozenset(), True
+    return None, False
+
+
+# -- regex generation -------------------------------------------------------------------
+
+def _alt(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+
+
+class _Emitter:
+    """Writes the pattern of a trie, up to its repetitions, with a named group per kept
+    token and per place where a shape ends or a repetition starts.
+
+    A segment ends at the end of the line (an end group, then `\\Z`) or pauses where a
+    repetition starts (`(?P<_P..>)`); the repetition is scanned iteration by iteration
+    and the line goes on with the segment after it. So nothing is matched twice."""
+
+    def __init__(self, lexers: _Lexers, filtered: frozenset[str], counter: Iterator[int]) -> None:
+        self.lx = lexers
+        self.filtered = filtered
+        self.counter = counter
+        self.checks: dict[str, Callable[[str], Any]] = {}  # group -> keyword test
+        # end group -> (token groups, shape) ; pause group -> (token groups, [(body, next node)])
+        self.leaves: dict[str, tuple[list[Any], int]] = {}
+        self.pauses: dict[str, tuple[list[Any], list[tuple[_Node, Item, _Node]]]] = {}
+
+    def group(self, prefix: str) -> str:
+        return f"{prefix}{next(self.counter)}"
+
+    def guard(self, states: set[int], term: str, skip: frozenset[str] = frozenset()) -> str | None:
+        higher = self.lx.higher(states, term, skip)
+        if higher is None:
+            return None
+        if not higher:
+            return ""
+        return "(?!" + "|".join(f"(?:{self.lx.patterns[h]})" for h in higher) + ")"
+
+    def ignore_loop(self, states: set[int]) -> str:
+        parts = []
+        for ign in self.lx.ignore:
+            g = self.guard(states, ign)
+            if g is not None:
+                parts.append(f"{g}(?:{self.lx.patterns[ign]})")
+        if not parts:
+            return ""
+        # possessive (what Lark skips stays skipped); no capturing group inside, so
+        # CPython's possessive-repeat bug (python/cpython#101955) cannot bite
+        return "(?:" + "|".join(parts) + ")*+"
+
+    def term(self, states: set[int], name: str, names: list[Any], skip: frozenset[str]) -> str | None:
+        g = self.guard(states, name, skip)
+        if g is None:
+            return None  # a keyword Lark reads through another terminal: left to Lark
+        body = f"(?>{self.lx.patterns[name]})"
+        check = self.lx.keyword_check(states, name)
+        if name in self.filtered:
+            return None if check is not None else g + body
+        grp = self.group("_t")
+        if check is not None:
+            self.checks[grp] = check
+        names.append((grp, name))
+        return f"{g}(?P<{grp}>{body})"
+
+    def node(self, node: _Node, prefix: list[Any], body: bool = False) -> str:
+        """The pattern of a trie node: its ignore loop, then its children or its end."""
+        keys = sorted((k for k in node.children if k[0] == "T"), key=lambda k: self.lx.rank.get(k[1], ()))
+        reps = [k for k in node.children if k[0] == "R"]
+        # children that are single last tokens: one atomic alternation in Lark's order,
+        # where an earlier alternative need not be guarded against again
+        simple = bool(keys) and not reps and all(not node.children[k].children for k in keys)
+        parts: list[str] = []
+        done: set[str] = set()
+        firsts: list[tuple[str, str, str]] = []  # (first token, its group, the rest after it)
+        for key in keys:
+            child = node.children[key]
+            names = list(prefix)
+            # an earlier alternative need not be guarded against again: the first tokens
+            # are one atomic alternation in Lark's order (below)
+            t = self.term(node.states, key[1], names, frozenset(done))
+            if t is None:
+                continue  # not in the choice: later alternatives keep their guard against it
+            done.add(key[1])
+            if simple:
+                parts.append(t + self.node(child, names, body))
+                continue
+            if len(names) > len(prefix) and names[-1][1] == key[1]:
+                grp = names[-1][0]
+            else:  # a filtered token has no group of its own: give it one for the choice
+                grp = self.group("_c")
+                t = f"(?P<{grp}>{t})"
+            firsts.append((t, grp, self.node(child, names, body)))
+        if len(firsts) == 1:
+            parts.append(firsts[0][0] + firsts[0][2])
+        elif firsts:
+            # Lark's lexer picks ONE token here (the first in its order that matches) and
+            # never another: an atomic choice of first tokens, then the rest of the one
+            # that matched (a conditional per alternative)
+            choice = "(?>" + "|".join(f for f, _, _ in firsts) + ")"
+            chain = firsts[-1][2]
+            for _, grp, rest in reversed(firsts[:-1]):
+                chain = f"(?({grp}){rest}|{chain})"
+            parts.append(choice + chain)
+        if node.leaves:
+            grp = self.group("_L")
+            self.leaves[grp] = (prefix, node.leaves[0])
+            parts.append(f"(?P<{grp}>)" + ("" if body else r"\Z"))
+        if reps:  # last: the bodies' first tokens exclude the other children's
+            grp = self.group("_P")
+            self.pauses[grp] = (prefix, [(node.bodies[k], k, node.children[k]) for k in reps])
+            parts.append(f"(?P<{grp}>)")
+        if not parts:
+            return "(?!)"
+        if simple:
+            return self.ignore_loop(node.states) + "(?>" + "|".join(parts) + ")"
+        return self.ignore_loop(node.states) + _alt(parts)
+
+
+def _has_groups(pattern: str) -> bool:
+    return re.compile(pattern).groups > 0
+
+
+Reader = Callable[[Any, list[Any]], bool]
+
+
+def _reader(groups: list[tuple[int, str, Any]]) -> Reader:
+    """`read(match, out)`: append the (type, text, column) tokens of these groups to
+    `out`; False when a token's text is a keyword Lark would retype (ask Lark). Written
+    out as straight-line code: this runs for every line."""
+    checks = {f"_c{i}": c for i, (_, _, c) in enumerate(groups) if c is not None}
+    lines = ["def read(m, out):", "    g = m.group", "    s = m.start"]
+    for i, (gi, t, c) in enumerate(groups):
+        if c is not None:
+            lines.append(f"    if _c{i}(g({gi})): return False")
+    if groups:
+        items = "".join(f"({t!r}, g({gi}), s({gi}) + 1), " for gi, t, _ in groups)
+        lines.append(f"    out += ({items})")
+    lines.append("    return True")
+    env: dict[str, Any] = dict(checks)
+    exec("\n".join(lines), env)  # noqa: S102 -- terminal names and ints only
+    return env["read"]
+
+
+class _Segment:
+    """A compiled piece of the line: from a trie node to the line's end or the start
+    of a repetition. `leaves`: match.lastindex -> (reader, shape or None, pause)."""
+
+    def __init__(self, node: _Node, lexers: _Lexers, filtered: frozenset[str], counter: Iterator[int],
+                 body: bool = False) -> None:
+        em = _Emitter(lexers, filtered, counter)
+        text = em.node(node, [], body)
+        try:
+            pattern = re.compile(text)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise NotCompilable(f"the pattern does not compile: {exc}") from None
+        self.match = pattern.match
+        self.scanner = pattern.scanner
+        self.plain = True  # set by CompiledLine: no markers inside a body's iterations
+        self.single: dict[int, tuple[str, int]] | None = None  # set by CompiledLine
+        gi = pattern.groupindex
+        self.leaves: dict[int, tuple[Reader, int | None, Any]] = {}
+        singles: dict[int, tuple[str, int]] = {}
+        for g, (names, shape) in em.leaves.items():
+            self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), shape, None)
+            if len(names) == 1 and names[0][0] not in em.checks:
+                singles[gi[g]] = (names[0][1], gi[names[0][0]])
+        self._singles = singles if len(singles) == len(em.leaves) and not em.pauses else None
+        for g, (names, reps) in em.pauses.items():
+            scanners = [(_Segment(b, lexers, filtered, counter, True), key,
+                         _Segment(after, lexers, filtered, counter, body)) for b, key, after in reps]
+            self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), None, scanners)
+
+
+class _Markers:
+    """Puts a shape's RULE markers back among its tokens (repetitions vary in length)."""
+
+    def __init__(self, shape: Shape, filtered: frozenset[str]) -> None:
+        self.plan: list[tuple[int, Any]] = []  # (0, n tokens) / (1, marker) / (2, repetition)
+        self.none = not any(i[0] == "M" for i in shape)
+        lead = 0
+        while lead < len(shape) and shape[lead][0] == "M":
+            lead += 1
+        # markers only at the start (the usual `?start: a | b` with named a, b)
+        self.lead = [(RULE, i[1], 0) for i in shape[:lead]] if not any(i[0] == "M" for i in shape[lead:]) else None
+        for item in shape:
+            if item[0] == "M":
+                self.plan.append((1, (RULE, item[1], 0)))
+            elif item[0] == "R":
+                self.plan.append((2, None))
+            elif item[1] not in filtered:
+                self.plan.append((0, 1))
+
+    def apply(self, toks: list[Any], reps: list[int]) -> list[Any]:
+        if self.none:
+            return toks
+        if self.lead is not None:
+            return self.lead + toks
+        out: list[Any] = []
+        i = k = 0
+        for op, arg in self.plan:
+            if op == 1:
+                out.append(arg)
+            elif op == 0:
+                out.append(toks[i])
+                i += 1
+            else:
+                n = reps[k]
+                k += 1
+                out.extend(toks[i:i + n])
+                i += n
+        return out
+
+
+class CompiledLine:
+    """`parse(text)`: the flat tokens Lark's parse of `text` gives, or None (ask Lark)."""
+
+    def __init__(self, lark: Lark) -> None:
+        if lark.options.parser != "lalr" or lark.options.postlex is not None:
+            raise NotCompilable("not a LALR grammar without a postlexer")
+        table = _Table(lark)
+        lexers = _Lexers(lark)
+        for name, pat in lexers.patterns.items():
+            if _has_groups(pat):
+                raise NotCompilable(f"terminal {name} has capturing groups")
+        start = lark.options.start[0] if isinstance(lark.options.start, list) else lark.options.start
+        shapes = _Shapes(lark).of_rule(start, ())
+        root = _Node()
+        for i, s in enumerate(shapes):
+            _walk(root, _tokens_only(s), {table.start}, table, i)
+        filtered = frozenset(sym.name for r in lark.rules for sym in r.expansion if sym.is_term and sym.filter_out)
+        self._root = _Segment(root, lexers, filtered, count(1))
+        self._markers = [_Markers(s, filtered) for s in shapes]
+        # the body shapes of each repetition, for markers inside an iteration
+        self._body_markers: dict[Item, list[_Markers]] = {}
+        todo = [i for s in shapes for i in s if i[0] == "R"]
+        while todo:
+            item = todo.pop()
+            if item not in self._body_markers:
+                self._body_markers[item] = [_Markers(b, filtered) for b in item[1]]
+                todo += [i for b in item[1] for i in b if i[0] == "R"]
+        plain = {k: all(m.none for m in v) for k, v in self._body_markers.items()}
+        segs = [self._root]
+        while segs:
+            seg = segs.pop()
+            for _, _, pause in seg.leaves.values():
+                for body, key, after in pause or ():
+                    body.plain = plain[key]
+                    nested = any(p for _, _, p in body.leaves.values())
+                    body.single = body._singles if body.plain and not nested else None
+                    segs += [after, body]
+        self.shapes = len(shapes)
+
+    def parse(self, text: str) -> list[Tok] | None:
+        try:
+            done = self._run(self._root, text, 0, self._markers)
+        except _AskLark:
+            return None
+        return None if done is None else done[1]
+
+    def _run(self, seg: _Segment, text: str, pos: int, markers: list[_Markers]) -> tuple[int, list[Any]] | None:
+        """Segments from `seg` at `pos` to a shape's end: (position after it, its flat
+        tokens), or None (no match here); raises _AskLark for a keyword."""
+        toks: list[Any] = []
+        reps: list[int] = []
+        while True:
+            m = seg.match(text, pos)
+            if m is None:
+                return None
+            read, shape, pause = seg.leaves[m.lastindex]
+            if not read(m, toks):
+                raise _AskLark
+            pos = m.end()
+            if pause is None:
+                return pos, markers[shape].apply(toks, reps)
+            n0 = len(toks)
+            for body, key, after in pause:  # their first tokens exclude each other
+                end = self._repeat(body, key, text, pos, toks)
+                if end != pos:
+                    break
+            else:
+                return None  # no iteration: the line's one regex would not match either
+            pos = end
+            reps.append(len(toks) - n0)
+            seg = after
+
+    def _repeat(self, body: _Segment, key: Item, text: str, pos: int, out: list[Any]) -> int:
+        """Scan iterations of a repetition from `pos`; the position after them."""
+        single = body.single
+        if single is not None:  # one token per iteration, no keyword, no marker: inline
+            scan = body.scanner(text, pos).match  # each match starts where the last ended
+            while True:
+                m = scan()
+                if m is None:
+                    return pos
+                t, gi = single[m.lastindex]
+                out.append((t, m.group(gi), m.start(gi) + 1))
+                pos = m.end()
+        markers = self._body_markers[key]
+        while True:
+            done = self._run(body, text, pos, markers)
+            if done is None or done[0] <= pos:
+                return pos
+            pos = done[0]
+            out.extend(done[1])
+
+
+class _AskLark(Exception):
+    """Internal: a token's text is a keyword Lark would retype; the line goes to Lark."""
+
+
+_COMPILED: dict[int, tuple[Lark, CompiledLine | None, str]] = {}
+
+
+def compiled_for(lark: Lark) -> tuple[CompiledLine | None, str]:
+    """The compiled fast path of a loaded grammar (built once per process), or None and
+    the reason it cannot be built (the grammar then runs on the LALR path alone)."""
+    hit = _COMPILED.get(id(lark))
+    if hit is not None and hit[0] is lark:
+        return hit[1], hit[2]
+    if os.environ.get("LOGSHIP_FAST_PATH", "1") == "0":  # a diagnostic switch: LALR only
+        return None, "turned off by LOGSHIP_FAST_PATH=0"
+    try:
+        c: CompiledLine | None = CompiledLine(lark)
+        why = ""
+    except NotCompilable as exc:
+        c, why = None, str(exc)
+    _COMPILED[id(lark)] = (lark, c, why)
+    return c, why
+
+
+def compile_status(lark: Lark | None) -> str:
+    """`compiled` or `lalr: <reason>` (what `logship formats` shows)."""
+    if lark is None:
+        return "own parser"
+    c, why = compiled_for(lark)
+    return "compiled" if c is not None else f"lalr ({why})"
+
+
+def fast_parser(lark: Lark) -> Callable[[str], list[Tok]]:
+    """The line parser handlers use: the compiled path, then the LALR path for the lines
+    it leaves undecided (which parses them or raises Lark's UnexpectedInput)."""
+    from .lalr import FastLALR
+
+    lalr = FastLALR.of(lark).parse
+    compiled, _ = compiled_for(lark)
+    if compiled is None:
+        return lalr
+    fast = compiled.parse
+
+    def parse(text: str) -> list[Tok]:
+        toks = fast(text)
+        return toks if toks is not None else lalr(text)
+
+    return parse

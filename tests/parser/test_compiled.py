@@ -1,0 +1,195 @@
+"""The compiled fast path (parser/compiled.py) against Lark, the reference: on every
+shipped format's samples, its sample file, mutations of both, Hypothesis-generated
+lines and noise, a line the compiled path accepts gives exactly Lark's tokens, and a
+line Lark rejects is never accepted. Then the records: ingesting the sample files with
+and without the fast path gives identical batches (records and rejects alike)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lark.exceptions import UnexpectedInput
+
+from bench.gen_client import client_lines
+from logship.parser import EntryParser, FormatRegistry, list_formats
+from logship.parser import compiled as compiled_mod
+from logship.parser.compiled import compile_status, compiled_for
+from logship.parser.grammar import compile_lark
+from logship.parser.lalr import FlatTransformer, flat
+from tests.hypothesis_profiles import examples
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+# formats the compiler leaves on the LALR path, and why (a change here is a decision)
+NOT_COMPILED: dict[str, str] = {}
+
+
+def lark_formats():
+    return [f for f in list_formats() if f.lark() is not None]
+
+
+def sample_lines(fmt) -> list[str]:
+    lines = list(fmt.samples) + list(fmt.spec.sample_rejects)
+    for p in sorted(SAMPLES.glob(f"{fmt.name}*")):
+        if p.suffix != ".gz":
+            lines += p.read_text(encoding="utf-8", errors="replace").splitlines()[:200]
+    if fmt.name == "client":
+        lines += client_lines(200, seed=3).decode().splitlines()
+    return lines
+
+
+def reference(lark, line: str):
+    try:
+        return [tuple(t) for t in flat(lark.parse(line))]
+    except UnexpectedInput:
+        return None
+
+
+def check(compiled, lark, line: str) -> bool:
+    """True when the compiled path decided the line (and then it must agree with Lark)."""
+    got = compiled.parse(line)
+    if got is None:
+        return False
+    assert [tuple(t) for t in got] == reference(lark, line), line
+    return True
+
+
+def mutate(line: str, rnd: random.Random) -> str:
+    chars = list(line)
+    for _ in range(rnd.randint(1, 3)):
+        op = rnd.random()
+        i = rnd.randrange(len(chars) + 1)
+        if op < 0.4 and chars:
+            del chars[min(i, len(chars) - 1)]
+        elif op < 0.8:
+            chars.insert(i, rnd.choice(' =%."\\-:[]<>aZ09\tB'))
+        elif chars:
+            chars[min(i, len(chars) - 1)] = rnd.choice(' =%."x]')
+    return "".join(chars)
+
+
+def compiled_of(fmt):
+    lark = compile_lark(fmt.spec, FlatTransformer())
+    compiled, why = compiled_for(lark)
+    return lark, compiled, why
+
+
+@pytest.mark.parametrize("fmt", lark_formats(), ids=lambda f: f.name)
+def test_compiled_agrees_with_lark_on_samples_and_mutations(fmt):
+    lark, compiled, why = compiled_of(fmt)
+    if fmt.name in NOT_COMPILED:
+        assert compiled is None and NOT_COMPILED[fmt.name] in why
+        return
+    assert compiled is not None, why
+    rnd = random.Random(11)
+    lines = sample_lines(fmt)
+    decided = valid = 0
+    for line in lines:
+        ok = reference(lark, line) is not None
+        valid += ok
+        # every line Lark accepts from the samples is decided by the fast path
+        assert check(compiled, lark, line) == ok, line
+        decided += ok
+        for _ in range(10):
+            check(compiled, lark, mutate(line, rnd))
+    assert valid == decided > 0
+
+
+@pytest.mark.parametrize("fmt", [f for f in lark_formats() if f.name not in NOT_COMPILED], ids=lambda f: f.name)
+def test_compiled_agrees_with_lark_on_generated_lines(fmt):
+    """Hypothesis splices characters of the format's own lines into its samples."""
+    lark, compiled, _ = compiled_of(fmt)
+    lines = sample_lines(fmt)
+    alphabet = sorted(set("".join(lines)) | set(' =%"\\-:[]<>\t'))
+
+    @settings(max_examples=examples(60), deadline=None)
+    @given(st.sampled_from(lines), st.lists(st.tuples(st.integers(0, 200), st.sampled_from(alphabet),
+                                                        st.booleans()), max_size=4))
+    def run(line, edits):
+        chars = list(line)
+        for i, ch, insert in edits:
+            i = min(i, len(chars))
+            if insert or i == len(chars):
+                chars.insert(i, ch)
+            else:
+                chars[i] = ch
+        check(compiled, lark, "".join(chars))
+
+    run()
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.sampled_from([f.name for f in lark_formats() if f.name not in NOT_COMPILED]),
+       st.text(alphabet=st.sampled_from(list('0123456789-T:.+Z INFOWARsesion=abcdefmtrvk"%\\[]<>/')), max_size=80))
+def test_compiled_agrees_with_lark_on_noise(name, text):
+    fmt = next(f for f in lark_formats() if f.name == name)
+    lark, compiled, _ = compiled_of(fmt)
+    check(compiled, lark, text)
+
+
+def batches(fmt, data: bytes) -> tuple:
+    res = EntryParser(fmt, tz="UTC", mtime=1_795_000_000.0, path=f"{fmt.name}.log").parse(data, received_at=1_795_000_100.0)
+    b = res.batch
+    return (b.metrics.columns(), b.events.columns(), b.rejects.columns(), res.entries)
+
+
+@pytest.mark.parametrize("fmt", lark_formats(), ids=lambda f: f.name)
+def test_records_are_the_same_with_and_without_the_fast_path(fmt, monkeypatch):
+    data = b"\n".join(line.encode() for line in sample_lines(fmt)) + b"\n"
+    rnd = random.Random(5)
+    data += b"\n".join(mutate(line, rnd).encode() for line in sample_lines(fmt)[:100]) + b"\n"
+    fast = batches(fmt, data)
+    monkeypatch.setattr(compiled_mod, "compiled_for", lambda lark: (None, "off"))
+    slow = batches(fmt, data)
+    assert fast == slow
+    assert fast[3] > 0
+
+
+SHAPES = """\
+// format: shapes
+// sample: a 1 2 ; x
+%import common (INT, SP, REST)
+start: head pair* tail?
+head: WORD
+?pair: INT INT -> two
+     | INT
+     | "(" INT ")"
+     | "null"
+     | BARE
+?tail: ";" REST
+WORD: /[a-z]+/
+BARE: /[a-z]+[0-9]*/
+%ignore SP
+"""
+
+
+def test_user_grammar_gets_a_fast_path_with_aliases_keywords_and_markers(tmp_path):
+    """No work by the grammar's author: aliases, inlined and `?` rules, a keyword that
+    Lark reads through a looser terminal (`null` inside BARE) -- all as Lark has them."""
+    (tmp_path / "shapes.lark").write_text(SHAPES)
+    fmt = FormatRegistry([tmp_path]).get("shapes")
+    lark, compiled, why = compiled_of(fmt)
+    assert compiled is not None, why
+    assert compile_status(fmt.lark()) == "compiled"
+    lines = ["a", "a 1", "a 1 2", "a (3) 4 5 6", "a ( 3 ) 4 5 6", "a 1 2 ; rest of it", "a ; x", "a 1 (",
+             "1", "a (1 2)", "a null", "a nullx 1", "a x1 null 2 3", "a  null  ;  r"]
+    for line in lines:
+        check(compiled, lark, line)
+    assert [t[0] for t in compiled.parse("a ( 3 ) 1 2 ; r")] == ["RULE", "WORD", "INT", "INT", "INT", "REST"]
+    assert compiled.parse("a nullx 1") is not None
+    # a token whose text is the keyword: Lark retypes it; the fast path leaves such lines to Lark
+    assert compiled.parse("a null") is None and reference(lark, "a null") is not None
+
+
+def test_a_recursive_grammar_runs_on_lalr_alone_and_says_why(tmp_path):
+    (tmp_path / "nest.lark").write_text(
+        '// format: nest\n// sample: (a)\n%import common (SP)\nstart: item\n'
+        'item: "(" item ")" | WORD\nWORD: /[a-z]+/\n%ignore SP\n')
+    fmt = FormatRegistry([tmp_path]).get("nest")
+    assert compile_status(fmt.lark()).startswith("lalr (rule item is recursive")
+    res = EntryParser(fmt).parse(b"((a))\n(b\n")
+    assert res.batch.rejects.error_code == ["no_timestamp", "bad_field"]
+    assert res.batch.rejects.error[1] == 'column 3, field (b: expected ")", got end of line'
