@@ -23,7 +23,8 @@ from .batch import ParsedBatch
 from .diagnose import describe
 from .generic import FieldReader, take_keyed
 from .grammar import GrammarSpec
-from .lalr import FastLALR, FlatTransformer
+from .compiled import fast_parser
+from .lalr import FlatTransformer
 from .timestamps import TimestampError
 
 __all__ = ["StanzaHandler"]
@@ -39,7 +40,7 @@ class StanzaHandler:
 
     def __init__(self, spec: GrammarSpec, lark: Lark, tz: tzinfo, mtime: float | None,
                  context: dict[str, Any] | None, path: str | None = None) -> None:
-        self._parse_head = FastLALR.of(lark).parse
+        self._parse_head = fast_parser(lark)  # compiled regex first, LALR for the rest
         self._lark = lark
         self.fields = FieldReader(spec, tz, mtime, context, path)
         self._time_keys = set(self.fields.keys.get("timestamp", ()))
