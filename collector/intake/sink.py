@@ -26,6 +26,7 @@ from typing import Any
 from ..bodies import BodyError, _ingest_body_blocking
 from ..state import CollectorState
 from ..storeport import StoreUnavailable
+from ..writer import Work
 
 __all__ = ["Busy", "Appended", "append", "ndjson_line", "intake_head", "check_space"]
 
@@ -79,9 +80,14 @@ def check_space(state: CollectorState) -> None:
 
 async def append(state: CollectorState, client_id: str, intake: str, data: bytes, *,
                  log_format: str = "jsonl", part: str = "", tz: str = "UTC",
-                 received_at: float | None = None) -> Appended:
+                 received_at: float | None = None, span: int | None = None) -> Appended:
     """Append whole lines (`data` ends with a newline) to the client's source of this
-    intake and day, and wait for their commit. Raises Busy (retry later)."""
+    intake and day, and wait for their commit. Raises Busy (retry later).
+
+    `span` set: `data` is the kept start of ONE line longer than max_line_bytes that
+    covers `span` bytes of the source (its newline included); it is committed as the
+    body path commits an over-long line, one `line_too_long` reject, without the
+    rest of it ever being held (syslog reads past an over-long frame)."""
     check_space(state)
     now = time.time() if received_at is None else received_at
     day = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y-%m-%d")
@@ -98,6 +104,8 @@ async def append(state: CollectorState, client_id: str, intake: str, data: bytes
         except StoreUnavailable as exc:
             raise Busy(str(exc), 5.0, store=True) from None
         start = max((e for _, e in ranges), default=0)
+        if span is not None:
+            return await _append_long(state, info.source_id, start, data, span, now)
         try:
             # the body path: cut at line boundaries, over-long lines as line_too_long
             # rejects, pieces committed in order; kind live: the receive time stands in
@@ -110,3 +118,17 @@ async def append(state: CollectorState, client_id: str, intake: str, data: bytes
     m.bytes_received += len(data)
     m.acks += 1
     return Appended(info.source_id, start, res.committed_end, res.lines, res.records, res.rejects)
+
+
+async def _append_long(state: CollectorState, source_id: str, start: int, head: bytes, span: int,
+                       received_at: float) -> Appended:
+    """One over-long line (its start `head`, `span` bytes in all) through the writer."""
+    done = await state.writer.submit_wait(Work(source_id, start, head, kind="live", final=True, span=span,
+                                               keep_tail=False, received_at=received_at))
+    if done.error:
+        raise Busy(f"not committed: {done.error}", 5.0, store=True)
+    m = state.metrics
+    m.lines_received += 1
+    m.bytes_received += span
+    m.acks += 1
+    return Appended(source_id, start, done.acked_end, done.lines, done.records, done.rejects)

@@ -11,7 +11,9 @@ path: the sender's address is kept there), one source per payload format: RFC 54
 source, which takes the listener's zone and the receive time's year. The shipped
 grammars parse them; a message that fits neither is a visible reject. A line feed or
 other control character inside a message is written as rsyslog does (`#012`), so that
-one message stays one line.
+one message stays one line. A message over max_line_bytes keeps its start and becomes one
+`line_too_long` reject; the rest of it is read past, never held, and the connection
+goes on.
 
 Messages are committed in batches (BATCH_BYTES, or FLUSH_S after the first waiting
 one). TCP/TLS flow control is by not reading: a connection's next bytes are read only
@@ -62,19 +64,41 @@ def clean_message(msg: bytes) -> bytes:
 
 @dataclass
 class _Batch:
-    """Messages of one listener and sender waiting for their commit, by format."""
+    """Messages of one listener and sender waiting for their commit, by format, in order:
+    runs of lines (bytes), and over-long messages as (kept start, span)."""
 
-    lines: dict[str, list[bytes]] = field(default_factory=dict)
+    lines: dict[str, list[bytes | tuple[bytes, int]]] = field(default_factory=dict)
     nbytes: int = 0
     count: int = 0
 
-    def add(self, msg: bytes) -> None:
+    def add(self, msg: bytes, span: int | None = None) -> None:
+        """One message; `span` set: `msg` is the start of a message of span - 1 bytes
+        (over max_line_bytes), which becomes one `line_too_long` reject."""
         line = clean_message(msg)
         if not line:
             return
-        self.lines.setdefault(payload_format(line), []).append(line + b"\n")
+        entry: bytes | tuple[bytes, int] = line + b"\n" if span is None else (line[:len(msg)], span)
+        self.lines.setdefault(payload_format(line), []).append(entry)
         self.nbytes += len(line) + 1
         self.count += 1
+
+
+def _runs(entries: list[bytes | tuple[bytes, int]]) -> list[tuple[bytes, int | None, int]]:
+    """A format's entries as appends, in order: (lines, None, count) for a run of lines,
+    (kept start, span, 1) for an over-long message."""
+    out: list[tuple[bytes, int | None, int]] = []
+    run: list[bytes] = []
+    for e in entries:
+        if isinstance(e, bytes):
+            run.append(e)
+            continue
+        if run:
+            out.append((b"".join(run), None, len(run)))
+            run = []
+        out.append((e[0], e[1], 1))
+    if run:
+        out.append((b"".join(run), None, len(run)))
+    return out
 
 
 class _Sender:
@@ -100,25 +124,29 @@ class _Sender:
             if not batch.count:
                 return
             m = self.state.metrics
-            for fmt, lines in batch.lines.items():
-                data = b"".join(lines)
-                while True:
-                    try:
-                        done = await append(self.state, self.client_id, self.intake, data, log_format=fmt,
-                                            part=f"peer={self.peer}&format={fmt}", tz=self.listener.tz,
-                                            received_at=time.time())
-                    except Busy as exc:
-                        m.intake_busy[self.intake] += 1
-                        if drop_when_busy or self.state.shutting_down:
-                            m.intake_dropped[self.intake] += len(lines)
-                            log.warning("%s: dropped %d messages from %s: %s", self.intake, len(lines), self.peer, exc)
-                            break
-                        await asyncio.sleep(min(exc.retry_after, 1.0))
-                        continue
-                    m.intake_requests[(self.intake, 200)] += 1
-                    m.intake_records[self.intake] += done.records
-                    m.intake_rejects[self.intake] += done.rejects
-                    break
+            for fmt, entries in batch.lines.items():
+                for data, span, n in _runs(entries):
+                    await self._append(fmt, data, span, n, drop_when_busy)
+
+    async def _append(self, fmt: str, data: bytes, span: int | None, n: int, drop_when_busy: bool) -> None:
+        m = self.state.metrics
+        while True:
+            try:
+                done = await append(self.state, self.client_id, self.intake, data, log_format=fmt,
+                                    part=f"peer={self.peer}&format={fmt}", tz=self.listener.tz,
+                                    received_at=time.time(), span=span)
+            except Busy as exc:
+                m.intake_busy[self.intake] += 1
+                if drop_when_busy or self.state.shutting_down:
+                    m.intake_dropped[self.intake] += n
+                    log.warning("%s: dropped %d messages from %s: %s", self.intake, n, self.peer, exc)
+                    return
+                await asyncio.sleep(min(exc.retry_after, 1.0))
+                continue
+            m.intake_requests[(self.intake, 200)] += 1
+            m.intake_records[self.intake] += done.records
+            m.intake_rejects[self.intake] += done.rejects
+            return
 
     def schedule(self, drop_when_busy: bool) -> None:
         """Commit the waiting messages FLUSH_S from now, unless that is arranged."""
@@ -131,24 +159,74 @@ class _Sender:
         self.flushing = asyncio.ensure_future(self.flush(drop_when_busy=drop_when_busy))
 
 
-async def _read_frames(reader: asyncio.StreamReader, max_bytes: int) -> bytes | None:
+_SKIP_BYTES = 1 << 16  # an over-long octet-counted frame is read past in blocks of this
+
+
+async def _read_frames(reader: asyncio.StreamReader, max_line: int) -> tuple[bytes, int | None] | None:
     """The next message of an RFC 6587 stream (None at its end): octet-counted when it
-    starts with a digit (`LEN SP MSG`), else up to a line feed."""
+    starts with up to 10 digits and a space (`LEN SP MSG`), else up to a line feed.
+
+    A message longer than max_line is never held whole: its first max_line bytes are
+    returned with its span (its length + 1, the line it would have been), the rest is
+    read past (octet-counted: the frame's declared length; newline-framed: to the next
+    line feed), so the connection and the messages after it go on."""
     first = await reader.read(1)
     while first in (b"\n", b"\r", b"\x00"):
         first = await reader.read(1)
     if not first:
         return None
+    prefix, c = first, b""
     if first.isdigit():
-        digits = first + await reader.readuntil(b" ")
-        n = int(digits[:-1]) if digits[:-1].isdigit() and len(digits) <= 11 else -1
-        if not 0 < n <= max_bytes:
-            raise ValueError(f"octet count {digits[:-1][:12]!r} is not 1..{max_bytes}")
-        return await reader.readexactly(n)
+        while len(prefix) <= 10:
+            c = await reader.read(1)
+            if not c.isdigit():
+                break
+            prefix += c
+        if c == b" " and prefix.isdigit():
+            return await _read_counted(reader, int(prefix), max_line)
+        prefix += c  # not a count: a newline-framed message that starts with digits
+        if c in (b"\n", b""):
+            return prefix, None
+    return await _read_line(reader, prefix, max_line)
+
+
+async def _read_counted(reader: asyncio.StreamReader, n: int, max_line: int) -> tuple[bytes, int | None]:
     try:
-        return first + await reader.readuntil(b"\n")
-    except asyncio.IncompleteReadError as exc:  # the stream's last message without its line feed
-        return first + exc.partial
+        if n <= max_line:
+            return await reader.readexactly(n), None
+        kept = await reader.readexactly(max_line)
+    except asyncio.IncompleteReadError as exc:  # the stream ended inside the frame: what came
+        return exc.partial, None if len(exc.partial) <= max_line else len(exc.partial) + 1
+    left = n - max_line
+    while left:
+        block = await reader.read(min(left, _SKIP_BYTES))
+        if not block:
+            return kept, n - left + 1
+        left -= len(block)
+    return kept, n + 1
+
+
+async def _read_line(reader: asyncio.StreamReader, prefix: bytes, max_line: int) -> tuple[bytes, int | None]:
+    kept = bytearray(prefix)
+    total = len(prefix)
+    while True:
+        ended = True
+        try:
+            part = await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError as exc:  # no line feed in the buffer: keep its start, read on
+            part = await reader.readexactly(exc.consumed)
+            ended = False
+        except asyncio.IncompleteReadError as exc:  # the stream's last message without its line feed
+            part = exc.partial
+        total += len(part)
+        if len(kept) <= max_line + 1:
+            kept += part[:max_line + 2 - len(kept)]
+        if ended:
+            break
+    length = total - 1 if part.endswith(b"\n") else total
+    if length <= max_line:
+        return bytes(kept), None
+    return bytes(kept[:max_line]), length + 1
 
 
 class SyslogServers:
@@ -201,17 +279,13 @@ class SyslogServers:
             return
         sender = _Sender(self.state, listener, intake, peer, client_id)
         self.senders.add(sender)
-        max_bytes = self.state.config.limits.max_frame_bytes
+        max_line = self.state.config.limits.max_line_bytes
         try:
             while not self.state.shutting_down:
-                try:
-                    msg = await _read_frames(reader, max_bytes)
-                except (ValueError, asyncio.LimitOverrunError, asyncio.IncompleteReadError) as exc:
-                    log.warning("%s: closing the connection from %s: %s", intake, peer, exc)
+                got = await _read_frames(reader, max_line)
+                if got is None:
                     break
-                if msg is None:
-                    break
-                sender.batch.add(msg)
+                sender.batch.add(*got)
                 if sender.batch.nbytes >= BATCH_BYTES:
                     await sender.flush()  # not reading meanwhile: TCP holds the sender back
                 elif sender.batch.count:

@@ -44,7 +44,8 @@ def rsyslogd() -> str:
 @pytest.fixture(scope="module")
 def syslog_collector(tmp_path_factory: pytest.TempPathFactory):
     tmp: Path = tmp_path_factory.mktemp("syslog")
-    config = ('[[syslog]]\nprotocol = "tcp"\nclient_id = "net-tcp"\n\n'
+    config = ('[limits]\nmax_line_bytes = 4096\nmax_frame_bytes = 16384\n\n'
+              '[[syslog]]\nprotocol = "tcp"\nclient_id = "net-tcp"\n\n'
               '[[syslog]]\nprotocol = "udp"\ntz = "Europe/Berlin"\n'
               'networks = { "127.0.0.0/8" = "net-udp", "10.0.0.0/8" = "elsewhere" }\n')
     want = 2
@@ -100,6 +101,34 @@ def test_logger_tcp_octet_count_and_udp(syslog_collector):
     # the listener's zone, and the receive time's year: within minutes of now
     assert c.query("SELECT abs(epoch(ts) - epoch(now())) < 600 FROM events WHERE message LIKE 'udp three%'") == \
         [[True]]
+
+
+def test_overlong_messages_are_rejects_and_the_connection_goes_on(syslog_collector):
+    """An octet-counted frame over max_line_bytes (and one over max_frame_bytes) and a
+    newline-framed line over it: each one `line_too_long` reject keeping its start;
+    the messages between and after them are stored (one connection throughout)."""
+    c = syslog_collector
+
+    def counted(msg: bytes) -> bytes:
+        return b"%d %s" % (len(msg), msg)
+
+    big = b"<14>1 2026-11-30T12:00:00Z h app - - - long-a " + b"a" * 10_000
+    huge = b"<14>1 2026-11-30T12:00:00Z h app - - - long-b " + b"b" * 100_000
+    line = b"<14>1 2026-11-30T12:00:00Z h app - - - long-c " + b"c" * 10_000 + b"\n"
+    ok = [b"<14>1 2026-11-30T12:00:0%dZ h app - - - goes on %d" % (i, i) for i in range(4)]
+    with socket.create_connection(("127.0.0.1", c.ports["tcp"]), timeout=30) as s:
+        s.sendall(counted(ok[0]) + counted(big) + counted(ok[1]) + counted(huge) + counted(ok[2]) + line + ok[3])
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(1) == b""  # the collector read to the end and closed
+    sql = "SELECT message FROM events WHERE message LIKE 'goes on %' ORDER BY 1"
+    want = [[f"goes on {i}"] for i in range(4)]
+    assert wait_rows(c, sql, want) == want
+    rej = c.query("SELECT error_code, octet_length(raw), left(raw::VARCHAR, 45), error FROM rejects "
+                  "WHERE raw::VARCHAR LIKE '%long-%' ORDER BY byte_offset")
+    assert [r[:3] for r in rej] == [["line_too_long", 4096, f"<14>1 2026-11-30T12:00:00Z h app - - - long-{x}"]
+                                    for x in "abc"]
+    assert [r[3].split(" is ")[1].split(" bytes")[0] for r in rej] == \
+        [str(len(big) + 1), str(len(huge) + 1), str(len(line))]
 
 
 def test_rsyslog_omfwd_tcp_and_udp(syslog_collector, rsyslogd, tmp_path):
