@@ -35,6 +35,24 @@ class SyslogListener:
     # sender network (CIDR) -> client id, the longest match first; a sender in none of
     # them is the listener's client_id, or refused when there is none
     networks: tuple[tuple[str, str], ...] = ()
+    # tls: the CA that signs the senders' client certificates, and certificate name
+    # (a SAN DNS name or the subject CN) -> client id. Set: client certificates are
+    # required, and one that maps to no client is refused
+    tls_ca: Path | None = None
+    certificates: tuple[tuple[str, str], ...] = ()
+
+    def client_for_cert(self, peercert: dict[str, Any] | None) -> tuple[str | None, list[str]]:
+        """The client id a verified client certificate stands for (its SAN DNS names
+        first, in their order, then its subject CN), or None; and the names it holds."""
+        if not peercert:
+            return None, []
+        names = [v for k, v in peercert.get("subjectAltName", ()) if k == "DNS"]
+        names += [v for rdn in peercert.get("subject", ()) for k, v in rdn if k == "commonName"]
+        mapping = dict(self.certificates)
+        for name in names:
+            if name in mapping:
+                return mapping[name], names
+        return None, names
 
     def client_for(self, address: str) -> str | None:
         """The client id messages from this sender address are stored for, or None."""
@@ -52,7 +70,28 @@ class SyslogListener:
         return best[1] if best else (self.client_id or None)
 
 
-_SYSLOG_KEYS = {"protocol", "client_id", "listen", "tz", "tls_cert", "tls_key", "networks"}
+_SYSLOG_KEYS = {"protocol", "client_id", "listen", "tz", "tls_cert", "tls_key", "networks", "tls_ca",
+                "certificates"}
+
+
+def _certificates(path: Path | None, i: int, t: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """`certificates = {"web-1.example" = "web"}` with `tls_ca`: certificate name -> client id."""
+    raw = t.get("certificates")
+    if raw is None:
+        return ()
+    where = f"{path}: [[syslog]] #{i + 1}: certificates"
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{where} must be a table of \"certificate name\" = \"client id\"")
+    if t.get("protocol") != "tls" or not isinstance(t.get("tls_ca"), str):
+        raise ConfigError(f"{where} needs protocol = \"tls\" and tls_ca (the CA file that signs the client certificates)")
+    if "client_id" in t or "networks" in t:
+        raise ConfigError(f"{where}: the client ids come from the certificates; drop client_id and networks")
+    out = []
+    for name, cid in raw.items():
+        if not isinstance(cid, str) or not cid:
+            raise ConfigError(f"{where}: {name!r} needs a client id")
+        out.append((name, cid))
+    return tuple(out)
 
 
 def _networks(path: Path | None, i: int, raw: Any) -> tuple[tuple[str, str], ...]:
@@ -75,7 +114,8 @@ def _networks(path: Path | None, i: int, raw: Any) -> tuple[tuple[str, str], ...
 
 
 def _syslog_listeners(path: Path | None, raw: Any) -> tuple[SyslogListener, ...]:
-    """`[[syslog]]` tables: protocol, client_id, listen (HOST:PORT), tz, tls_cert, tls_key."""
+    """`[[syslog]]` tables: protocol, client_id, listen (HOST:PORT), tz, tls_cert, tls_key, networks,
+    tls_ca with certificates."""
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
         raise ConfigError(f"{path}: syslog must be an array of tables ([[syslog]])")
     out = []
@@ -87,9 +127,10 @@ def _syslog_listeners(path: Path | None, raw: Any) -> tuple[SyslogListener, ...]
         if proto not in ("tcp", "udp", "tls"):
             raise ConfigError(f"{path}: [[syslog]] #{i + 1}: protocol must be tcp, udp or tls, got {proto!r}")
         networks = _networks(path, i, t.get("networks", {}))
-        if cid is None and networks:
+        certificates = _certificates(path, i, t)
+        if cid is None and (networks or certificates):
             cid = ""
-        if not isinstance(cid, str) or (not cid and not networks):
+        if not isinstance(cid, str) or (not cid and not networks and not certificates):
             raise ConfigError(f"{path}: [[syslog]] #{i + 1}: client_id (the client this listener stands for) "
                               "or networks (sender network -> client id) is required")
         host, port = parse_listen(str(t.get("listen", "127.0.0.1:0")))
@@ -97,8 +138,9 @@ def _syslog_listeners(path: Path | None, raw: Any) -> tuple[SyslogListener, ...]
         if not isinstance(tz, str):
             raise ConfigError(f"{path}: [[syslog]] #{i + 1}: tz must be a zone name")
         _check_http_tz(tz)
-        paths = {k: Path(t[k]) if isinstance(t.get(k), str) else None for k in ("tls_cert", "tls_key")}
-        out.append(SyslogListener(proto, cid, host, port, tz, networks=networks, **paths))
+        paths = {k: Path(t[k]) if isinstance(t.get(k), str) else None for k in ("tls_cert", "tls_key", "tls_ca")}
+        out.append(SyslogListener(proto, cid, host, port, tz, networks=networks, certificates=certificates,
+                                  **paths))
     return tuple(out)
 
 

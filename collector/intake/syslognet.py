@@ -1,8 +1,9 @@
 """Syslog over the network: TCP (RFC 6587: octet-counted or newline-framed, told apart
 per message by its first byte), UDP (one message per datagram) and TLS (RFC 5425: TCP
 framing inside TLS). Off by default; each `[[syslog]]` listener stands for one client id, or maps
-sender networks to client ids (syslog carries no token), and binds 127.0.0.1 unless
-configured otherwise.
+sender networks to client ids, or (TLS) maps the names of the senders' client
+certificates to client ids, requiring a certificate signed by its `tls_ca` (syslog
+carries no token); it binds 127.0.0.1 unless configured otherwise.
 
 Messages are appended, as they came, to the listener's client's `syslog` intake source
 of the day and of the sender's address (`&peer=<ip>&format=<f>` in the source's head and
@@ -259,7 +260,8 @@ class SyslogServers:
             raise CollectorError(f"cannot listen for syslog {listener.protocol} on {listener.host}:{listener.port}: "
                                  f"{exc.strerror}") from None
         where = f"{listener.protocol}://{host}:{port}"
-        clients = ", ".join([f"{net} -> {cid}" for net, cid in listener.networks] +
+        clients = ", ".join([f"certificate {name} -> {cid}" for name, cid in listener.certificates] +
+                            [f"{net} -> {cid}" for net, cid in listener.networks] +
                             ([f"others -> {listener.client_id}"] if listener.client_id else []))
         log.info("syslog listening on %s (clients: %s; tz %s)", where, clients, listener.tz)
         return where
@@ -270,9 +272,14 @@ class SyslogServers:
         assert task is not None
         self.tasks.add(task)
         peer = str((writer.get_extra_info("peername") or ("?",))[0])
-        client_id = listener.client_for(peer)
+        if listener.certificates:
+            client_id, names = listener.client_for_cert(writer.get_extra_info("peercert"))
+            why = f"its certificate ({', '.join(names) or 'no names'}) maps to no client"
+        else:
+            client_id = listener.client_for(peer)
+            why = "in none of the listener's networks"
         if client_id is None:
-            log.warning("%s: refused a connection from %s: in none of the listener's networks", intake, peer)
+            log.warning("%s: refused a connection from %s: %s", intake, peer, why)
             self.state.metrics.intake_requests[(intake, 403)] += 1
             writer.close()
             self.tasks.discard(task)
@@ -355,6 +362,12 @@ def _tls_context(listener: SyslogListener, state: CollectorState) -> ssl.SSLCont
         ctx.load_cert_chain(str(cert), str(key))
     except (OSError, ssl.SSLError) as exc:
         raise CollectorError(f"cannot load TLS certificate {cert} / key {key}: {exc}") from None
+    if listener.certificates:  # identity from the client certificate: one is required
+        try:
+            ctx.load_verify_locations(cafile=str(listener.tls_ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise CollectorError(f"cannot load the client CA {listener.tls_ca}: {exc}") from None
+        ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
 
 

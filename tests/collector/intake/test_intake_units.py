@@ -69,6 +69,26 @@ def test_syslog_sender_networks_to_client_ids():
     assert SyslogListener("tcp", "default", networks=(("10.0.0.0/8", "n"),)).client_for("192.168.0.1") == "default"
 
 
+def test_syslog_certificates_config_and_names(tmp_path: Path):
+    tokens = tmp_path / "t.txt"
+    tokens.write_text("a tok-a-1234567890\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[syslog]]\nprotocol = "tls"\ntls_ca = "/ca.pem"\ncertificates = { "a.example" = "a" }\n')
+    (lst,) = load_config(cfg, token_file=tokens).syslog
+    assert (lst.client_id, lst.tls_ca, lst.certificates) == ("", Path("/ca.pem"), (("a.example", "a"),))
+    for bad, why in (('protocol = "tcp"\ntls_ca = "/ca.pem"', "needs protocol"), ('protocol = "tls"', "needs protocol"),
+                     ('protocol = "tls"\ntls_ca = "/ca.pem"\nclient_id = "x"', "drop client_id")):
+        cfg.write_text(f'[[syslog]]\n{bad}\ncertificates = {{ "a.example" = "a" }}\n')
+        with pytest.raises(ConfigError, match=why):
+            load_config(cfg, token_file=tokens)
+    lst = SyslogListener("tls", "", certificates=(("cn.example", "by-cn"), ("dns.example", "by-dns")))
+    both = {"subject": ((("commonName", "cn.example"),),), "subjectAltName": (("DNS", "dns.example"),)}
+    assert lst.client_for_cert(both) == ("by-dns", ["dns.example", "cn.example"])  # SAN DNS names first
+    assert lst.client_for_cert({"subject": ((("commonName", "cn.example"),),)}) == ("by-cn", ["cn.example"])
+    assert lst.client_for_cert({"subjectAltName": (("IP Address", "10.0.0.1"),)}) == (None, [])
+    assert lst.client_for_cert(None) == (None, [])
+
+
 def test_python_record_rendering():
     line = render_record({"created": "1795996800.25", "msg": "%(a)s=%(b)d", "args": "{'a': 'x', 'b': 2}",
                           "levelname": "INFO", "lineno": "12", "exc_text": "None"})

@@ -41,6 +41,26 @@ def rsyslogd() -> str:
     return path
 
 
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+def _client_certs(tmp: Path) -> Path:
+    """A CA (ca.pem) and client certificates signed by it, made with the openssl CLI:
+    web (CN web-1.example), db (CN other, SAN DNS db-2.example), stranger (CN stranger)."""
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    _openssl("req", "-x509", *ec, "-keyout", str(tmp / "ca.key"), "-out", str(tmp / "ca.pem"), "-days", "2",
+             "-subj", "/CN=logship test CA")
+    for name, subj, san in (("web", "/CN=web-1.example", None), ("db", "/CN=other", "DNS:db-2.example"),
+                            ("stranger", "/CN=stranger", None)):
+        _openssl("req", "-new", *ec, "-keyout", str(tmp / f"{name}.key"), "-out", str(tmp / f"{name}.csr"),
+                 "-subj", subj, *(("-addext", f"subjectAltName={san}") if san else ()))
+        _openssl("x509", "-req", "-in", str(tmp / f"{name}.csr"), "-CA", str(tmp / "ca.pem"), "-CAkey",
+                 str(tmp / "ca.key"), "-CAcreateserial", "-days", "2", "-copy_extensions", "copy",
+                 "-out", str(tmp / f"{name}.pem"))
+    return tmp / "ca.pem"
+
+
 @pytest.fixture(scope="module")
 def syslog_collector(tmp_path_factory: pytest.TempPathFactory):
     tmp: Path = tmp_path_factory.mktemp("syslog")
@@ -55,14 +75,17 @@ def syslog_collector(tmp_path_factory: pytest.TempPathFactory):
                         str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
                        check=True, capture_output=True, timeout=60)
         config += f'\n[[syslog]]\nprotocol = "tls"\nclient_id = "net-tls"\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
-        want = 3
+        ca = _client_certs(tmp)
+        config += (f'\n[[syslog]]\nprotocol = "tls"\ntls_cert = "{cert}"\ntls_key = "{key}"\ntls_ca = "{ca}"\n'
+                   'certificates = { "web-1.example" = "cert-web", "db-2.example" = "cert-db" }\n')
+        want = 4
     proc = CollectorProc(tmp, config=config).start()
     try:
         ports: dict[str, int] = {}
         deadline = time.monotonic() + 30
         while len(ports) < want and time.monotonic() < deadline:
-            ports = {m[0]: int(m[1]) for m in re.findall(r"syslog listening on (tcp|udp|tls)://127\.0\.0\.1:(\d+)",
-                                                          proc.log.read_text())}
+            ports = {m[0] + ("-cert" if m[2].startswith("certificate") else ""): int(m[1]) for m in re.findall(
+                r"syslog listening on (tcp|udp|tls)://127\.0\.0\.1:(\d+) \(clients: (\w*)", proc.log.read_text())}
             time.sleep(0.02)  # polling the log for the condition
         assert len(ports) == want, proc.log.read_text()
         running = Running(proc)
@@ -189,3 +212,39 @@ def test_tls_octet_counted_and_newline_framed(syslog_collector):
             ["net-tls", "2026-11-30T12:00:01+00:00", "tls two#012with a second line"],
             ["net-tls", "2026-11-30T12:00:02+00:00", "tls three"]]
     assert wait_rows(c, sql, want) == want
+
+
+def _send_tls(port: int, server_ca: Path, cert: Path | None, key: Path | None, data: bytes) -> None:
+    """Send over TLS with a client certificate, end with a TLS close (which waits for the
+    collector's: it has read everything, or refused the connection)."""
+    ctx = ssl.create_default_context(cafile=str(server_ca))
+    if cert is not None:
+        ctx.load_cert_chain(str(cert), str(key))
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            try:
+                s.sendall(data)
+                s.unwrap()
+            except (ssl.SSLError, OSError):
+                pass  # refused: the collector closed first
+
+
+def test_tls_client_certificate_names_the_client(syslog_collector):
+    """A listener with `certificates`: the client id from the certificate's SAN DNS name
+    or subject CN; a certificate that maps to none is refused with one log line."""
+    c = syslog_collector
+    if "tls-cert" not in c.ports:
+        pytest.skip("needs the openssl CLI to make certificates")
+    tmp, port = c.proc.tmp, c.ports["tls-cert"]
+    for name in ("web", "db", "stranger"):
+        msg = b"<14>1 2026-11-30T12:00:00Z h app - - - cert from %s\n" % name.encode()
+        _send_tls(port, tmp / "cert.pem", tmp / f"{name}.pem", tmp / f"{name}.key", msg)
+    sql = ("SELECT e.client_id, message FROM events e WHERE message LIKE 'cert from %' ORDER BY 1")
+    want = [["cert-db", "cert from db"], ["cert-web", "cert from web"]]
+    assert wait_rows(c, sql, want) == want
+    refused = [ln for ln in c.proc.log.read_text().splitlines() if "maps to no client" in ln]
+    assert len(refused) == 1 and "(stranger)" in refused[0], refused
+    assert c.query("SELECT count(*) FROM events WHERE message = 'cert from stranger'") == [[0]]
+    # without a client certificate the handshake itself fails: nothing is stored
+    _send_tls(port, tmp / "cert.pem", None, None, b"<14>1 2026-11-30T12:00:00Z h app - - - cert from nobody\n")
+    assert c.query("SELECT count(*) FROM events WHERE message = 'cert from nobody'") == [[0]]
