@@ -51,7 +51,8 @@ _CONTINUES = (b" ", b"\t", b"\r")
 # a body is cut into pieces of about this size (entry boundaries) for the writer
 BODY_PIECE_BYTES = 1 << 20
 
-__all__ = ["handle_backlog", "handle_lines", "BodyError", "ingest_body", "BodyResult", "lines_head"]
+__all__ = ["handle_backlog", "handle_lines", "BodyError", "ingest_body", "ingest_stream_blocking", "BodyResult",
+           "lines_head"]
 
 
 
@@ -226,11 +227,14 @@ def _judge_body(body: _Body, log_format: str, tz: str, mtime: float | None) -> V
     return judge(data, eof and error is None, log_format, tz, mtime)
 
 
-def _ingest_body_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop, source_id: str, start: int,
-                          stream: Any, gz: bool, kind: str, final_at_end: bool, newline_ends: bool,
-                          head: re.Pattern[bytes] | None = None) -> BodyResult:
+def ingest_stream_blocking(state: CollectorState, loop: asyncio.AbstractEventLoop, source_id: str, start: int,
+                           stream: Any, gz: bool, kind: str, final_at_end: bool, newline_ends: bool,
+                           head: re.Pattern[bytes] | None = None) -> BodyResult:
     """In a worker thread: cut the body into segments (store's splitter: entry boundaries,
-    over-long lines as `span` segments) and commit each through the writer, in order."""
+    over-long lines as `span` segments) and commit each through the writer, in order.
+
+    Public: the one body path, used by ingest_body and by the intakes (collector/intake/
+    sink.py), which feed it the lines they render. `stream` is any blocking binary file."""
     lim = state.config.limits
     res = BodyResult(source_id, start, start)
     failure = ReadFailure()
@@ -315,7 +319,7 @@ async def ingest_body(state: CollectorState, request: web.Request, source_id: st
         raise error_exception(web.HTTPServiceUnavailable, "shutting_down", "the collector is stopping; retry later")
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(state.body_pool, _ingest_body_blocking, state, loop, source_id, start,
+        return await loop.run_in_executor(state.body_pool, ingest_stream_blocking, state, loop, source_id, start,
                                           body.stream, body.gz, kind, final_at_end, newline_ends,
                                           head_regex_of(log_format))
     finally:

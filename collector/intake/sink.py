@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..bodies import BodyError, _ingest_body_blocking
+from ..bodies import BodyError, ingest_stream_blocking
 from ..state import CollectorState
 from ..storeport import StoreUnavailable
 from ..writer import Work
@@ -109,7 +109,7 @@ async def append(state: CollectorState, client_id: str, intake: str, data: bytes
         try:
             # the body path: cut at line boundaries, over-long lines as line_too_long
             # rejects, pieces committed in order; kind live: the receive time stands in
-            res = await loop.run_in_executor(state.body_pool, _ingest_body_blocking, state, loop, info.source_id,
+            res = await loop.run_in_executor(state.body_pool, ingest_stream_blocking, state, loop, info.source_id,
                                              start, io.BytesIO(data), False, "live", True, True, None)
         except BodyError as exc:
             raise Busy(f"not committed: {exc}", 5.0, store=True) from None
