@@ -14,7 +14,9 @@ client stored before (in any day's bulk source, or earlier in the same body) is 
 once per client from the store, then kept in memory. `index`, and `create` without
 `_id`, are at-least-once (a resend is stored again). A source that is not a JSON
 object is answered 400 (`mapper_parsing_exception`) and not stored; one the format
-rejects (e.g. a bad `@timestamp`) is stored as a reject and answered 201.
+rejects (e.g. a bad `@timestamp`) is stored as a reject (where logship keeps what it
+could not read) and answered 400 (`mapper_parsing_exception`, the reject's code and
+reason), its `_id` not counted as stored.
 
 When the queue is full every item is answered 429 (`es_rejected_execution_exception`),
 which the clients' bulk helpers retry. Auth: Bearer, Basic (password = token) or
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from typing import Any
@@ -33,12 +36,13 @@ from aiohttp import web
 
 from ..state import CollectorState
 from .http import BadRequest, client_of, count, read_body
-from .sink import Busy, append, ndjson_line
+from .sink import Appended, Busy, append, ndjson_line
 
 __all__ = ["handle_bulk", "handle_root", "parse_bulk", "add_bulk_routes"]
 
 INTAKE = "esbulk"
 PRODUCT = {"X-Elastic-Product": "Elasticsearch"}
+log = logging.getLogger("logship.collector.esbulk")
 VERSION = "8.17.0"  # what GET / reports: clients and agents of 7.x and 8.x accept it
 
 
@@ -233,5 +237,32 @@ async def _store(state: CollectorState, app: web.Application, client_id: str, it
     state.metrics.intake_rejects[INTAKE] += done.rejects
     for it in kept:
         it.status = 201
+    if done.rejects:
+        await _answer_rejects(state, done, lines, kept)
     if client_id in _ids(app).by_client:
-        _ids(app).by_client[client_id] |= {(it.index, it.id) for it in kept if it.id is not None}
+        _ids(app).by_client[client_id] |= {(it.index, it.id) for it in kept if it.id is not None and it.error is None}
+
+
+async def _answer_rejects(state: CollectorState, done: Appended, lines: list[bytes], kept: list[_Item]) -> None:
+    """Items whose line the format stored as a reject are answered 400 with the reject's
+    reason: the commit's own rejects (by byte offset in the range just appended), read
+    back from the store, not a second parse."""
+    at: dict[int, _Item] = {}
+    off = done.start
+    for line, it in zip(lines, kept):
+        at[off] = it
+        off += len(line)
+
+    def read() -> list[tuple[int, str, str]]:
+        return state.store.store.con.execute(  # type: ignore[attr-defined,no-any-return]
+            "SELECT byte_offset, error_code, error FROM rejects WHERE source_id = $s AND byte_offset >= $a "
+            "AND byte_offset < $b ORDER BY byte_offset", {"s": done.source_id, "a": done.start, "b": off}).fetchall()
+    try:
+        rows = await state.on_writer(read)
+    except Exception as exc:  # noqa: BLE001 - stored all the same: the items stay 201, the log says why
+        log.warning("esbulk: %d rejected documents answered 201: cannot read their rejects: %s", done.rejects, exc)
+        return
+    for offset, code, error in rows:
+        it = at.get(offset)
+        if it is not None and it.error is None:
+            it.fail(400, "mapper_parsing_exception", f"stored as a reject ({code}): {error}")

@@ -80,3 +80,27 @@ def test_per_item_errors_and_refusals(collector):
     assert status == 401 and resp["error"]["type"] == "security_exception"
     status, resp, _ = _bulk(collector.url + "/_bulk", b'{"nope":{}}\n')
     assert status == 400 and resp["status"] == 400
+
+
+def test_a_document_the_format_rejects_is_a_per_item_400(collector):
+    """A source the jsonl format stores as a reject (a bad @timestamp) is answered 400
+    with the reject's reason, and its _id is not taken: a corrected resend is created."""
+    def body(ts: str) -> bytes:
+        return b"\n".join([
+            b'{"create":{"_index":"rj","_id":"r-1"}}', b'{"message":"rj ok","@timestamp":"2026-11-30T12:00:00Z"}',
+            b'{"create":{"_index":"rj","_id":"r-2"}}', b'{"message":"rj bad","@timestamp":"%s"}' % ts.encode(),
+            b'{"index":{"_index":"rj"}}', b'{"message":"rj after","@timestamp":"2026-11-30T12:00:01Z"}',
+        ]) + b"\n"
+
+    status, resp, _ = _bulk(collector.url + "/_bulk", body("not a time at all"))
+    got = [(v["_id"], v["status"], v.get("error", {}).get("type")) for it in resp["items"] for v in it.values()]
+    assert status == 200 and resp["errors"] is True
+    assert [g[1:] for g in got] == [(201, None), (400, "mapper_parsing_exception"), (201, None)]
+    assert got[1][0] == "r-2"
+    reason = resp["items"][1]["create"]["error"]["reason"]
+    (code,) = collector.query("SELECT error_code FROM rejects WHERE raw::VARCHAR LIKE '%rj bad%'")[0]
+    assert reason.startswith(f"stored as a reject ({code}): ") and "not a time at all" in reason, reason
+    status, resp, _ = _bulk(collector.url + "/_bulk", body("2026-11-30T12:00:02Z"))
+    assert [v["status"] for it in resp["items"] for v in it.values()] == [409, 201, 201]
+    assert collector.query("SELECT message, count(*) FROM events WHERE message LIKE 'rj %' GROUP BY 1 ORDER BY 1") \
+        == [["rj after", 2], ["rj bad", 1], ["rj ok", 1]]
