@@ -176,14 +176,13 @@ async def _read_frames(reader: asyncio.StreamReader, max_line: int) -> tuple[byt
         first = await reader.read(1)
     if not first:
         return None
-    prefix, c = first, b""
+    prefix = first
     if first.isdigit():
-        while len(prefix) <= 10:
-            c = await reader.read(1)
-            if not c.isdigit():
-                break
+        c = await reader.read(1)
+        while c.isdigit() and len(prefix) < 10:
             prefix += c
-        if c == b" " and prefix.isdigit():
+            c = await reader.read(1)
+        if c == b" ":
             return await _read_counted(reader, int(prefix), max_line)
         prefix += c  # not a count: a newline-framed message that starts with digits
         if c in (b"\n", b""):

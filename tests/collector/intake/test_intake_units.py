@@ -3,6 +3,8 @@ cleaning, listener config, the Python-logging record, the bulk body."""
 
 from __future__ import annotations
 
+import asyncio
+
 import base64
 import json
 from pathlib import Path
@@ -15,6 +17,7 @@ from logship.collector.errors import ConfigError
 from logship.collector.intake.esbulk import parse_bulk
 from logship.collector.intake.http import BadRequest
 from logship.collector.intake.pylogging import render_record
+from logship.collector.intake import syslognet
 from logship.collector.intake.syslognet import clean_message, payload_format
 
 
@@ -87,6 +90,34 @@ def test_syslog_certificates_config_and_names(tmp_path: Path):
     assert lst.client_for_cert({"subject": ((("commonName", "cn.example"),),)}) == ("by-cn", ["cn.example"])
     assert lst.client_for_cert({"subjectAltName": (("IP Address", "10.0.0.1"),)}) == (None, [])
     assert lst.client_for_cert(None) == (None, [])
+
+
+def _frames(data: bytes, max_line: int) -> list[tuple[bytes, int | None]]:
+    async def go() -> list[tuple[bytes, int | None]]:
+        r = asyncio.StreamReader(limit=max_line + 64)  # the listener's limit
+        r.feed_data(data)
+        r.feed_eof()
+        out = []
+        while (got := await syslognet._read_frames(r, max_line)) is not None:
+            out.append(got)
+        return out
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("data, max_line, want", [
+    (b"3 abc5 hello\n<1>x\n", 8, [(b"abc", None), (b"hello", None), (b"<1>x\n", None)]),
+    # over-long: the start kept, the span (length + 1), the rest read past
+    (b"12 abcdefghijkl3 xyz", 8, [(b"abcdefgh", 13), (b"xyz", None)]),
+    (b"<1>abcdefghij\n<2>ok\n", 8, [(b"<1>abcde", 14), (b"<2>ok\n", None)]),
+    (b"<1>" + b"a" * 200 + b"\n<2>ok", 8, [(b"<1>aaaaa", 204), (b"<2>ok", None)]),  # past the reader's limit
+    (b"9999999999 abc", 8, [(b"abc", None)]),  # a frame the stream ends inside: what came
+    # digits that are not a count: a newline-framed message
+    (b"2026-11-30 x\n", 64, [(b"2026-11-30 x\n", None)]),
+    (b"12345678901 x\n42", 64, [(b"12345678901 x\n", None), (b"42", None)]),
+    (b"0 \n\n", 8, [(b"", None)]),
+])
+def test_syslog_frames(data, max_line, want):
+    assert _frames(data, max_line) == want
 
 
 def test_python_record_rendering():
