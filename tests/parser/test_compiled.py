@@ -21,6 +21,7 @@ from logship.parser.compiled import compile_status, compiled_for
 from logship.parser.grammar import compile_lark
 from logship.parser.lalr import FlatTransformer, flat
 from tests.hypothesis_profiles import examples
+from tests.parser.mutations import mutate as near_miss
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 # formats the compiler leaves on the LALR path, and why (a change here is a decision)
@@ -58,17 +59,8 @@ def check(compiled, lark, line: str) -> bool:
 
 
 def mutate(line: str, rnd: random.Random) -> str:
-    chars = list(line)
-    for _ in range(rnd.randint(1, 3)):
-        op = rnd.random()
-        i = rnd.randrange(len(chars) + 1)
-        if op < 0.4 and chars:
-            del chars[min(i, len(chars) - 1)]
-        elif op < 0.8:
-            chars.insert(i, rnd.choice(' =%."\\-:[]<>aZ09\tB'))
-        elif chars:
-            chars[min(i, len(chars) - 1)] = rnd.choice(' =%."x]')
-    return "".join(chars)
+    """Near misses with the brackets and angles of access and syslog lines too."""
+    return near_miss(line, rnd, inserts=' =%."\\-:[]<>aZ09\tB', replaces=' =%."x]')
 
 
 def compiled_of(fmt):

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.hypothesis_profiles import examples
+from tests.parser.mutations import mutate
 from lark.exceptions import UnexpectedInput
 
 from bench.gen_client import client_lines
@@ -27,20 +28,6 @@ def outcome(fn, line):
         return ("ok", [tuple(t) for t in fn(line)])
     except (UnexpectedInput, _Fail, KeyError):
         return ("error",)
-
-
-def mutate(line: str, rnd: random.Random) -> str:
-    chars = list(line)
-    for _ in range(rnd.randint(1, 3)):
-        op = rnd.random()
-        i = rnd.randrange(len(chars) + 1)
-        if op < 0.4 and chars:
-            del chars[min(i, len(chars) - 1)]
-        elif op < 0.8:
-            chars.insert(i, rnd.choice(' =%."\\-:aZ09\tB'))
-        elif chars:
-            chars[min(i, len(chars) - 1)] = rnd.choice(' =%."x')
-    return "".join(chars)
 
 
 @pytest.mark.parametrize("fmt", lark_formats(), ids=lambda f: f.name)
