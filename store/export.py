@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,18 +68,12 @@ def export_parquet(door: Door, out: str | Path,
         reader = door.batches(select)
         target = out / table
         partial = out / f".{table}.partial"
-        try:
+        with _removed_on_failure(partial, f"export of {table} to {target}"):
             out.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir()
             _write(reader, partial, table, counts, on_rows)
             _replace(partial, target)
-        except (OSError, pa.ArrowException) as exc:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise OutputError(f"export of {table} to {target} failed: {' '.join(str(exc).split())}") from None
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
     return counts
 
 
@@ -95,17 +90,11 @@ def stage_parquet(rows: RowSource, staging: Path, exports: dict[str, str], param
     place. Nothing of a failed staging is left. Rows per table."""
     counts: dict[str, int] = {}
     tag = staging.name.strip(".").removesuffix(".partial")
-    try:
+    with _removed_on_failure(staging, f"export to {staging.parent}"):
         staging.mkdir(parents=True)
         for table, select in exports.items():
             _write(rows.batches(select, params), staging / table, table, counts, on_rows,
                    basename=f"{tag}-{{i}}.parquet")
-    except (OSError, pa.ArrowException) as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise OutputError(f"export to {staging.parent} failed: {' '.join(str(exc).split())}") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return counts
 
 
@@ -117,6 +106,20 @@ def publish_staged(staging: Path, out: Path) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         f.rename(dest)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def _removed_on_failure(path: Path, what: str) -> Iterator[None]:
+    """Nothing half-written stays: on any failure ``path`` goes; a write error (disk full,
+    a directory that cannot be made, pyarrow's own) becomes one OutputError naming ``what``."""
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        shutil.rmtree(path, ignore_errors=True)
+        raise OutputError(f"{what} failed: {' '.join(str(exc).split())}") from None
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def _replace(new: Path, target: Path) -> None:
