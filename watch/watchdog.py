@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 
@@ -164,6 +163,7 @@ class Watchdog:
         wake_r.setblocking(False)
         wake_w.setblocking(False)
         old_handlers = {}
+        old_wakeup = -1  # restored in the finally, whatever fails first
         pidfd = None
         try:
             try:
@@ -206,7 +206,7 @@ class Watchdog:
         finally:
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
-            signal.set_wakeup_fd(-1)
+            signal.set_wakeup_fd(old_wakeup)  # what was there before (-1: none)
             if pidfd is not None:
                 os.close(pidfd)
             events.close()

@@ -7,7 +7,9 @@ is one batch of records), up to `max_batch_bytes` after gunzip: a larger one is 
 
 from __future__ import annotations
 
+import json
 import zlib
+from typing import Any
 
 from aiohttp import web
 
@@ -16,7 +18,7 @@ from ..replies import error_reply
 from ..state import CollectorState
 from .sink import Appended, Busy
 
-__all__ = ["BadRequest", "TooLarge", "Unauthorized", "Unsupported", "client_of", "read_body", "media_type", "count", "v1_refusal"]
+__all__ = ["BadRequest", "load_json", "TooLarge", "Unauthorized", "Unsupported", "client_of", "read_body", "media_type", "count", "v1_refusal"]
 
 
 class BadRequest(Exception):
@@ -24,6 +26,14 @@ class BadRequest(Exception):
     it is stored; each intake answers it in its protocol's error shape (4xx)."""
 
     status = 400
+
+
+def load_json(body: bytes) -> Any:
+    """A request body decoded as JSON; BadRequest (400, nothing stored) when it is not."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from None
 
 
 class TooLarge(BadRequest):

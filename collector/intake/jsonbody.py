@@ -10,12 +10,11 @@ stored again.
 
 from __future__ import annotations
 
-import json
 
 from aiohttp import web
 
 from ..state import CollectorState
-from .http import BadRequest, client_of, count, media_type, read_body, v1_refusal
+from .http import BadRequest, client_of, count, load_json, media_type, read_body, v1_refusal
 from .sink import Busy, append, ndjson_line
 
 __all__ = ["handle_json", "render_json"]
@@ -25,10 +24,7 @@ INTAKE = "json"
 
 def render_json(body: bytes) -> bytes:
     """The body's records as canonical JSON lines; BadRequest when it is not JSON."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not JSON: {exc}") from None
+    doc = load_json(body)
     items = doc if isinstance(doc, list) else [doc]
     try:
         return b"".join(ndjson_line(o) for o in items)

@@ -27,7 +27,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from ..state import CollectorState
-from .http import BadRequest, Unsupported, client_of, count, media_type, read_body
+from .http import BadRequest, Unsupported, client_of, count, load_json, media_type, read_body
 from .sink import Busy, append, ndjson_line
 
 __all__ = ["handle_push", "render_json", "render_protobuf", "parse_labels", "PushRequest"]
@@ -126,10 +126,7 @@ def _rfc3339_ns(value: Any) -> int:
 
 def render_json(body: bytes) -> tuple[bytes, int]:
     """A JSON push as entry lines, and the entry count."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not JSON: {exc}") from None
+    doc = load_json(body)
     streams = doc.get("streams") if isinstance(doc, dict) else None
     if not isinstance(streams, list):
         raise BadRequest("body has no streams array")

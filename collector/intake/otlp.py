@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (ExportLogsSe
                                                                     ExportLogsServiceResponse)
 
 from ..state import CollectorState
-from .http import BadRequest, Unsupported, client_of, count, media_type, read_body
+from .http import BadRequest, Unsupported, client_of, count, load_json, media_type, read_body
 from .sink import Busy, append, ndjson_line
 
 __all__ = ["handle_otlp_logs", "render_protobuf", "render_json"]
@@ -141,10 +141,7 @@ def render_protobuf(body: bytes) -> tuple[bytes, int]:
 
 def render_json(body: bytes) -> tuple[bytes, int]:
     """An OTLP/JSON ExportLogsServiceRequest as export lines, and its record count."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not JSON: {exc}") from None
+    doc = load_json(body)
     rls = doc.get("resourceLogs") if isinstance(doc, dict) else None
     if not isinstance(rls, list):
         raise BadRequest("body is not an OTLP/JSON logs request: no resourceLogs array")

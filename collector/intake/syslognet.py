@@ -124,7 +124,6 @@ class _Sender:
                 self.timer = None
             if not batch.count:
                 return
-            m = self.state.metrics
             for fmt, entries in batch.lines.items():
                 for data, span, n in _runs(entries):
                     await self._append(fmt, data, span, n, drop_when_busy)

@@ -5,7 +5,6 @@ sampling interval. Real processes on 127.0.0.1; every wait is on a condition."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.collectorkit import client_lines

@@ -7,7 +7,6 @@ import json
 import urllib.error
 import urllib.request
 
-import pytest
 from elasticsearch import Elasticsearch, helpers
 
 from tests.collectorkit import TOKENS
