@@ -5,8 +5,9 @@ apt writes one stanza per run: `Start-Date:`, `Commandline:`, `Requested-By:`,
 each. The format's grammar reads a stanza's first line and its `head:` says which line opens
 one (lines that do not join the stanza above); the `key` directives say which keys hold the time, message and level, as
 for JSON lines (parser/generic.py `take_keyed`); every other key is an attribute, under
-its own name. A line of the block that is not `Key: value` makes the entry a `bad_field`
-reject naming it: a stanza is read whole or not at all.
+its own name. A line of the block that is not `Key: value`, or a key seen twice (two
+stanzas run together after a lost head line), makes the entry a `bad_field` reject
+naming it: a stanza is read whole or not at all, never with another's fields.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class StanzaHandler:
                 where = "the stanza's first line" if n == 0 else f"line {n + 1} of the stanza"
                 return "bad_field", f"{where}: expected 'Key: value', got {line[:60]!r}"
             key, value = m.group(1), (m.group(2) or "").strip()
+            if key in obj:  # two stanzas run together (a lost head line): not one entry's fields
+                return "bad_field", f"line {n + 1} of the stanza: key {key!r} again (a stanza holds each key once)"
             if key in self._time_keys:
                 value = " ".join(value.split())  # apt pads its dates: `2026-05-20  16:27:19`
             obj[key] = value

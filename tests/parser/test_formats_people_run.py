@@ -329,3 +329,14 @@ def test_apt_history_stanzas_are_one_event_each_and_a_broken_stanza_is_one_rejec
     assert ev.byte_offset == [1] and ev.name == ["apt"]
     assert rj.error_code == ["bad_field"] and rj.error == ["line 3 of the stanza: expected 'Key: value', got 'this is no field'"]
     assert rj.byte_offset == [data.index(b"Start-Date: 2026-11-30  15")]
+
+
+def test_apt_history_stanzas_run_together_are_a_reject_not_one_entry_with_the_later_fields():
+    """A stanza whose Start-Date line was lost joins the one above; its Commandline must
+    not silently replace the first one's."""
+    data = (b"Start-Date: 2026-11-30  14:28:56\nCommandline: apt-get install -y nginx\n"
+            b"End-Date: 2026-11-30  14:29:19\n\nStart-Dat: 2026-11-30  15:00:00\n"
+            b"Commandline: apt-get remove -y nginx\nEnd-Date: 2026-11-30  15:00:02\n")
+    res = EntryParser("apt_history", tz="UTC").parse(data)
+    assert res.batch.events.message == [] and res.batch.rejects.error_code == ["bad_field"]
+    assert res.batch.rejects.error == ["line 6 of the stanza: key 'Commandline' again (a stanza holds each key once)"]
