@@ -16,11 +16,12 @@ from typing import Any
 from .batch import ParsedBatch
 from .generic import FieldReader, take_keyed
 from .grammar import GrammarSpec
+from .jsontext import compact_encoder
 from .timestamps import TimestampError
 
 __all__ = ["JsonHandler"]
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_dumps = compact_encoder(ensure_ascii=False)
 _loads = json.JSONDecoder().decode
 
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from logship.parser.jsontext import compact_encoder
 
 from ..bodies import BodyError, ingest_stream_blocking
 from ..state import CollectorState
@@ -31,7 +32,7 @@ from ..writer import Work
 __all__ = ["Busy", "Appended", "append", "ndjson_line", "intake_head", "check_space"]
 
 # ASCII-only: a lone surrogate decoded from JSON text ("\ud800") survives as its escape
-_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+_encode = compact_encoder(ensure_ascii=True)
 
 
 def ndjson_line(obj: Any) -> bytes:
