@@ -29,10 +29,11 @@ from ..state import CollectorState
 from ..storeport import StoreUnavailable
 from ..writer import Work
 
-__all__ = ["Busy", "Appended", "append", "ndjson_line", "intake_head", "check_space"]
+__all__ = ["Busy", "Appended", "append", "ndjson_line", "canonical_json", "intake_head", "check_space"]
 
 # ASCII-only: a lone surrogate decoded from JSON text ("\ud800") survives as its escape
 _encode = compact_encoder(ensure_ascii=True)
+canonical_json = _encode  # one value as canonical JSON text (for intakes that write lines as text)
 
 
 def ndjson_line(obj: Any) -> bytes:
