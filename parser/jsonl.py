@@ -51,10 +51,13 @@ class JsonHandler:
         if objs is None:
             return "bad_json", "column 1, field resourceLogs: not an OTLP/JSON logs export"
         rows = []
+        escaped = "\\ud" in head or "\\uD" in head  # a \uD800-\uDFFF escape: maybe a lone surrogate
         for o in objs:  # all records checked before any is appended: one line, one outcome
             row = self._row(o, cont)
             if isinstance(row[0], str):
                 return row  # type: ignore[return-value]
+            if escaped and (bad := _lone_surrogate(row)) is not None:
+                return bad
             rows.append(row)
         ev = batch.events
         f = self.fields
@@ -82,6 +85,19 @@ class JsonHandler:
         except ValueError as exc:  # NaN/Infinity, which JSON text cannot hold
             return "bad_value", f"field attrs: {exc}"
         return ts, session, level, name, message, attrs
+
+
+def _lone_surrogate(row: tuple[Any, ...]) -> tuple[str, str] | None:
+    """A bad_value reject when a text of the row holds a lone surrogate: JSON can
+    escape one (`"\\ud800"`), text cannot hold it, and the store could not write it."""
+    for field, value in zip(("session", "level", "name", "message", "attrs"), row[1:]):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                ch = value[exc.start]
+                return "bad_value", f"field {field}: a lone surrogate (\\u{ord(ch):04x}) is not text"
+    return None
 
 
 def _any_value(v: Any) -> Any:
