@@ -135,9 +135,10 @@ def _resolved(state: CollectorState) -> dict[tuple[str, bytes, str, str], tuple[
 
 async def _resolve(state: CollectorState, client_id: str, head: bytes, log_format: str, tz: str) -> str:
     """The source of this client, intake and day. Resolving it is a query and an update
-    (its `last_seen`) on the writer's thread, as costly as parsing a few hundred records:
-    an append resolves it when its last resolution is RESOLVE_EVERY_S old, so
-    `sources.last_seen` of an intake source is at most that late."""
+    on the writer's thread, as costly as parsing a few hundred records, and changes
+    nothing of an intake source after the first time (its head, path and format are
+    fixed; each commit sets its `last_seen`): an append resolves it again only when its
+    last resolution is RESOLVE_EVERY_S old, or the source went (then the next one does)."""
     key = (client_id, head, log_format, tz)
     cache = _resolved(state)
     got = cache.get(key)
