@@ -179,3 +179,15 @@ def test_udp_datagrams_dropped_and_counted_when_waiting_or_busy(monkeypatch):
 
     asyncio.run(go())
     assert (metrics.intake_dropped["syslog-udp"], metrics.intake_busy["syslog-udp"]) == (5, 1)
+
+
+def test_loki_json_metadata_json_text_cannot_hold_is_a_400():
+    """A NaN in an entry's metadata was a ValueError (500); it is the push's 400."""
+    from logship.collector.intake.loki import render_json
+
+    body = b'{"streams":[{"stream":{"job":"x"},"values":[["1795996800000000000","line",{"m":NaN}]]}]}'
+    with pytest.raises(BadRequest, match=r"streams\[0\]\.values\[0\]: a value JSON text cannot hold"):
+        render_json(body)
+    data, n = render_json(body.replace(b"NaN", b'"1"'))
+    assert (n, data) == (1, b'{"timestamp":"2026-11-30T00:00:00.000000000Z","message":"line","labels":{"job":"x"},'
+                            b'"metadata":{"m":"1"}}\n')
