@@ -57,7 +57,7 @@ def timestamp_from_value(value: Any, tz: tzinfo) -> int:
     s = value.strip()
     if 9 <= len(s) <= 19 and s.isascii() and s.isdigit():  # OTLP's `timeUnixNano`: no regex
         return epoch_to_us(s)
-    if _EPOCH_TEXT.fullmatch(s):
+    if s[4:5] != "-" and _EPOCH_TEXT.fullmatch(s):  # ISO text (`2026-`) is not epoch digits
         return epoch_to_us(s)
     return iso_to_us(s, tz)
 
