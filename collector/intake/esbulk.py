@@ -135,7 +135,7 @@ def _as_sent(line: bytes) -> tuple[dict[str, Any], str] | None:
     try:
         text = line.decode("utf-8").rstrip(" \t\r")
         obj, end = _scan(text, 0)
-    except (ValueError, StopIteration):
+    except (ValueError, StopIteration, RecursionError):
         return None
     if end != len(text) or not isinstance(obj, dict):
         return None
@@ -151,7 +151,7 @@ def _action(line: bytes, n: int, default_index: str | None,
         return got
     try:
         action = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"line {n}: the action is not JSON: {exc}") from None
     if not isinstance(action, dict) or len(action) != 1:
         raise BadRequest(f"line {n}: expected an action object with one key (index, create, delete, update)")
@@ -195,7 +195,7 @@ def parse_bulk(body: bytes, default_index: str | None) -> list[_Item]:
             continue
         try:
             source = json.loads(src_line)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             item.fail(400, "mapper_parsing_exception", f"failed to parse: {exc}")
             continue
         if not isinstance(source, dict):

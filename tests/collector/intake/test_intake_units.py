@@ -191,3 +191,16 @@ def test_loki_json_metadata_json_text_cannot_hold_is_a_400():
     data, n = render_json(body.replace(b"NaN", b'"1"'))
     assert (n, data) == (1, b'{"timestamp":"2026-11-30T00:00:00.000000000Z","message":"line","labels":{"job":"x"},'
                             b'"metadata":{"m":"1"}}\n')
+
+
+def test_json_nested_past_the_recursion_limit_is_refused_not_a_crash():
+    """A value nested deeper than Python's recursion limit was a RecursionError (500)."""
+    from logship.collector.intake.http import load_json
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(BadRequest, match="not JSON"):
+        load_json(deep)
+    with pytest.raises(BadRequest, match="line 1: the action is not JSON"):
+        parse_bulk(b'{"index":' + deep + b'}\n{}\n', "i")
+    (item,) = parse_bulk(b'{"index":{}}\n{"a":' + deep + b'}\n', "i")
+    assert (item.status, item.error["type"]) == (400, "mapper_parsing_exception")
