@@ -9,10 +9,13 @@
 2. Replay: a fresh `logship collect`; --clients clients (one token each) send their
    share of the payloads back to back. Reported per intake: records/s into DuckDB (wall
    time from the first request to the last answer, every record checked in the database
-   afterwards) and the collector's CPU seconds per 1,000 records (psutil, user+system).
-   Baseline in the same run: the same ECS records as NDJSON on /v1/lines.
+   afterwards) and the collector's CPU seconds per 1,000 records (psutil, user+system,
+   its child processes' included). Baseline in the same run: the same ECS records as
+   NDJSON on /v1/lines. With --before DIR each intake is measured twice, with DIR's code
+   (`DIR/logship`) and then with this checkout's: a before/after in one run.
 
 Usage: .venv/bin/python bench/intake.py [--records 100000] [--batch 1000] [--clients 4]
+       [--intakes lines,json,otlp,esbulk,loki,syslog] [--before DIR]
 """
 
 from __future__ import annotations
@@ -156,7 +159,7 @@ PATHS = {"otlp": "logship:intake/otlp%", "esbulk": "logship:intake/esbulk%", "lo
 
 
 class Collector:
-    def __init__(self, tmp: Path, clients: int, config: str = "") -> None:
+    def __init__(self, tmp: Path, clients: int, config: str = "", code: Path | None = None) -> None:
         self.db = tmp / "bench.duckdb"
         self.tokens = [f"tok-{k}-{os.urandom(6).hex()}" for k in range(clients)]
         (tmp / "tokens.txt").write_text("".join(f"c{k} {t}\n" for k, t in enumerate(self.tokens)))
@@ -166,14 +169,26 @@ class Collector:
             (tmp / "c.toml").write_text(config)
             cmd += ["--config", str(tmp / "c.toml")]
         self.log = tmp / "collector.log"
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=open(self.log, "ab"))
+        env = dict(os.environ)
+        if code is not None:  # another checkout's code: its `logship` package first on the path
+            env["PYTHONPATH"] = str(code) + os.pathsep + env.get("PYTHONPATH", "")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=open(self.log, "ab"), env=env)
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().decode().strip()
         self.ps = psutil.Process(self.proc.pid)
 
     def cpu(self) -> float:
+        """The collector's CPU seconds, its child processes' included (parse workers):
+        the live ones' and, through the collector's own times, the ones it reaped."""
         t = self.ps.cpu_times()
-        return t.user + t.system
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in self.ps.children(recursive=True):
+            try:
+                c = child.cpu_times()
+            except psutil.NoSuchProcess:  # ended between the listing and now: counted once reaped
+                continue
+            total += c.user + c.system
+        return total
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -230,11 +245,12 @@ async def _syslog(port: int, n: int, clients: int) -> None:
     await asyncio.gather(*(client(k) for k in range(clients)))
 
 
-def measure(name: str, payloads: list[tuple[dict[str, str], bytes]] | None, n: int, clients: int) -> dict:
+def measure(name: str, payloads: list[tuple[dict[str, str], bytes]] | None, n: int, clients: int,
+            code: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         config = '[[syslog]]\nprotocol = "tcp"\nclient_id = "c0"\n' if name == "syslog" else ""
-        coll = Collector(tmp, clients, config)
+        coll = Collector(tmp, clients, config, code)
         try:
             cpu0, t0 = coll.cpu(), time.monotonic()
             if name == "syslog":
@@ -270,18 +286,26 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--intakes", default="lines,json,otlp,esbulk,loki,syslog")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="a directory holding another checkout's code as `logship/` (e.g. `git archive REV "
+                         "--prefix=logship/ | tar -x -C DIR`): each intake is measured with it first, then with "
+                         "this checkout's, in the same run")
     args = ap.parse_args()
     t = time.monotonic()
     caught = capture(args.records, args.batch)
     payloads = {"otlp": caught["/v1/logs"], "esbulk": caught["/_bulk"], **built(args.records, args.batch)}
     print(f"captured in {time.monotonic() - t:.1f} s: " +
           ", ".join(f"{k} {len(v)} requests" for k, v in payloads.items()), file=sys.stderr)
-    base = None
+    base: dict[str, dict] = {}
+    codes: list[tuple[str, Path | None]] = [("before", args.before), ("after", None)] if args.before else [("", None)]
     for name in args.intakes.split(","):
-        r = measure(name, payloads.get(name), args.records, args.clients)
-        base = base or r
-        r["ratio_to_first"] = round(r["records_per_s"] / base["records_per_s"], 2)
-        print(json.dumps(r), flush=True)
+        for label, code in codes:
+            r = measure(name, payloads.get(name), args.records, args.clients, code)
+            if label:
+                r["code"] = label
+            first = base.setdefault(label, r)
+            r["ratio_to_first"] = round(r["records_per_s"] / first["records_per_s"], 2)
+            print(json.dumps(r), flush=True)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=F
 _TAG = re.compile(r"(?P<app>.*?)(?:\[(?P<pid>\d+)\])?:?")
 _REQUEST = re.compile(r"(?P<method>\S+) (?P<path>.*?)(?: (?P<protocol>[A-Z]+/[0-9.]+))?")
 _NUMBER_UNIT = re.compile(r"(-?\d+(?:\.\d+)?)([A-Za-z%]*)")
+_EPOCH_TEXT = re.compile(r"\d{9,19}(?:\.\d+)?")
 
 
 def timestamp_from_value(value: Any, tz: tzinfo) -> int:
@@ -54,7 +55,9 @@ def timestamp_from_value(value: Any, tz: tzinfo) -> int:
     if not isinstance(value, str):
         raise TimestampError(f"{type(value).__name__} is not a timestamp")
     s = value.strip()
-    if re.fullmatch(r"\d{9,19}(?:\.\d+)?", s):
+    if 9 <= len(s) <= 19 and s.isascii() and s.isdigit():  # OTLP's `timeUnixNano`: no regex
+        return epoch_to_us(s)
+    if s[4:5] != "-" and _EPOCH_TEXT.fullmatch(s):  # ISO text (`2026-`) is not epoch digits
         return epoch_to_us(s)
     return iso_to_us(s, tz)
 
@@ -88,6 +91,26 @@ class FieldReader:
         self.keys = {f: opts[f"key {f}"].split() for f in ("timestamp", "level", "message", "name", "session")
                      if f"key {f}" in opts}
         self.units = {k[5:]: v for k, v in opts.items() if k.startswith("unit ")}
+        # per set of top-level keys: the `key` directives' keys that can match in it
+        self._candidates: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {}
+
+    def candidates(self, attrs: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
+        """For each of take_keyed's fields, its keys (in directive order) that can be
+        present in `attrs`: a plain key that is one of its keys, a dotted key that is
+        one or whose first part is. take_keyed only removes keys, so no other key can
+        match: the same answer as trying them all, computed once per set of keys (JSON
+        lines of one source mostly share theirs) instead of ~30 lookups per record."""
+        sig = tuple(attrs)
+        got = self._candidates.get(sig)
+        if got is None:
+            present = set(sig)
+            got = tuple(tuple(k for k in self.keys.get(field, ())
+                              if k in present or ("." in k and k.partition(".")[0] in present))
+                        for field in _KEYED)
+            if len(self._candidates) >= 4096:  # sources whose every record has other keys
+                self._candidates.clear()
+            self._candidates[sig] = got
+        return got
 
     # -- clocks ----------------------------------------------------------------------
     @property
@@ -336,33 +359,52 @@ def _is_byte_array(value: Any) -> bool:
             and all(type(b) is int and 0 <= b <= 255 for b in value))
 
 
+def _take(attrs: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:
+    """The first of `keys` present in `attrs` (a dotted key also nested), removed: (key, value)."""
+    for k in keys:
+        value = attrs.pop(k, _MISSING)
+        if value is _MISSING and "." in k:
+            value = _pop_key(attrs, k)
+        if value is not _MISSING:
+            return k, value
+    return None
+
+
 def take_keyed(f: FieldReader, attrs: dict[str, Any]) -> tuple[Any, ...]:
     """(ts, level, message, name, session) taken out of `attrs` by the `key` directives
     (`key timestamp: time ts`: the first key present wins; a dotted key also finds a
     nested value). Raises TimestampError."""
-    out: list[Any] = [None] * 5
-    for i, field in enumerate(("timestamp", "level", "message", "name", "session")):
-        for k in f.keys.get(field, ()):
-            value = _pop_key(attrs, k)
-            if value is not _MISSING:
-                if field == "timestamp":
-                    try:
-                        out[0] = timestamp_from_value(value, f.tz)
-                    except TimestampError as exc:
-                        raise TimestampError(f"field {k}: {exc}") from None
-                elif field == "level":
-                    out[1] = _level_value(f, k, value)
-                elif field == "message" and _is_byte_array(value):
-                    # journald's JSON writes a message that is not valid UTF-8 as its bytes
-                    raw = bytes(value)
-                    out[2] = raw.decode("utf-8", "replace")
-                    if out[2].encode("utf-8") != raw:
-                        attrs[k] = value  # lossy as text: the bytes stay as they were
-                else:
-                    out[i] = value if isinstance(value, str) or value is None else json.dumps(value)
-                break
-    return tuple(out)
+    ts = level = message = name = session = None
+    c_ts, c_level, c_message, c_name, c_session = f.candidates(attrs)
+    if c_ts and (got := _take(attrs, c_ts)) is not None:
+        try:
+            ts = timestamp_from_value(got[1], f.tz)
+        except TimestampError as exc:
+            raise TimestampError(f"field {got[0]}: {exc}") from None
+    if c_level and (got := _take(attrs, c_level)) is not None:
+        level = _level_value(f, got[0], got[1])
+    if c_message and (got := _take(attrs, c_message)) is not None:
+        k, value = got
+        if _is_byte_array(value):
+            # journald's JSON writes a message that is not valid UTF-8 as its bytes
+            raw = bytes(value)
+            message = raw.decode("utf-8", "replace")
+            if message.encode("utf-8") != raw:
+                attrs[k] = value  # lossy as text: the bytes stay as they were
+        else:
+            message = _text(value)
+    if c_name and (got := _take(attrs, c_name)) is not None:
+        name = _text(got[1])
+    if c_session and (got := _take(attrs, c_session)) is not None:
+        session = _text(got[1])
+    return ts, level, message, name, session
 
+
+def _text(value: Any) -> Any:
+    return value if isinstance(value, str) or value is None else json.dumps(value)
+
+
+_KEYED = ("timestamp", "level", "message", "name", "session")
 
 _PAIR, _ATTR, _TS, _NUM, _MSG, _LEVEL, _METRIC, _SPECIAL, _OTHER, _SKIP = range(10)
 _NAMED = frozenset({_ATTR, _NUM, _METRIC})

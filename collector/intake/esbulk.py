@@ -26,10 +26,15 @@ which the clients' bulk helpers retry. Auth: Bearer, Basic (password = token) or
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
+import math
 import secrets
 import time
+from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii as _str
+from json.scanner import make_scanner
 from typing import Any
 
 from aiohttp import web
@@ -68,16 +73,25 @@ async def handle_root(request: web.Request) -> web.StreamResponse:
 class _Item:
     """One action of a bulk body and its answer."""
 
-    __slots__ = ("op", "index", "id", "source", "status", "error")
+    __slots__ = ("op", "index", "id", "source", "text", "status", "error")
 
     def __init__(self, op: str, index: str | None, id_: str | None) -> None:
         self.op, self.index, self.id = op, index, id_
         self.source: dict[str, Any] | None = None
+        self.text: str | None = None  # the source line as sent, when it may be written as is (_as_sent)
         self.status = 0
         self.error: dict[str, str] | None = None
 
     def fail(self, status: int, kind: str, reason: str) -> None:
         self.status, self.error = status, {"type": kind, "reason": reason}
+
+    def answer_text(self) -> str:
+        """answer() as JSON text; a created item's written from a template (a bulk
+        answer holds one per document)."""
+        if self.error is None and self.status == 201:
+            return ('{"' + self.op + '":{"_index":' + _str(self.index or "") + ',"_id":' + _str(self.id or "")
+                    + _CREATED) if self.index is not None and self.id is not None else json.dumps(self.answer())
+        return json.dumps(self.answer())
 
     def answer(self) -> dict[str, Any]:
         out: dict[str, Any] = {"_index": self.index, "_id": self.id, "status": self.status}
@@ -89,24 +103,77 @@ class _Item:
         return {self.op: out}
 
 
+_CREATED = (',"status":201,"_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},'
+            '"_seq_no":0,"_primary_term":1}}')
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    v = float(text)
+    if v in (math.inf, -math.inf):
+        raise ValueError(f"{text} is out of range")
+    return v
+
+
+# a source is read by the C scanner: JSON text without NaN, Infinity or numbers past a
+# float's range (a source holding them goes the long way, json.loads, and is refused)
+_scan = make_scanner(json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite))
+
+
+def _as_sent(line: bytes) -> tuple[dict[str, Any], str] | None:
+    """A source line that can be written as sent: (its object, its text), or None (read
+    it the long way). It must be strict UTF-8 text starting with `{` that the C scanner
+    reads whole as one object, holding nothing canonical JSON refuses (NaN, Infinity,
+    1e400). Written as sent with `_index` and `_id` appended, it reads as the same
+    object as `{**source, "_index": .., "_id": ..}` encoded: JSON keeps the first
+    place and the last value of a repeated key, as that dict merge does."""
+    if line[:1] != b"{" or line[1:2] == b"\x00":  # a BOM or UTF-16/32: json.loads' own detection
+        return None
+    try:
+        text = line.decode("utf-8").rstrip(" \t\r")
+        obj, end = _scan(text, 0)
+    except (ValueError, StopIteration, RecursionError):
+        return None
+    if end != len(text) or not isinstance(obj, dict):
+        return None
+    return obj, text
+
+
+def _action(line: bytes, n: int, default_index: str | None,
+            seen: dict[bytes, tuple[str, str | None, str | None]]) -> tuple[str, str | None, str | None]:
+    """An action line's (op, index, id); BadRequest when it is not one. Equal action
+    lines (`{"index":{"_index":"app"}}` before every source) are read once a body."""
+    got = seen.get(line)
+    if got is not None:
+        return got
+    try:
+        action = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest(f"line {n}: the action is not JSON: {exc}") from None
+    if not isinstance(action, dict) or len(action) != 1:
+        raise BadRequest(f"line {n}: expected an action object with one key (index, create, delete, update)")
+    (op, meta), = action.items()
+    if op not in ("index", "create", "delete", "update") or not isinstance(meta, dict):
+        raise BadRequest(f"line {n}: unknown action {op!r} (index, create, delete, update)")
+    index = meta.get("_index", default_index)
+    id_ = meta.get("_id")
+    got = op, index if isinstance(index, str) else None, None if id_ is None else str(id_)
+    seen[line] = got
+    return got
+
+
 def parse_bulk(body: bytes, default_index: str | None) -> list[_Item]:
     """The body's actions with their sources; BadRequest for a body ES refuses whole."""
     lines = [ln for ln in body.split(b"\n") if ln.strip()]
     items: list[_Item] = []
+    seen: dict[bytes, tuple[str, str | None, str | None]] = {}
     i = 0
     while i < len(lines):
-        try:
-            action = json.loads(lines[i])
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"line {i + 1}: the action is not JSON: {exc}") from None
-        if not isinstance(action, dict) or len(action) != 1:
-            raise BadRequest(f"line {i + 1}: expected an action object with one key (index, create, delete, update)")
-        (op, meta), = action.items()
-        if op not in ("index", "create", "delete", "update") or not isinstance(meta, dict):
-            raise BadRequest(f"line {i + 1}: unknown action {op!r} (index, create, delete, update)")
-        index = meta.get("_index", default_index)
-        id_ = meta.get("_id")
-        item = _Item(op, index if isinstance(index, str) else None, None if id_ is None else str(id_))
+        op, index, id_ = _action(lines[i], i + 1, default_index, seen)
+        item = _Item(op, index, id_)
         items.append(item)
         i += 1
         if op == "delete":
@@ -122,9 +189,13 @@ def parse_bulk(body: bytes, default_index: str | None) -> list[_Item]:
         if item.index is None:
             item.fail(400, "action_request_validation_exception", "index is missing")
             continue
+        sent = _as_sent(src_line)
+        if sent is not None:
+            item.source, item.text = sent
+            continue
         try:
             source = json.loads(src_line)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             item.fail(400, "mapper_parsing_exception", f"failed to parse: {exc}")
             continue
         if not isinstance(source, dict):
@@ -195,8 +266,10 @@ async def handle_bulk(request: web.Request) -> web.StreamResponse:
         status = 429
     count(state, INTAKE, status)
     state.metrics.intake_records[INTAKE] += sum(1 for it in items if it.status == 201)
-    return _es_json({"took": int((time.monotonic() - t0) * 1000), "errors": any(it.error for it in items),
-                     "items": [it.answer() for it in items]})
+    took, errors = int((time.monotonic() - t0) * 1000), any(it.error for it in items)
+    body = ('{"took":' + str(took) + ',"errors":' + ("true" if errors else "false") + ',"items":['
+            + ",".join(it.answer_text() for it in items) + "]}")
+    return web.Response(body=body.encode(), content_type="application/json", headers=PRODUCT)
 
 
 async def _store(state: CollectorState, app: web.Application, client_id: str, items: list[_Item]) -> None:
@@ -208,6 +281,7 @@ async def _store(state: CollectorState, app: web.Application, client_id: str, it
     fresh: set[tuple[str, str]] = set()
     lines: list[bytes] = []
     kept: list[_Item] = []
+    fresh_ids = _new_ids(sum(1 for it in todo if it.id is None))
     for it in todo:
         assert it.source is not None and it.index is not None
         if it.op == "create" and it.id is not None:
@@ -218,9 +292,9 @@ async def _store(state: CollectorState, app: web.Application, client_id: str, it
                 continue
             fresh.add(key)
         if it.id is None:
-            it.id = secrets.token_urlsafe(15)
+            it.id = next(fresh_ids)
         try:
-            lines.append(ndjson_line({**it.source, "_index": it.index, "_id": it.id}))
+            lines.append(_line(it))
         except ValueError as exc:
             it.fail(400, "mapper_parsing_exception", f"failed to parse: {exc}")
             fresh.discard((it.index, it.id))
@@ -241,6 +315,24 @@ async def _store(state: CollectorState, app: web.Application, client_id: str, it
         await _answer_rejects(state, done, lines, kept)
     if client_id in _ids(app).by_client:
         _ids(app).by_client[client_id] |= {(it.index, it.id) for it in kept if it.id is not None and it.error is None}
+
+
+def _line(it: _Item) -> bytes:
+    """An item's line: its source with `_index` and `_id` added. A source read by
+    `_as_sent` is written as sent with the two appended; another is encoded
+    (ValueError for what JSON text cannot hold)."""
+    assert it.source is not None and it.index is not None and it.id is not None
+    if it.text is None:
+        return ndjson_line({**it.source, "_index": it.index, "_id": it.id})
+    envelope = '"_index":' + _str(it.index) + ',"_id":' + _str(it.id) + "}\n"
+    return (it.text[:-1] + "," + envelope if it.source else "{" + envelope).encode()
+
+
+def _new_ids(n: int) -> Iterator[str]:
+    """n generated `_id`s: 20 URL-safe characters of 15 random bytes each, as
+    `secrets.token_urlsafe(15)` makes them, from one read of the system's randomness."""
+    raw = base64.urlsafe_b64encode(secrets.token_bytes(15 * n)).decode("ascii")
+    return (raw[k:k + 20] for k in range(0, 20 * n, 20))
 
 
 async def _answer_rejects(state: CollectorState, done: Appended, lines: list[bytes], kept: list[_Item]) -> None:

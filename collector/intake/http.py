@@ -32,7 +32,7 @@ def load_json(body: bytes) -> Any:
     """A request body decoded as JSON; BadRequest (400, nothing stored) when it is not."""
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested past the recursion limit too
         raise BadRequest(f"body is not JSON: {exc}") from None
 
 

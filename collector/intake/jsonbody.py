@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ..state import CollectorState
 from .http import BadRequest, client_of, count, load_json, media_type, read_body, v1_refusal
-from .sink import Busy, append, ndjson_line
+from .sink import Busy, append, canonical_json
 
 __all__ = ["handle_json", "render_json"]
 
@@ -27,7 +27,7 @@ def render_json(body: bytes) -> bytes:
     doc = load_json(body)
     items = doc if isinstance(doc, list) else [doc]
     try:
-        return b"".join(ndjson_line(o) for o in items)
+        return ("\n".join(map(canonical_json, items)) + "\n").encode("ascii") if items else b""
     except ValueError as exc:  # NaN/Infinity: JSON text cannot hold them, the format could not read them
         raise BadRequest(f"body holds a value JSON text cannot: {exc}") from None
 

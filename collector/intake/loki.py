@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from json.encoder import encode_basestring_ascii as _str
 from typing import Any
 
 import cramjam
@@ -28,7 +29,7 @@ from google.protobuf.message import DecodeError
 
 from ..state import CollectorState
 from .http import BadRequest, Unsupported, client_of, count, load_json, media_type, read_body
-from .sink import Busy, append, ndjson_line
+from .sink import Busy, append, canonical_json
 
 __all__ = ["handle_push", "render_json", "render_protobuf", "parse_labels", "PushRequest"]
 
@@ -86,22 +87,32 @@ def parse_labels(text: str) -> dict[str, str]:
     return out
 
 
+# RFC 3339 text of whole seconds: a push's entries mostly share a few seconds
+_SECONDS: dict[int, str] = {}
+
+
 def _iso(ns: int) -> str:
     """Nanoseconds since the epoch as RFC 3339 UTC text with nine decimals: the unit
     written out (an epoch number's unit is guessed from its size by the format)."""
     secs, nanos = divmod(ns, 1_000_000_000)
-    try:
-        day = dt.datetime.fromtimestamp(secs, dt.timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        raise BadRequest(f"timestamp {ns}: out of range") from None
-    return f"{day:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+    text = _SECONDS.get(secs)
+    if text is None:
+        try:
+            day = dt.datetime.fromtimestamp(secs, dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise BadRequest(f"timestamp {ns}: out of range") from None
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        text = _SECONDS[secs] = f"{day:%Y-%m-%dT%H:%M:%S}."
+    return f"{text}{nanos:09d}Z"
 
 
-def _line(ns: int, line: str, labels: dict[str, str], metadata: dict[str, str] | None) -> bytes:
-    rec: dict[str, Any] = {"timestamp": _iso(ns), "message": line, "labels": labels}
-    if metadata:
-        rec["metadata"] = metadata
-    return ndjson_line(rec)
+def _line(ns: int, line: str, labels: str, metadata: dict[str, str] | None) -> str:
+    """One entry's line as text: `{"timestamp", "message", "labels", "metadata"}`,
+    the same as encoding that object; `labels` is the stream's labels' text (encoded
+    once a stream). ValueError for metadata JSON text cannot hold (NaN)."""
+    text = '{"timestamp":"' + _iso(ns) + '","message":' + _str(line) + ',"labels":' + labels
+    return text + (',"metadata":' + canonical_json(metadata) + "}\n" if metadata else "}\n")
 
 
 def _ns(value: Any) -> int:
@@ -130,7 +141,7 @@ def render_json(body: bytes) -> tuple[bytes, int]:
     streams = doc.get("streams") if isinstance(doc, dict) else None
     if not isinstance(streams, list):
         raise BadRequest("body has no streams array")
-    out: list[bytes] = []
+    out: list[str] = []
     for i, st in enumerate(streams):
         if not isinstance(st, dict):
             raise BadRequest(f"streams[{i}]: expected an object")
@@ -138,18 +149,22 @@ def render_json(body: bytes) -> tuple[bytes, int]:
             labels = st.get("stream") or {}
             if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
                 raise BadRequest(f"streams[{i}].stream: expected an object of string labels")
+            labels_text = canonical_json(labels)
             for j, v in enumerate(st.get("values") or ()):
                 if not isinstance(v, list) or len(v) not in (2, 3) or not isinstance(v[1], str) \
                         or (len(v) == 3 and not isinstance(v[2], dict)):
                     raise BadRequest(f"streams[{i}].values[{j}]: expected [\"<ns>\", \"<line>\"(, {{metadata}})]")
-                out.append(_line(_ns(v[0]), v[1], labels, v[2] if len(v) == 3 else None))
+                try:
+                    out.append(_line(_ns(v[0]), v[1], labels_text, v[2] if len(v) == 3 else None))
+                except ValueError as exc:  # NaN/Infinity in the metadata
+                    raise BadRequest(f"streams[{i}].values[{j}]: a value JSON text cannot hold: {exc}") from None
         else:  # legacy: {"labels": "{...}", "entries": [{"ts": "RFC 3339", "line": "..."}]}
-            labels = parse_labels(str(st.get("labels", "{}")))
+            labels_text = canonical_json(parse_labels(str(st.get("labels", "{}"))))
             for j, e in enumerate(st.get("entries") or ()):
                 if not isinstance(e, dict) or not isinstance(e.get("line"), str):
                     raise BadRequest(f"streams[{i}].entries[{j}]: expected {{\"ts\", \"line\"}}")
-                out.append(_line(_rfc3339_ns(e.get("ts")), e["line"], labels, None))
-    return b"".join(out), len(out)
+                out.append(_line(_rfc3339_ns(e.get("ts")), e["line"], labels_text, None))
+    return "".join(out).encode("ascii"), len(out)
 
 
 def render_protobuf(body: bytes) -> tuple[bytes, int]:
@@ -163,14 +178,14 @@ def render_protobuf(body: bytes) -> tuple[bytes, int]:
         req.ParseFromString(raw)
     except (DecodeError, ValueError) as exc:
         raise BadRequest(f"body is not a Loki PushRequest: {exc}") from None
-    out: list[bytes] = []
+    out: list[str] = []
     for st in req.streams:
-        labels = parse_labels(st.labels)
+        labels = canonical_json(parse_labels(st.labels))
         for e in st.entries:
-            ns = e.timestamp.seconds * 1_000_000_000 + e.timestamp.nanos
-            meta = {p.name: p.value for p in e.structuredMetadata}
-            out.append(_line(ns, e.line, labels, meta))
-    return b"".join(out), len(out)
+            ts = e.timestamp
+            meta = {p.name: p.value for p in e.structuredMetadata} if e.structuredMetadata else None
+            out.append(_line(ts.seconds * 1_000_000_000 + ts.nanos, e.line, labels, meta))
+    return "".join(out).encode("ascii"), len(out)
 
 
 async def handle_push(request: web.Request) -> web.StreamResponse:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from aiohttp import web
@@ -31,12 +32,14 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (ExportLogsSe
 
 from ..state import CollectorState
 from .http import BadRequest, Unsupported, client_of, count, load_json, media_type, read_body
-from .sink import Busy, append, ndjson_line
+from .sink import Busy, append, canonical_json, ndjson_line
 
 __all__ = ["handle_otlp_logs", "render_protobuf", "render_json"]
 
 INTAKE = "otlp"
 PROTOBUF = "application/x-protobuf"
+_encode = canonical_json
+_str = encode_basestring_ascii  # a JSON string, ASCII-escaped, as the canonical lines have it
 
 
 def _any(v: Any) -> dict[str, Any]:
@@ -65,32 +68,68 @@ def _kvs(items: Any) -> list[dict[str, Any]]:
     return [{"key": kv.key, "value": _any(kv.value)} for kv in items]
 
 
-def _record(lr: Any) -> dict[str, Any]:
-    """A protobuf LogRecord as OTLP/JSON (proto3 JSON: zero values left out)."""
-    rec: dict[str, Any] = {}
+def _any_text(v: Any) -> str:
+    """A protobuf AnyValue as OTLP/JSON text: the common kinds written directly (the
+    same text as encoding `_any(v)`), the others through `_any`."""
+    kind = v.WhichOneof("value")
+    if kind == "string_value":
+        return '{"stringValue":' + _str(v.string_value) + "}"
+    if kind == "int_value":
+        return '{"intValue":"' + str(v.int_value) + '"}'
+    if kind == "bool_value":
+        return '{"boolValue":true}' if v.bool_value else '{"boolValue":false}'
+    return _encode(_any(v))
+
+
+# KeyValue text by the KeyValue's bytes: an SDK repeats its attributes (code path,
+# function, line) in record after record; equal bytes are an equal message
+_KV_TEXT: dict[bytes, str] = {}
+_KV_TEXT_MAX = 8192
+
+
+def _kvs_text(items: Any) -> str:
+    """Repeated KeyValue as OTLP/JSON text (`[{"key":..,"value":{..}},..]`)."""
+    cache = _KV_TEXT
+    parts = []
+    for kv in items:
+        raw = kv.SerializeToString()
+        text = cache.get(raw)
+        if text is None:
+            text = '{"key":' + _str(kv.key) + ',"value":' + _any_text(kv.value) + "}"
+            if len(cache) >= _KV_TEXT_MAX:
+                cache.clear()
+            cache[raw] = text
+        parts.append(text)
+    return "[" + ",".join(parts) + "]"
+
+
+def _record_text(lr: Any) -> str:
+    """A protobuf LogRecord as OTLP/JSON text (proto3 JSON: zero values left out), in
+    the key order of the OTLP/JSON field list."""
+    out = []
     if lr.time_unix_nano:
-        rec["timeUnixNano"] = str(lr.time_unix_nano)
+        out.append('"timeUnixNano":"' + str(lr.time_unix_nano) + '"')
     if lr.observed_time_unix_nano:
-        rec["observedTimeUnixNano"] = str(lr.observed_time_unix_nano)
+        out.append('"observedTimeUnixNano":"' + str(lr.observed_time_unix_nano) + '"')
     if lr.severity_number:
-        rec["severityNumber"] = lr.severity_number
+        out.append('"severityNumber":' + str(int(lr.severity_number)))
     if lr.severity_text:
-        rec["severityText"] = lr.severity_text
+        out.append('"severityText":' + _str(lr.severity_text))
     if lr.HasField("body"):
-        rec["body"] = _any(lr.body)
+        out.append('"body":' + _any_text(lr.body))
     if lr.attributes:
-        rec["attributes"] = _kvs(lr.attributes)
+        out.append('"attributes":' + _kvs_text(lr.attributes))
     if lr.dropped_attributes_count:
-        rec["droppedAttributesCount"] = lr.dropped_attributes_count
+        out.append('"droppedAttributesCount":' + str(int(lr.dropped_attributes_count)))
     if lr.flags:
-        rec["flags"] = lr.flags
+        out.append('"flags":' + str(int(lr.flags)))
     if lr.trace_id:
-        rec["traceId"] = lr.trace_id.hex()
+        out.append('"traceId":"' + lr.trace_id.hex() + '"')
     if lr.span_id:
-        rec["spanId"] = lr.span_id.hex()
+        out.append('"spanId":"' + lr.span_id.hex() + '"')
     if lr.event_name:
-        rec["eventName"] = lr.event_name
-    return rec
+        out.append('"eventName":' + _str(lr.event_name))
+    return "{" + ",".join(out) + "}"
 
 
 def _scope(s: Any) -> dict[str, Any]:
@@ -123,20 +162,26 @@ def render_protobuf(body: bytes) -> tuple[bytes, int]:
     doubles strings), so up to CHUNK records of one resource and scope share a line:
     the resource is written and read once per line, not once per record (40% less CPU
     with the SDK's resource). A JSON request's records may not read, so each has its
-    own line there: one record, one outcome."""
+    own line there: one record, one outcome.
+
+    The lines are written as text (the records' JSON put together from their fields),
+    not built as objects and encoded: the same canonical text, a third of the CPU."""
     req = ExportLogsServiceRequest()
     try:
         req.ParseFromString(body)
     except (DecodeError, ValueError) as exc:
         raise BadRequest(f"body is not an OTLP ExportLogsServiceRequest: {exc}") from None
-    out: list[bytes] = []
+    out: list[str] = []
     n = 0
     for rl in req.resource_logs:
-        resource = {"attributes": _kvs(rl.resource.attributes)} if rl.resource.attributes else {}
+        resource = _encode({"attributes": _kvs(rl.resource.attributes)} if rl.resource.attributes else {})
         for sl in rl.scope_logs:
-            out += _lines(resource, _scope(sl.scope), [_record(lr) for lr in sl.log_records], CHUNK)
-            n += len(sl.log_records)
-    return b"".join(out), n
+            head = '{"resourceLogs":[{"resource":' + resource + ',"scopeLogs":[{"scope":' + _encode(_scope(sl.scope))
+            records = [_record_text(lr) for lr in sl.log_records]
+            out += [head + ',"logRecords":[' + ",".join(records[a:a + CHUNK]) + "]}]}]}\n"
+                    for a in range(0, len(records), CHUNK)]
+            n += len(records)
+    return "".join(out).encode("ascii"), n
 
 
 def render_json(body: bytes) -> tuple[bytes, int]:

@@ -18,20 +18,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
-import json
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
+
+from logship.parser.jsontext import compact_encoder
 
 from ..bodies import BodyError, ingest_stream_blocking
 from ..state import CollectorState
 from ..storeport import StoreUnavailable
 from ..writer import Work
 
-__all__ = ["Busy", "Appended", "append", "ndjson_line", "intake_head", "check_space"]
+__all__ = ["Busy", "Appended", "append", "ndjson_line", "canonical_json", "intake_head", "check_space"]
 
 # ASCII-only: a lone surrogate decoded from JSON text ("\ud800") survives as its escape
-_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+_encode = compact_encoder(ensure_ascii=True)
+canonical_json = _encode  # one value as canonical JSON text (for intakes that write lines as text)
 
 
 def ndjson_line(obj: Any) -> bytes:
@@ -92,24 +95,24 @@ async def append(state: CollectorState, client_id: str, intake: str, data: bytes
     now = time.time() if received_at is None else received_at
     day = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y-%m-%d")
     head = intake_head(intake, day, part)
-    try:
-        info = await state.resolve(client_id, head, path=head.decode().rstrip("\n"), log_format=log_format, tz=tz)
-    except StoreUnavailable as exc:
-        raise Busy(str(exc), 5.0, store=True) from None
-    lock = state.lines_locks.setdefault(info.source_id, asyncio.Lock())
+    source_id = await _resolve(state, client_id, head, log_format, tz)
+    lock = state.lines_locks.setdefault(source_id, asyncio.Lock())
     loop = asyncio.get_running_loop()
     async with lock:
         try:
-            ranges = await state.on_writer(lambda: state.store.source(info.source_id).ranges)
+            ranges = await state.on_writer(lambda: state.store.source(source_id).ranges)
         except StoreUnavailable as exc:
             raise Busy(str(exc), 5.0, store=True) from None
+        except Exception:  # noqa: BLE001 - the source went (pruned, replaced): resolved again next time
+            _resolved(state).pop((client_id, head, log_format, tz), None)
+            raise
         start = max((e for _, e in ranges), default=0)
         if span is not None:
-            return await _append_long(state, info.source_id, start, data, span, now)
+            return await _append_long(state, source_id, start, data, span, now)
         try:
             # the body path: cut at line boundaries, over-long lines as line_too_long
             # rejects, pieces committed in order; kind live: the receive time stands in
-            res = await loop.run_in_executor(state.body_pool, ingest_stream_blocking, state, loop, info.source_id,
+            res = await loop.run_in_executor(state.body_pool, ingest_stream_blocking, state, loop, source_id,
                                              start, io.BytesIO(data), False, "live", True, True, None)
         except BodyError as exc:
             raise Busy(f"not committed: {exc}", 5.0, store=True) from None
@@ -117,7 +120,37 @@ async def append(state: CollectorState, client_id: str, intake: str, data: bytes
     m.lines_received += data.count(b"\n")
     m.bytes_received += len(data)
     m.acks += 1
-    return Appended(info.source_id, start, res.committed_end, res.lines, res.records, res.rejects)
+    return Appended(source_id, start, res.committed_end, res.lines, res.records, res.rejects)
+
+
+# an intake source's id by (client, head, format, zone), and when it was resolved
+_RESOLVED: "weakref.WeakKeyDictionary[CollectorState, dict[tuple[str, bytes, str, str], tuple[str, float]]]" = \
+    weakref.WeakKeyDictionary()
+RESOLVE_EVERY_S = 60.0
+
+
+def _resolved(state: CollectorState) -> dict[tuple[str, bytes, str, str], tuple[str, float]]:
+    return _RESOLVED.setdefault(state, {})
+
+
+async def _resolve(state: CollectorState, client_id: str, head: bytes, log_format: str, tz: str) -> str:
+    """The source of this client, intake and day. Resolving it is a query and an update
+    on the writer's thread, as costly as parsing a few hundred records, and changes
+    nothing of an intake source after the first time (its head, path and format are
+    fixed; each commit sets its `last_seen`): an append resolves it again only when its
+    last resolution is RESOLVE_EVERY_S old, or the source went (then the next one does)."""
+    key = (client_id, head, log_format, tz)
+    cache = _resolved(state)
+    got = cache.get(key)
+    now = time.monotonic()
+    if got is not None and now - got[1] < RESOLVE_EVERY_S:
+        return got[0]
+    try:
+        info = await state.resolve(client_id, head, path=head.decode().rstrip("\n"), log_format=log_format, tz=tz)
+    except StoreUnavailable as exc:
+        raise Busy(str(exc), 5.0, store=True) from None
+    cache[key] = (info.source_id, now)
+    return info.source_id  # type: ignore[no-any-return]
 
 
 async def _append_long(state: CollectorState, source_id: str, start: int, head: bytes, span: int,

@@ -171,6 +171,21 @@ def test_jsonl_file():
     assert e.ts_us[6] == us("2026-11-27T21:09:09+01:00")  # no offset: the source's zone
 
 
+def test_jsonl_lone_surrogate_is_a_reject_and_a_pair_is_text():
+    """JSON can escape a lone surrogate; text cannot hold one (the store could not
+    write it): that line is a bad_value reject, the others are read."""
+    from logship.parser import EntryParser
+
+    data = (b'{"ts":"2026-11-30T00:00:00Z","msg":"lone \\ud800"}\n'
+            b'{"ts":"2026-11-30T00:00:00Z","msg":"ok","k":{"\\uDC00":1}}\n'
+            b'{"ts":"2026-11-30T00:00:00Z","msg":"pair \\ud83d\\ude00"}\n')
+    res = EntryParser("jsonl").parse(data)
+    assert res.batch.events.message == ["pair \U0001f600"]
+    assert res.batch.rejects.error_code == ["bad_value", "bad_value"]
+    assert res.batch.rejects.error == ["field message: a lone surrogate (\\ud800) is not text",
+                                       "field attrs: a lone surrogate (\\udc00) is not text"]
+
+
 @pytest.mark.parametrize("name, fmt, rate", [
     ("client.log", "client", 20 / 21),
     ("client-crash.log", "client", 17 / 19),

@@ -91,3 +91,22 @@ def test_jsonl_round_trip(fields, epoch):
     assert len(res.batch.rejects) == 0
     assert (e.ts_us, e.level, e.message) == ([epoch * 1_000_000], ["INFO"], ["m"])
     assert (json.loads(e.attrs[0]) if e.attrs[0] else {}) == fields
+
+
+@settings(max_examples=examples(300))
+@given(parts=st.lists(st.sampled_from(['{', '}', '[', ']', '"a"', ':', ',', '1', '-', 'e5', '.5', 'NaN', 'true',
+                                       'nul', ' ', '\t', '\r', '"\\u00e9"', '"\\q"', '"x\n"', 'x']), max_size=12))
+def test_jsonl_line_decoding_is_the_json_decoders(parts):
+    """The jsonl format reads a line with the C scanner first: the same value or the
+    same error (message and column) as json's decoder, for near-JSON noise."""
+    from logship.parser.jsonl import _loads
+
+    text = "".join(parts)
+
+    def outcome(fn):
+        try:
+            return "ok", repr(fn(text))
+        except ValueError as exc:
+            return type(exc).__name__, str(exc)
+
+    assert outcome(_loads) == outcome(json.JSONDecoder().decode)

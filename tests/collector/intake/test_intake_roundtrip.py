@@ -71,3 +71,68 @@ def test_noise_is_a_refusal_never_a_crash(render, noise):
         render(noise)
     except BadRequest:
         pass
+
+
+# JSON values as a bulk source may hold them (floats finite; NaN and 1e400 are tested in
+# test_stored_rows.py), written with any separators and either escaping
+VALUE = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+                     | TEXT, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+                     max_leaves=8)
+
+
+@settings(max_examples=examples(150))
+@given(pairs=st.lists(st.tuples(st.sampled_from(["message", "_index", "_id", "a", "é", ""]) | TEXT, VALUE), max_size=6),
+       seps=st.sampled_from([(",", ":"), (", ", ": "), (" ,", " : ")]), ascii_=st.booleans(),
+       pad=st.sampled_from(["", " ", "\t", "\r"]))
+def test_bulk_source_written_as_sent_reads_as_the_encoded_merge(pairs, seps, ascii_, pad):
+    """A source written as sent with `_index` and `_id` appended decodes to the same
+    object, key order included, as `{**source, "_index", "_id"}` encoded (repeated keys:
+    first place, last value, both ways)."""
+    text = "{" + seps[0].join(json.dumps(k, ensure_ascii=ascii_) + seps[1] + json.dumps(v, ensure_ascii=ascii_)
+                              for k, v in pairs) + "}" + pad
+    (item,) = esbulk.parse_bulk(b'{"index":{"_index":"ix","_id":"i1"}}\n' + text.encode() + b"\n", None)
+    assert item.text is not None  # read by the scanner: written as sent
+    old = json.dumps({**json.loads(text), "_index": "ix", "_id": "i1"})
+    new = esbulk._line(item)
+    assert new.endswith(b"}\n") and new.count(b"\n") == 1
+    assert json.dumps(json.loads(new)) == old
+
+
+def test_otlp_protobuf_text_is_proto3_json():
+    """The records written as text from the protobuf fields read as the protobuf
+    library's own proto3 JSON of them (ids in hex, as OTLP/JSON has them)."""
+    import base64
+
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    req = ExportLogsServiceRequest()
+    sl = req.resource_logs.add().scope_logs.add()
+    for i in range(12):
+        lr = sl.log_records.add()
+        lr.time_unix_nano, lr.observed_time_unix_nano = i * 7, i * 11
+        lr.severity_number, lr.severity_text = i % 25, ["", "INFO", "wärn\u2028"][i % 3]
+        [lambda: setattr(lr.body, "string_value", f"m\n\"é😀{i}"), lambda: setattr(lr.body, "int_value", -(2 ** 63) + i),
+         lambda: setattr(lr.body, "bool_value", bool(i % 2)), lambda: setattr(lr.body, "double_value", [0.1, -0.0, 1e300][i % 3]),
+         lambda: lr.body.array_value.values.add(string_value="x"), lambda: lr.body.kvlist_value.values.add(key="k"),
+         lambda: setattr(lr.body, "bytes_value", b"\x00\xff"), lambda: None][i % 8]()
+        for j in range(i % 4):
+            kv = lr.attributes.add()
+            kv.key = f"k{j}é"
+            kv.value.string_value, kv.value.int_value = "v", j  # the last set wins (a oneof)
+        lr.dropped_attributes_count, lr.flags = i % 2, i % 3
+        if i % 2:
+            lr.trace_id, lr.span_id = bytes(range(16)), bytes(range(8))
+        lr.event_name = "e" * (i % 2)
+    data, n = otlp.render_protobuf(req.SerializeToString())
+    got = json.loads(data)["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+    want = []
+    for lr in sl.log_records:
+        d = MessageToDict(lr, use_integers_for_enums=True)
+        for k in ("traceId", "spanId"):
+            if k in d:
+                d[k] = base64.b64decode(d[k]).hex()
+        if "body" in d and d["body"].get("kvlistValue"):
+            d["body"]["kvlistValue"]["values"] = [{"value": {}, **kv} for kv in d["body"]["kvlistValue"]["values"]]
+        want.append(d)
+    assert (n, got) == (12, want)

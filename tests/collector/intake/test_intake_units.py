@@ -179,3 +179,28 @@ def test_udp_datagrams_dropped_and_counted_when_waiting_or_busy(monkeypatch):
 
     asyncio.run(go())
     assert (metrics.intake_dropped["syslog-udp"], metrics.intake_busy["syslog-udp"]) == (5, 1)
+
+
+def test_loki_json_metadata_json_text_cannot_hold_is_a_400():
+    """A NaN in an entry's metadata was a ValueError (500); it is the push's 400."""
+    from logship.collector.intake.loki import render_json
+
+    body = b'{"streams":[{"stream":{"job":"x"},"values":[["1795996800000000000","line",{"m":NaN}]]}]}'
+    with pytest.raises(BadRequest, match=r"streams\[0\]\.values\[0\]: a value JSON text cannot hold"):
+        render_json(body)
+    data, n = render_json(body.replace(b"NaN", b'"1"'))
+    assert (n, data) == (1, b'{"timestamp":"2026-11-30T00:00:00.000000000Z","message":"line","labels":{"job":"x"},'
+                            b'"metadata":{"m":"1"}}\n')
+
+
+def test_json_nested_past_the_recursion_limit_is_refused_not_a_crash():
+    """A value nested deeper than Python's recursion limit was a RecursionError (500)."""
+    from logship.collector.intake.http import load_json
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(BadRequest, match="not JSON"):
+        load_json(deep)
+    with pytest.raises(BadRequest, match="line 1: the action is not JSON"):
+        parse_bulk(b'{"index":' + deep + b'}\n{}\n', "i")
+    (item,) = parse_bulk(b'{"index":{}}\n{"a":' + deep + b'}\n', "i")
+    assert (item.status, item.error["type"]) == (400, "mapper_parsing_exception")
