@@ -145,7 +145,7 @@ def start_parse_pool(cfg: CollectorConfig) -> Any:
         return None
     from logship.store.pool import ParsePool
 
-    pool = ParsePool(cfg.parse_workers)
+    pool = ParsePool(cfg.parse_workers, cfg.grammar_dirs)  # inherited by fork already; loading again is a no-op
     log.info("parsing in %d worker processes (pids %s) and the writer's thread", cfg.parse_workers,
              " ".join(map(str, pool.pids())))
     return pool

@@ -53,7 +53,7 @@ from logship.store.tables import EVENTS, METRICS, REJECTS, FactTable
 if TYPE_CHECKING:
     from logship.store.store import SourceInfo, Store
 
-__all__ = ["Commit", "Plan", "IngestResult", "INGEST_KINDS", "POOL_MIN_BYTES", "pool_broken"]
+__all__ = ["Commit", "Plan", "IngestResult", "INGEST_KINDS", "POOL_MIN_BYTES", "entry_cuts", "pool_broken"]
 
 log = logging.getLogger("logship.store.commit")
 
@@ -65,6 +65,10 @@ UNKNOWN_RETRY_LINES = 200
 # (shipping a small live frame to a worker and its Arrow tables back costs more than
 # parsing it here; bench/RESULTS.md, "the collector parses on every core")
 POOL_MIN_BYTES = 64 << 10
+# a pooled piece bigger than twice this is cut (at entry heads) into pieces of about this
+# size, so that even a batch of one big item (a backlog body's 1 MiB piece) keeps every
+# worker busy
+POOL_CHUNK_BYTES = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -303,11 +307,18 @@ class Commit:
         view = self._view(plan.source_id)
         spec = replace(view.src.spec(self.st.max_line_bytes), context=view.context)
         reference = time.time() if item.kind == "live" else view.src.mtime
+        from logship.parser import get_format
+
+        fmt = get_format(spec.log_format)
+        indent, head = fmt.continuation == "indent", fmt.head_regex()
         futures: list[Future] = []
         try:
             for s, e, final in plan.todo:
-                futures.append(pool.submit(spec, item.data[s - item.start:e - item.start], s, final,
-                                           item.received_at, reference))
+                data = item.data[s - item.start:e - item.start]
+                cuts = [0, *entry_cuts(data, POOL_CHUNK_BYTES, indent, head), len(data)]
+                for a, b in zip(cuts, cuts[1:]):
+                    futures.append(pool.submit(spec, data[a:b], s + a, final if b == len(data) else True,
+                                               item.received_at, reference))
         except BrokenProcessPool as exc:
             for f in futures:
                 f.cancel()
@@ -435,6 +446,36 @@ class Commit:
             out.append(pa.concat_tables(parts) if len(parts) > 1 else parts[0] if parts
                        else spec.arrow_schema.empty_table())
         return out[0], out[1], out[2]
+
+
+def entry_cuts(data: bytes, size: int, indent: bool, head: Any = None) -> list[int]:
+    """Offsets in ``data`` (whole lines) where it can be cut into pieces of about ``size``
+    that parse as the whole does: after a newline, before a line that starts an entry (not
+    a continuation line of an ``indent`` format; a ``head`` match of a `head:` format).
+    No cut when ``data`` is at most twice ``size``; the last piece is at least ``size``."""
+    cuts: list[int] = []
+    if len(data) <= 2 * size:
+        return cuts
+    pos = size
+    while pos < len(data) - size:
+        nl = data.find(b"\n", pos)
+        if nl < 0 or nl + 1 >= len(data):
+            break
+        nxt = nl + 1
+        if head is not None:
+            end = data.find(b"\n", nxt)
+            ok = head.match(data[nxt:end if end >= 0 else len(data)]) is not None
+        elif indent:
+            c = data[nxt]
+            ok = c not in (0x20, 0x09, 0x0A) and data[nxt:nxt + 2] != b"\r\n"
+        else:
+            ok = True
+        if ok:
+            cuts.append(nxt)
+            pos = nxt + size
+        else:
+            pos = nxt
+    return cuts
 
 
 def pool_broken(pool: Any, exc: BaseException) -> None:

@@ -258,3 +258,53 @@ def test_file_ingest_with_a_pool_whose_worker_died_loses_nothing(tmp_path: Path,
             for table in ("metrics", "events", "rejects"):
                 q = f"{FACTS[table]} ORDER BY ALL"
                 assert st.con.execute(q).fetchall() == alone.con.execute(q).fetchall(), table
+
+
+BIG_ITEMS = {  # format: (sample, zone); one item of ~1.1 MiB each, cut into ~256 KiB pieces for the workers
+    "client": ("client.log", "UTC"),   # continuation: indent
+    "python": ("python.log", "UTC"),   # head: LEVEL (tracebacks continue an entry)
+    "golog": ("golog.log", "Asia/Tokyo"),  # no continuation lines
+}
+
+
+def test_a_big_item_is_cut_at_entry_heads_so_every_worker_parses(tmp_path: Path, pool: ParsePool):
+    from logship.store.commit import POOL_CHUNK_BYTES
+
+    datas = {fmt: _repeat(sample, 1100 << 10) for fmt, (sample, _) in BIG_ITEMS.items()}
+
+    def commit(db: Path, p: Any) -> tuple[list, dict[str, list]]:
+        with Store(db) as st:
+            items = []
+            for fmt, (_, tz) in BIG_ITEMS.items():
+                sid = st.resolve_source("c", datas[fmt], path=f"/{fmt}.log", tz=tz, mtime=MTIME,
+                                        log_format=fmt).source_id
+                items.append(Item(sid, 0, datas[fmt], fmt != "client", "live", received_at=RECEIVED))
+            results = st.ingest_items(items, {}, pool=p)
+            return results, {t: st.con.execute(f"{q} ORDER BY ALL").fetchall() for t, q in FACTS.items()}
+
+    spy = Spy(pool)
+    alone, with_pool = commit(tmp_path / "alone.duckdb", None), commit(tmp_path / "pool.duckdb", spy)
+    _same(alone, with_pool)
+    assert spy.submitted == sum(len(d) // POOL_CHUNK_BYTES for d in datas.values()) == 12
+    # the client item is not final: its last entry (one line) waits, in both ways
+    last = datas["client"].rstrip(b"\n").rfind(b"\n") + 1
+    assert [r.committed_end for r in with_pool[0]] == [last, len(datas["python"]), len(datas["golog"])]
+    assert sum(r.lines for r in with_pool[0]) == sum(d.count(b"\n") for d in datas.values()) - 1
+
+
+def test_entry_cuts_fall_only_before_an_entry_head():
+    from logship.parser import get_format
+    from logship.store.commit import entry_cuts
+
+    for fmt, (sample, _) in BIG_ITEMS.items():
+        f = get_format(fmt)
+        data = _repeat(sample, 200 << 10)
+        cuts = entry_cuts(data, 16 << 10, f.continuation == "indent", f.head_regex())
+        assert len(cuts) >= len(data) // (32 << 10), fmt
+        assert cuts == sorted(set(cuts)) and len(data) - cuts[-1] >= 16 << 10
+        for c in cuts:
+            line = data[c:data.index(b"\n", c)]
+            assert data[c - 1:c] == b"\n" and line and line[:1] not in (b" ", b"\t"), (fmt, line)
+            assert f.head_regex() is None or f.head_regex().match(line), (fmt, line)
+    assert entry_cuts(b"a\n" * 100, 100, False) == []  # not over twice the size: whole
+    assert entry_cuts(b"a\n" + b" x\n" * 200, 100, True) == []  # one entry: no head to cut before
