@@ -209,6 +209,16 @@ class Collector:
         self.url = self.proc.stdout.readline().decode().strip()
         self.ps = psutil.Process(self.proc.pid)
 
+    def cpu(self) -> float:
+        """CPU seconds of the collector and its live children (its parse workers)."""
+        total = 0.0
+        for p in [self.ps, *self.ps.children(recursive=True)]:
+            try:
+                total += sum(p.cpu_times()[:2])
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
     def metric(self, name: str) -> float:
         import urllib.request
 
@@ -242,7 +252,7 @@ def run_fleet(n: int, seconds: float) -> dict:
         queue: list[float] = []
         rss: list[int] = []
         coll.ps.cpu_percent()
-        cpu_t0 = sum(coll.ps.cpu_times()[:2])
+        cpu_t0 = coll.cpu()
         t0 = time.monotonic()
         while load.poll() is None:
             time.sleep(1.0)
@@ -252,7 +262,7 @@ def run_fleet(n: int, seconds: float) -> dict:
             except OSError:
                 pass
         wall = time.monotonic() - t0
-        cpu = sum(coll.ps.cpu_times()[:2]) - cpu_t0
+        cpu = coll.cpu() - cpu_t0  # with its parse workers
         commits = coll.metric("logship_commit_seconds_count")
         commit_s = coll.metric("logship_commit_seconds_sum")
         out = json.loads(load.stdout.read().decode() or "{}")
