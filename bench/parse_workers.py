@@ -1,6 +1,7 @@
 """The collector's parse workers (`logship collect --parse-workers N`, store/pool.py).
 
     python bench/parse_workers.py threshold --batch-mb 8
+    python bench/parse_workers.py phases --batch-mb 8 --rounds 3
     python bench/parse_workers.py bodies --mb 40 --rounds 2
 
 threshold: in one process, one writer batch (`--batch-mb` MiB of client-format lines,
@@ -101,6 +102,40 @@ def threshold(batch_mb: float, sizes: list[int], rounds: int) -> None:
         pool.close()
 
 
+# --- phases ------------------------------------------------------------------------
+
+
+def phases(batch_mb: float, rounds: int) -> None:
+    """Where a writer batch's time goes: one batch of ``batch_mb`` MiB of one source as
+    1 MiB items (a fast shipper's catch-up), Commit.ingest_all (plan + parse + add) then
+    Commit.write (Arrow tables, DuckDB inserts, commit), without and with a pool of 2."""
+    from logship.store import Store
+    from logship.store.commit import Commit
+    from logship.store.pool import ParsePool
+    from logship.store.segments import iter_segments
+
+    data = make_data(batch_mb)
+    pool = ParsePool(2)
+    try:
+        for _ in range(rounds):
+            for way in ("writer thread", "pool of 2"):
+                d = Path(tempfile.mkdtemp(prefix="bench-pw-ph-"))
+                with Store(d / "t.duckdb") as st:
+                    sid = st.resolve_source("c", data[:1024], path="/a.log", tz="UTC", log_format="client").source_id
+                    items = list(iter_segments(io.BytesIO(data), 1 << 20, 1 << 20, source_id=sid, kind="live"))
+                    c = Commit(st, {})
+                    t0 = time.perf_counter()
+                    c.ingest_all(items, pool if way == "pool of 2" else None)
+                    t1 = time.perf_counter()
+                    c.write()
+                    t2 = time.perf_counter()
+                shutil.rmtree(d, ignore_errors=True)
+                print(json.dumps({"way": way, "plan_parse_add_s": round(t1 - t0, 2), "write_s": round(t2 - t1, 2),
+                                  "mib_s": round(len(data) / 2**20 / (t2 - t0), 2)}), flush=True)
+    finally:
+        pool.close()
+
+
 # --- bodies ------------------------------------------------------------------------
 
 
@@ -137,8 +172,10 @@ def one_body(data: bytes, src: Path, workers: int | None) -> dict:
     coll = Collector(d, workers)
     try:
         c0, t0 = tree_cpu(coll.ps), time.monotonic()
-        req = urllib.request.Request(coll.url + "/v1/lines?source=bench", data=data, method="POST",
-                                     headers={"Authorization": f"Bearer {TOKEN}", "Logship-Offset": "0"})
+        chunks = (data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20))  # chunked, as a stream
+        req = urllib.request.Request(coll.url + "/v1/lines?source=bench", data=chunks, method="POST",
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Logship-Offset": "0",
+                                              "Content-Type": "text/plain"})
         with urllib.request.urlopen(req, timeout=3600) as r:
             answer = json.loads(r.read())
         wall, cpu = time.monotonic() - t0, tree_cpu(coll.ps) - c0
@@ -180,7 +217,7 @@ def bodies(mib: float, rounds: int, settings: list[int | None]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["threshold", "bodies"])
+    ap.add_argument("what", choices=["threshold", "phases", "bodies"])
     ap.add_argument("--batch-mb", type=float, default=8)
     ap.add_argument("--sizes", default="4096,16384,65536,262144,1048576")
     ap.add_argument("--mb", type=float, default=40)
@@ -189,6 +226,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.what == "threshold":
         threshold(a.batch_mb, [int(s) for s in a.sizes.split(",")], a.rounds)
+    elif a.what == "phases":
+        phases(a.batch_mb, a.rounds)
     else:
         bodies(a.mb, a.rounds, [None if w == "default" else int(w) for w in a.parse_workers.split(",")])
 
