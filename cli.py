@@ -488,6 +488,9 @@ def collect(
     http_tz: Annotated[Optional[str], typer.Option(
         "--http-tz", help="Zone of HTTP bodies whose request names none (default UTC).")] = None,
     grammar_dir: GrammarDirOpt = None,
+    parse_workers: Annotated[Optional[int], typer.Option(
+        "--parse-workers", min=0, help="Processes parsing big bodies and frames (default: CPUs, at most 4; "
+        "0: the writer's thread parses).")] = None,
 ) -> None:
     """Run the collector: receive lines from shippers and HTTP clients into the database.
 
@@ -502,7 +505,8 @@ def collect(
     host, port = parse_listen(listen) if listen else (None, None)
     cfg = load_config(config, db=db if (config is None or db != DEFAULT_DB) else None, host=host, port=port,
                       token_file=token_file, admin_token_file=admin_token_file, tls_cert=tls_cert, tls_key=tls_key,
-                      http_tz=http_tz, grammar_dirs=tuple(grammar_dir) if grammar_dir else None)
+                      http_tz=http_tz, grammar_dirs=tuple(grammar_dir) if grammar_dir else None,
+                      parse_workers=parse_workers)
     run(cfg, on_ready=lambda url: print(url, flush=True))
 
 

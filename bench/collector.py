@@ -200,17 +200,6 @@ def raise_open_files(need: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def tree_cpu(ps: psutil.Process) -> float:
-    """User + system CPU seconds of a process and its live children (the parse workers)."""
-    total = sum(ps.cpu_times()[:2])
-    for child in ps.children(recursive=True):
-        try:
-            total += sum(child.cpu_times()[:2])
-        except psutil.Error:
-            pass
-    return total
-
-
 def load_main(args: argparse.Namespace) -> None:
     tokens = Path(args.tokens).read_text().split()
     if args.role == "fleet":
@@ -234,6 +223,16 @@ class Collector:
             stderr=open(tmp / "collector.log", "ab"))
         self.url = self.proc.stdout.readline().decode().strip()
         self.ps = psutil.Process(self.proc.pid)
+
+    def cpu(self) -> float:
+        """CPU seconds of the collector and its live children (its parse workers)."""
+        total = 0.0
+        for p in [self.ps, *self.ps.children(recursive=True)]:
+            try:
+                total += sum(p.cpu_times()[:2])
+            except psutil.NoSuchProcess:
+                pass
+        return total
 
     def metric(self, name: str) -> float:
         import urllib.request
@@ -268,7 +267,7 @@ def run_fleet(n: int, seconds: float) -> dict:
         queue: list[float] = []
         rss: list[int] = []
         load_ps = psutil.Process(load.pid)
-        cpu_t0 = tree_cpu(coll.ps)
+        cpu_t0 = coll.cpu()
         load_cpu = 0.0
         t0 = time.monotonic()
         while load.poll() is None:
@@ -280,7 +279,7 @@ def run_fleet(n: int, seconds: float) -> dict:
             except (OSError, psutil.Error):
                 pass
         wall = time.monotonic() - t0
-        cpu = tree_cpu(coll.ps) - cpu_t0
+        cpu = coll.cpu() - cpu_t0
         commits = coll.metric("logship_commit_seconds_count")
         commit_s = coll.metric("logship_commit_seconds_sum")
         out = json.loads(load.stdout.read().decode() or "{}")

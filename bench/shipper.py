@@ -2,6 +2,7 @@
 
     python bench/shipper.py idle --rate 10 --seconds 60
     python bench/shipper.py catchup --mb 500
+    python bench/shipper.py catchup --mb 60 --parse-workers 0,default --rounds 2 --no-syslog-ng
     python bench/shipper.py all --mb 500 --seconds 60
 
 idle: a writer appends `--rate` client-format lines a second for `--seconds`; we sample
@@ -12,7 +13,8 @@ catchup: a file of `--mb` MiB of client-format lines exists before the shipper s
 it is shipped to a local collector (fresh DuckDB) twice: through the live stream (backlog
 thresholds lifted) and as approved backlog (gzip POST /v1/backlog). MiB/s is file size /
 wall time until the collector has acked the whole file; shipper CPU is its CPU time over
-that wall time. In the same run syslog-ng (if installed) ships the same file to the
+that wall time; collector CPU counts its parse worker processes too (`--parse-workers`:
+settings of the collector's option compared in the same run, interleaved `--rounds`). In the same run syslog-ng (if installed) ships the same file to the
 collector's /v1/lines; its MiB/s is measured until the collector's lines_stored_total
 reaches the file's line count.
 """
@@ -42,12 +44,13 @@ TOKEN = "bench-token"
 
 
 class Collector:
-    def __init__(self, d: Path) -> None:
+    def __init__(self, d: Path, parse_workers: int | None = None) -> None:
         self.d = d
         (d / "tokens").write_text(f"bench {TOKEN}\n")
         self.log = open(d / "collector.log", "ab")
+        more = [] if parse_workers is None else ["--parse-workers", str(parse_workers)]
         self.proc = subprocess.Popen([str(BIN), "collect", "--db", str(d / "bench.duckdb"), "--listen",
-                                      "127.0.0.1:0", "--token-file", str(d / "tokens")],
+                                      "127.0.0.1:0", "--token-file", str(d / "tokens"), *more],
                                      stdout=subprocess.PIPE, stderr=self.log)
         self.url = self.proc.stdout.readline().decode().strip()  # type: ignore[union-attr]
 
@@ -89,6 +92,17 @@ def status(d: Path) -> dict:
 def cpu(p: psutil.Process) -> float:
     t = p.cpu_times()
     return t.user + t.system
+
+
+def tree_cpu(p: psutil.Process) -> tuple[float, float]:
+    """CPU seconds of a process and of its live children (the collector's parse workers)."""
+    kids = 0.0
+    for c in p.children(recursive=True):
+        try:
+            kids += cpu(c)
+        except psutil.NoSuchProcess:
+            pass
+    return cpu(p), kids
 
 
 def idle(seconds: float, rate: float) -> dict:
@@ -153,12 +167,14 @@ def make_file(path: Path, mib: int) -> int:
     return n
 
 
-def ship_file(src: Path, mode: str, timeout: float) -> dict:
+def ship_file(src: Path, mode: str, timeout: float, parse_workers: int | None = None) -> dict:
     d = Path(tempfile.mkdtemp(prefix=f"bench-ship-{mode}-"))
     log = d / "app.log"
     os.link(src, log) if src.stat().st_dev == d.stat().st_dev else shutil.copy(src, log)
     size = log.stat().st_size
-    coll = Collector(d)
+    coll = Collector(d, parse_workers)
+    cp = psutil.Process(coll.proc.pid)
+    coll_cpu0 = tree_cpu(cp)
     extra: dict[str, object] = {"backlog": "always"}
     if mode == "stream":
         extra.update(backlog_bytes=1 << 50, backlog_after=10**9)
@@ -181,15 +197,18 @@ def ship_file(src: Path, mode: str, timeout: float) -> dict:
         time.sleep(0.25)
     wall = time.monotonic() - t0
     done = status(d).get("files", [{}])[0].get("acked", 0)
-    coll_cpu = cpu(psutil.Process(coll.proc.pid))
+    main, kids = tree_cpu(cp)
+    coll_cpu, workers_cpu = main + kids - sum(coll_cpu0), kids - coll_cpu0[1]  # from after its start
     ship.send_signal(signal.SIGTERM)
     ship.wait(30)
     coll.stop()
     shutil.rmtree(d, ignore_errors=True)
-    return {"mode": mode, "mib": round(size / 2**20, 1), "acked_mib": round(done / 2**20, 1),
+    return {"mode": mode, "parse_workers": "default" if parse_workers is None else parse_workers,
+            "mib": round(size / 2**20, 1), "acked_mib": round(done / 2**20, 1),
             "seconds": round(wall, 1), "mib_s": round(done / 2**20 / wall, 2),
             "shipper_cpu_pct": round(100 * last_cpu / wall, 1), "shipper_rss_max_mib": round(rss / 2**20, 1),
-            "collector_cpu_pct": round(100 * coll_cpu / wall, 1)}
+            "collector_cpu_pct": round(100 * coll_cpu / wall, 1),
+            "of_it_parse_workers_pct": round(100 * workers_cpu / wall, 1)}
 
 
 SYSLOG_NG_CONF = """@version: {version}
@@ -249,7 +268,13 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=10)
     ap.add_argument("--mb", type=int, default=500)
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--parse-workers", default="default",
+                    help="catchup: comma list of collector --parse-workers settings run in turn "
+                         "(`default`: the collector's default), e.g. 0,default")
+    ap.add_argument("--rounds", type=int, default=1, help="catchup: interleaved rounds of every setting")
+    ap.add_argument("--no-syslog-ng", action="store_true", help="catchup: skip the syslog-ng comparison")
     a = ap.parse_args()
+    settings = [None if w == "default" else int(w) for w in a.parse_workers.split(",")]
     if a.what in ("idle", "all"):
         r = idle(a.seconds, a.rate)
         print(json.dumps({"idle": r}), flush=True)
@@ -261,8 +286,11 @@ def main() -> None:
         t = time.monotonic()
         lines = make_file(src, a.mb)
         print(f"generated {src.stat().st_size / 2**20:.1f} MiB, {lines} lines in {time.monotonic() - t:.0f} s")
-        for run in (lambda: ship_file(src, "stream", a.timeout), lambda: ship_file(src, "backlog", a.timeout),
-                    lambda: syslog_ng(src, lines, a.timeout)):
+        runs = [lambda w=w, m=m: ship_file(src, m, a.timeout, w)
+                for _ in range(a.rounds) for m in ("stream", "backlog") for w in settings]
+        if not a.no_syslog_ng:
+            runs.append(lambda: syslog_ng(src, lines, a.timeout))
+        for run in runs:
             print(json.dumps(run()), flush=True)
         shutil.rmtree(d, ignore_errors=True)
 

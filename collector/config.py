@@ -7,7 +7,8 @@ silently fall back to its default.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields, replace
+import os
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,18 @@ from logship.kernel.tomlconfig import read_toml
 
 from .errors import ConfigError
 
-__all__ = ["CollectorConfig", "SyslogListener", "load_config", "parse_listen"]
+__all__ = ["CollectorConfig", "SyslogListener", "load_config", "parse_listen", "default_parse_workers"]
+
+MAX_PARSE_WORKERS = 64
+
+
+def default_parse_workers() -> int:
+    """``parse_workers`` when not set: one per CPU this process may use, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,9 @@ class CollectorConfig:
     # DuckDB worker threads of the collector's database; with 1 a query executes only on
     # its own (niced) thread instead of sharing DuckDB's pool with the writer's commits
     db_threads: int = 1
+    # processes that parse big items of context-free formats for the writer (store/pool.py,
+    # forked at start before the database opens); 0: the writer's thread parses everything
+    parse_workers: int = field(default_factory=default_parse_workers)
     # test hook: sleep this long before every commit (simulates a slow store)
     commit_delay_s: float = 0.0
     # a connection must finish its request line and headers within this long (slowloris
@@ -300,6 +315,9 @@ def load_config(path: Path | None = None, **overrides: Any) -> CollectorConfig:
     cfg = replace(cfg, limits=replace(DEFAULT_LIMITS, **lims), syslog=syslog, **top)
     if cfg.db_threads < 1:
         raise ConfigError(f"db_threads must be at least 1, got {cfg.db_threads}")
+    if not 0 <= cfg.parse_workers <= MAX_PARSE_WORKERS:
+        raise ConfigError(f"parse_workers must be 0..{MAX_PARSE_WORKERS} (0: parse in the writer's thread), "
+                          f"got {cfg.parse_workers}")
     if cfg.query_nice > 19:
         raise ConfigError(f"query_nice must be 0..19, got {cfg.query_nice}")
     if cfg.max_concurrent_queries < 1:

@@ -5,9 +5,11 @@ retention job of `[retention] days` (``retention_loop``).
 
 A job runs on the writer's thread, which owns the connection, through the same store
 functions the CLI calls (store.fileingest.ingest_paths, store.reparse.reparse_rejects);
-live frames wait meanwhile (their credit stops, nothing is lost). Parsing stays
-in-process (no worker pool: forking a process with threads is unsafe). The writer's
-thread is one thread: a job never runs while a group commit does.
+live frames wait meanwhile (their credit stops, nothing is lost). An ingest job parses
+context-free files in the collector's parse workers (``parse_workers``, forked at start:
+forking now, with DuckDB's threads running, would be unsafe), unless it brings its own
+grammar directories (the workers do not have them); else on the writer's thread. The
+writer's thread is one thread: a job never runs while a group commit does.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def _ingest(state: CollectorState, body: dict[str, Any]) -> dict[str, Any]:
                             log_format=opts.get("log_format"), replace=bool(opts.get("replace")),
                             grammar_dirs=tuple(Path(p) for p in opts.get("grammar_dirs") or ()),
                             year=_year(opts.get("year")), limits=state.config.limits, workers=1)
-    summary = ingest_paths(state.store.store, [str(p) for p in body["paths"]], options)
+    pool = None if options.grammar_dirs else state.store.pool
+    summary = ingest_paths(state.store.store, [str(p) for p in body["paths"]], options, pool=pool)
     return {"line": summary.line(), "errors": list(summary.errors)}
 
 

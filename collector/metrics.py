@@ -68,6 +68,8 @@ class Metrics:
     # rows deleted by prunes (`logship prune` through the collector, `[retention]`), by table
     pruned_rows: Counter[str] = field(default_factory=Counter)
     prunes: int = 0
+    # the writer's parse workers (store/pool.py ParsePool), None when parse_workers = 0
+    parse_pool: Any = None
 
     def pruned(self, result: Any) -> None:
         """Count a prune (store/prune.py PruneResult); a dry run deletes nothing."""
@@ -130,6 +132,9 @@ class Metrics:
         series("acks_total", "counter", "Acks after commit (stream acks and HTTP answers).", self.acks)
         series("queries_running", "gauge", "/v1/query statements executing now.", self.queries_running)
         series("queries_queued", "gauge", "/v1/query statements waiting for a slot.", self.queries_queued)
+        series("parse_workers", "gauge", "Parse worker processes alive (0: the writer's thread parses everything, "
+               "by parse_workers = 0 or after a worker died).",
+               0 if self.parse_pool is None else self.parse_pool.live())
         health = self.store_health
         series("store_failing", "gauge", "1 while the store cannot commit (disk full, I/O error); /healthz is 503.",
                int(health.failing))

@@ -119,9 +119,8 @@ def _ssl_context(cfg: CollectorConfig) -> ssl.SSLContext | None:
 def load_grammars(cfg: CollectorConfig) -> None:
     """The user grammar directories (`--grammar-dir`, `grammar_dirs`) into this process's
     format registry, each grammar compiled now: a broken one stops the start in one line
-    instead of failing the first body of a source that uses it. The collector parses in
-    its own process only (no worker pool: forking a process with threads is unsafe), so
-    this registry is the only one that needs them."""
+    instead of failing the first body of a source that uses it. The parse workers are
+    forked after this (start_parse_pool), so they inherit the registry."""
     if not cfg.grammar_dirs:
         return
     from logship.parser import GrammarError, FormatRegistry, load_user_grammars
@@ -136,16 +135,43 @@ def load_grammars(cfg: CollectorConfig) -> None:
     log.info("user formats from %s: %s", ", ".join(map(str, cfg.grammar_dirs)), ", ".join(names) or "none")
 
 
+def start_parse_pool(cfg: CollectorConfig) -> Any:
+    """The writer's parse workers (store/pool.py), or None for `parse_workers = 0`.
+
+    Forked now, before the database is opened and before any thread starts (forking a
+    process with threads is unsafe; a fork pool never forks again). The workers inherit
+    the user grammars loaded by load_grammars, and die with the collector (SIGKILL too)."""
+    if cfg.parse_workers <= 0:
+        return None
+    from logship.store.pool import ParsePool
+
+    pool = ParsePool(cfg.parse_workers, cfg.grammar_dirs)  # inherited by fork already; loading again is a no-op
+    log.info("parsing in %d worker processes (pids %s) and the writer's thread", cfg.parse_workers,
+             " ".join(map(str, pool.pids())))
+    return pool
+
+
 async def serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM), then shut down gracefully."""
     load_grammars(cfg)
     auth = Authenticator.from_files(cfg.token_file, cfg.hmac_secret_file, cfg.admin_token_file)
     ctx = _ssl_context(cfg)
+    pool = start_parse_pool(cfg)
     try:
-        store = open_store(cfg.db, cfg.limits.memory_limit, cfg.limits.max_line_bytes)
+        await _serve(cfg, on_ready, stop, auth, ctx, pool)
+    finally:
+        if pool is not None:  # after the writer stopped: nothing is submitted any more
+            pool.close(cancel=True)
+
+
+async def _serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: asyncio.Event | None,
+                 auth: Authenticator, ctx: ssl.SSLContext | None, pool: Any) -> None:
+    try:
+        store = open_store(cfg.db, cfg.limits.memory_limit, cfg.limits.max_line_bytes, pool)
     except Exception as exc:
         raise CollectorError(f"cannot open {cfg.db}: {exc}") from None
     state = CollectorState(cfg, auth, store)
+    state.metrics.parse_pool = pool
     query = open_queries(store, cfg, state.metrics)
     app = make_app(state, query)
     # keepalive_timeout is also aiohttp's only bound on a connection that has not sent a

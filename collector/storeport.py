@@ -66,11 +66,15 @@ class StorePort(Protocol):
 
 
 class StoreAdapter:
-    """Wraps a store.Store for the writer thread."""
+    """Wraps a store.Store for the writer thread.
 
-    def __init__(self, store: Any, open_fn: Callable[[], Any] | None = None) -> None:
+    ``pool``: the collector's parse workers (store/pool.py ParsePool, created before the
+    database was opened), or None to parse in the writer thread only."""
+
+    def __init__(self, store: Any, open_fn: Callable[[], Any] | None = None, pool: Any = None) -> None:
         self.store = store
         self.open_fn = open_fn
+        self.pool = pool
         # each source's parser lives on between group commits (its context with it)
         self.parsers: dict[str, Any] = {}
         # called with the new DuckDB connection after a reopen (the query runner's)
@@ -89,15 +93,16 @@ class StoreAdapter:
         """All items in ONE transaction (Store.ingest_items: a group commit); results in item order.
 
         If the group fails it is rolled back and the items are retried as a commit of
-        one each, so one bad source cannot keep the others from committing; its result
-        is the exception.
+        one each, parsed in this thread (whatever the pool did cannot fail them again),
+        so one bad source cannot keep the others from committing; its result is the
+        exception.
         A store that cannot commit raises StoreUnavailable instead (retrying the items
         one by one could not help).
         """
         if len(self.parsers) > 20_000:
             self.parsers.clear()
         try:
-            return self.store.ingest_items(items, self.parsers)
+            return self.store.ingest_items(items, self.parsers, pool=self.pool)
         except Exception as exc:  # noqa: BLE001 - isolate the failing item below
             self.parsers.clear()  # their contexts may be ahead of what was rolled back
             down = unavailable(exc)
@@ -162,10 +167,12 @@ class StoreAdapter:
         self.store.close()
 
 
-def open_store(path: Path, memory_limit: str, max_line_bytes: int) -> StoreAdapter:
+def open_store(path: Path, memory_limit: str, max_line_bytes: int, pool: Any = None) -> StoreAdapter:
+    """The store behind the writer; ``pool`` (store/pool.py ParsePool) must have been
+    started before this opens DuckDB (its workers are forked without DuckDB's threads)."""
     from logship.store import Store  # heavy (duckdb, pyarrow): only the collector process imports it
 
     def open_fn() -> Any:
         return Store(path, memory_limit=memory_limit, max_line_bytes=max_line_bytes)
 
-    return StoreAdapter(open_fn(), open_fn)
+    return StoreAdapter(open_fn(), open_fn, pool)

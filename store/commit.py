@@ -15,7 +15,9 @@ through a ``Commit``:
   is one ``line_too_long`` reject, anything else pieces to parse. Decided here only.
 - parse: ``parse(plan, item)`` in this process (the source's parser lives on in
   ``parsers``, its context with it), or the plan's pieces in a pool worker
-  (store/pool.py) for context-free formats.
+  (store/pool.py) for context-free formats: ``logship ingest`` (store/fileingest.py)
+  and the collector's group commit (``ingest_all`` with a pool: items of
+  POOL_MIN_BYTES or more).
 - ``add(plan, pieces)``: the parsed pieces join the commit; the commit's view of the
   source's ranges and context moves on, so later items of the same source are
   planned against it.
@@ -29,7 +31,11 @@ through a ``Commit``:
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections import deque
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields, replace
 from itertools import chain
 from typing import TYPE_CHECKING, Any
@@ -47,12 +53,22 @@ from logship.store.tables import EVENTS, METRICS, REJECTS, FactTable
 if TYPE_CHECKING:
     from logship.store.store import SourceInfo, Store
 
-__all__ = ["Commit", "Plan", "IngestResult", "INGEST_KINDS"]
+__all__ = ["Commit", "Plan", "IngestResult", "INGEST_KINDS", "POOL_MIN_BYTES", "entry_cuts", "pool_broken"]
+
+log = logging.getLogger("logship.store.commit")
 
 INGEST_KINDS = ("live", "backlog", "file", "reparse")
 UNKNOWN = "unknown"  # parser.formats.UNKNOWN
 # an `unknown` source is detected again once it has seen this many lines (parser.detect.DETECT_LINES)
 UNKNOWN_RETRY_LINES = 200
+# ``ingest_all`` with a pool: an item with fewer planned bytes parses in this process
+# (shipping a small live frame to a worker and its Arrow tables back costs more than
+# parsing it here; bench/RESULTS.md, "the collector parses on every core")
+POOL_MIN_BYTES = 64 << 10
+# a pooled piece bigger than twice this is cut (at entry heads) into pieces of about this
+# size, so that even a batch of one big item (a backlog body's 1 MiB piece) keeps every
+# worker busy
+POOL_CHUNK_BYTES = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -222,6 +238,103 @@ class Commit:
         plan = self.plan(item)
         return self.add(plan, self.parse(plan, item))
 
+    def ingest_all(self, items: list[Item], pool: Any = None, min_bytes: int | None = None) -> list[IngestResult]:
+        """Plan every item in order here; parse the big ones of context-free sources in
+        ``pool`` (store/pool.py ParsePool) meanwhile, the others here; add all strictly
+        in item order (written by ``write``). Same results as ``ingest`` per item.
+
+        An item is planned only after every earlier item of its source whose received
+        range overlaps it is added (its plan must subtract what they commit; of an
+        ``unknown`` source, every earlier item: its re-detection counts their lines). A pool
+        whose worker died (BrokenProcessPool) loses nothing: those items parse here, the
+        pool is marked ``broken`` and this process parses from then on."""
+        if pool is None or pool.broken:
+            return [self.ingest(item) for item in items]
+        min_bytes = POOL_MIN_BYTES if min_bytes is None else min_bytes
+        results: list[IngestResult] = []
+        # planned, not yet added: (plan, item, pieces parsed here | futures of the pool)
+        waiting: deque[tuple[Plan, Item, list[ParsedPiece] | list[Future]]] = deque()
+
+        def add_oldest() -> None:
+            plan, item, parts = waiting.popleft()
+            if parts and isinstance(parts[0], Future):
+                parts = self._collect(plan, item, parts, pool)
+            results.append(self.add(plan, parts))  # type: ignore[arg-type]
+
+        try:
+            for item in items:
+                # an `unknown` source's plan reads the context its earlier items' adds leave
+                every = self._view(item.source_id).src.log_format == UNKNOWN
+                last = max((i for i, (_, w, _) in enumerate(waiting) if w.source_id == item.source_id
+                            and (every or (w.start < item.end and item.start < w.end))), default=-1)
+                for _ in range(last + 1):
+                    add_oldest()
+                plan = self.plan(item)
+                if self._poolable(plan, item, pool, min_bytes):
+                    parts: list[Any] = self._submit(plan, item, pool)
+                    if parts:
+                        waiting.append((plan, item, parts))
+                        continue
+                if waiting:  # parse here while the workers parse; add in item order
+                    waiting.append((plan, item, self.parse(plan, item)))
+                else:
+                    results.append(self.add(plan, self.parse(plan, item)))
+            while waiting:
+                add_oldest()
+        finally:
+            for _, _, parts in waiting:  # a failure: what is still in the pool is not wanted
+                for f in parts:
+                    if isinstance(f, Future):
+                        f.cancel()
+        return results
+
+    def _poolable(self, plan: Plan, item: Item, pool: Any, min_bytes: int) -> bool:
+        """A whole (not truncated) item of a context-free source, big enough."""
+        if pool.broken or plan.truncated or not plan.todo or sum(e - s for s, e, _ in plan.todo) < min_bytes:
+            return False
+        name = self._view(plan.source_id).src.log_format
+        if name in (None, UNKNOWN):
+            return False
+        from logship.parser import get_format
+
+        fmt = get_format(name)
+        # `time: previous` carries the entry above's time from one parse call to the next
+        return fmt.context_free and fmt.spec.time != "previous"
+
+    def _submit(self, plan: Plan, item: Item, pool: Any) -> list[Future]:
+        """The plan's pieces to the pool with what ``parse`` would give the parser; []
+        when the pool is broken (the caller parses here)."""
+        view = self._view(plan.source_id)
+        spec = replace(view.src.spec(self.st.max_line_bytes), context=view.context)
+        reference = time.time() if item.kind == "live" else view.src.mtime
+        from logship.parser import get_format
+
+        fmt = get_format(spec.log_format)
+        indent, head = fmt.continuation == "indent", fmt.head_regex()
+        futures: list[Future] = []
+        try:
+            for s, e, final in plan.todo:
+                data = item.data[s - item.start:e - item.start]
+                cuts = [0, *entry_cuts(data, POOL_CHUNK_BYTES, indent, head), len(data)]
+                for a, b in zip(cuts, cuts[1:]):
+                    futures.append(pool.submit(spec, data[a:b], s + a, final if b == len(data) else True,
+                                               item.received_at, reference))
+        except BrokenProcessPool as exc:
+            for f in futures:
+                f.cancel()
+            pool_broken(pool, exc)
+            return []
+        return futures
+
+    def _collect(self, plan: Plan, item: Item, futures: list[Future], pool: Any) -> list[ParsedPiece]:
+        """The pool's pieces of one item, or (a worker died) the item parsed here."""
+        try:
+            return [f.result() for f in futures]
+        except BrokenProcessPool as exc:
+            pool_broken(pool, exc)
+            return self.parse(plan, item)
+
+
     # --- add -------------------------------------------------------------------------
 
     def add(self, plan: Plan, pieces: list[ParsedPiece]) -> IngestResult:
@@ -333,6 +446,44 @@ class Commit:
             out.append(pa.concat_tables(parts) if len(parts) > 1 else parts[0] if parts
                        else spec.arrow_schema.empty_table())
         return out[0], out[1], out[2]
+
+
+def entry_cuts(data: bytes, size: int, indent: bool, head: Any = None) -> list[int]:
+    """Offsets in ``data`` (whole lines) where it can be cut into pieces of about ``size``
+    that parse as the whole does: after a newline, before a line that starts an entry (not
+    a continuation line of an ``indent`` format; a ``head`` match of a `head:` format).
+    No cut when ``data`` is at most twice ``size``; the last piece is at least ``size``."""
+    cuts: list[int] = []
+    if len(data) <= 2 * size:
+        return cuts
+    pos = size
+    while pos < len(data) - size:
+        nl = data.find(b"\n", pos)
+        if nl < 0 or nl + 1 >= len(data):
+            break
+        nxt = nl + 1
+        if head is not None:
+            end = data.find(b"\n", nxt)
+            ok = head.match(data[nxt:end if end >= 0 else len(data)]) is not None
+        elif indent:
+            c = data[nxt]
+            ok = c not in (0x20, 0x09, 0x0A) and data[nxt:nxt + 2] != b"\r\n"
+        else:
+            ok = True
+        if ok:
+            cuts.append(nxt)
+            pos = nxt + size
+        else:
+            pos = nxt
+    return cuts
+
+
+def pool_broken(pool: Any, exc: BaseException) -> None:
+    """Mark a ParsePool whose worker died as broken for good; log that once."""
+    if not pool.broken:
+        pool.broken = True
+        log.error("a parse worker died (%s); parsing in this process's thread from now on, nothing is lost",
+                  exc or type(exc).__name__)
 
 
 def _with_ids(table: pa.Table, spec: FactTable, runs: list[tuple[int, str, str]]) -> pa.Table:

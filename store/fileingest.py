@@ -14,6 +14,7 @@ import time
 import zoneinfo
 from collections import deque
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -24,7 +25,7 @@ from logship.kernel.zones import local_zone
 from logship.kernel.protocol import DEFAULT_LIMITS, Limits
 from logship.store.errors import InputError
 from logship.store.inputs import InputFile, OpenedInput, client_id_for, expand_inputs, open_input
-from logship.store.commit import Commit, Plan
+from logship.store.commit import Commit, Plan, pool_broken
 from logship.store.item import Item
 from logship.store.parsing import ParsedPiece, ParseSpec, detect, gc_paused
 from logship.store.pool import ParsePool
@@ -144,11 +145,14 @@ def _check_zone(tz: str) -> str:
 
 
 def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOptions = IngestOptions(),
-                 progress: IngestProgress | None = None, stdin: BinaryIO | None = None) -> IngestSummary:
+                 progress: IngestProgress | None = None, stdin: BinaryIO | None = None,
+                 pool: ParsePool | None = None) -> IngestSummary:
     """Ingest files, directories, globs, .gz and ``-`` (stdin); the CLI's one call.
 
     Errors of single inputs (missing, unreadable, bad gzip) are collected in
-    ``summary.errors`` (one line each) while the others go on.
+    ``summary.errors`` (one line each) while the others go on. ``pool``: a running
+    ParsePool to parse in (the collector's, for `logship ingest` through it; not closed
+    here), instead of one of ``options.workers`` started here.
     """
     started = time.perf_counter()
     tz = _check_zone(options.tz or local_zone())
@@ -175,7 +179,9 @@ def ingest_paths(store: Store | str | Path, paths: list[str], options: IngestOpt
     st: Store | None = None
     try:
         sizes = [i.size for i in inputs]
-        if options.workers > 1 and (None in sizes or sum(sizes) >= options.parallel_min_bytes):  # type: ignore[arg-type]
+        if pool is not None:
+            runner.pool, runner.own_pool = (None if pool.broken else pool), False
+        elif options.workers > 1 and (None in sizes or sum(sizes) >= options.parallel_min_bytes):  # type: ignore[arg-type]
             runner.pool = ParsePool(options.workers, options.grammar_dirs)  # fork before DuckDB starts threads
         st = Store(store, memory_limit=options.memory_limit,
                    max_line_bytes=options.limits.max_line_bytes) if own_store else store  # type: ignore[arg-type]
@@ -209,6 +215,7 @@ class _Pending:
     plan: Plan
     report: FileReport
     parts: list[Future | ParsedPiece]
+    item: Item  # parsed here if its worker dies
 
     @property
     def source_id(self) -> str:
@@ -239,6 +246,7 @@ class _Runner:
         self.tz = tz
         self.progress = progress
         self.pool: ParsePool | None = None
+        self.own_pool = True
         self.inflight: deque[_Pending] = deque()
         per_commit = max(1, options.limits.max_batch_bytes // max(1, options.parse_chunk_bytes))
         self.max_inflight = per_commit + 2 * options.workers
@@ -249,9 +257,9 @@ class _Runner:
                 if isinstance(p, Future):
                     p.cancel()
         self.inflight.clear()
-        if self.pool is not None:
+        if self.pool is not None and self.own_pool:
             self.pool.close()
-            self.pool = None
+        self.pool = None
 
     def run(self, inp: InputFile, stdin: BinaryIO | None) -> FileReport:
         report = FileReport(name=inp.name)
@@ -275,7 +283,7 @@ class _Runner:
             from logship.parser import get_format
 
             fmt = get_format(src.log_format)
-            parallel = self.pool is not None and fmt.context_free
+            parallel = self.pool is not None and not self.pool.broken and fmt.context_free
             chunk = min(self.options.parse_chunk_bytes, limits.max_batch_bytes) if parallel \
                 else limits.max_batch_bytes
             items = iter_segments(opened.stream, chunk, self.st.max_line_bytes,
@@ -350,11 +358,24 @@ class _Runner:
         if plan.truncated:
             parts.extend(commit.parse(plan, item))
         else:
-            for start, end, final in plan.todo:
-                parts.append(self.pool.submit(spec, item.data[start - item.start:end - item.start], start, final))
-        self.inflight.append(_Pending(plan, report, parts))
+            try:
+                for start, end, final in plan.todo:
+                    parts.append(self.pool.submit(spec, item.data[start - item.start:end - item.start], start, final))
+            except BrokenProcessPool as exc:
+                pool_broken(self.pool, exc)
+                parts = list(commit.parse(plan, item))
+        self.inflight.append(_Pending(plan, report, parts, item))
         if len(self.inflight) >= self.max_inflight:
             self._commit_oldest()
+
+    def _pieces(self, pending: _Pending) -> list[ParsedPiece]:
+        """An item's parsed pieces; parsed here when a worker died (nothing is lost)."""
+        try:
+            return [p if isinstance(p, ParsedPiece) else p.result() for p in pending.parts]
+        except BrokenProcessPool as exc:
+            assert self.pool is not None
+            pool_broken(self.pool, exc)
+            return Commit(self.st).parse(pending.plan, pending.item)
 
     def _commit_oldest(self) -> None:
         """Write the oldest item with the ones after it of the same source, up to
@@ -364,7 +385,7 @@ class _Runner:
         while (self.inflight and self.inflight[0].source_id == group[0].source_id
                and self.inflight[0].start == group[-1].end and self.inflight[0].end - group[0].start <= limit):
             group.append(self.inflight.popleft())
-        pieces = [p if isinstance(p, ParsedPiece) else p.result() for g in group for p in g.parts]
+        pieces = [p for g in group for p in self._pieces(g)]
         commit = Commit(self.st)
         res = commit.add(Plan.join([g.plan for g in group]), pieces)
         commit.write()

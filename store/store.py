@@ -210,13 +210,16 @@ class Store:
         a commit of one item (store.item.Item says what the arguments mean)."""
         return self.ingest_items([Item(source_id, start_offset, data, final, kind, span)])[0]
 
-    def ingest_items(self, items: list[Item], parsers: dict[str, Any] | None = None) -> list[IngestResult]:
+    def ingest_items(self, items: list[Item], parsers: dict[str, Any] | None = None,
+                     pool: Any = None) -> list[IngestResult]:
         """Plan, parse and write every item in ONE transaction; results in item order.
 
         Items of one source are applied in order (ranges and parse context carry over).
-        ``parsers``: see Commit. Any failure rolls the whole list back and raises."""
+        ``parsers``: see Commit. ``pool``: a store/pool.py ParsePool (the collector's):
+        big items of context-free sources parse in its workers (``Commit.ingest_all``),
+        with the same results. Any failure rolls the whole list back and raises."""
         commit = Commit(self, parsers)
-        results = [commit.ingest(item) for item in items]
+        results = commit.ingest_all(items, pool)
         commit.write()
         return results
 
