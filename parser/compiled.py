@@ -37,13 +37,21 @@ How the regex follows Lark's lexer exactly:
   of a repeated group), possessively as Lark's parser never gives a token back; a
   repetition inside a repetition is fine, three deep is left to Lark;
 - a guard against a terminal that cannot start with the same character is left out
-  (first-character sets from `re._parser`): most of a naive translation's cost.
+  (first-character sets from `re._parser`): most of a naive translation's cost;
+- `split(text)` gives a handler the line with its repetition's (type, text) tokens
+  apart, for the usual space-separated key=value repetition through a cache keyed by
+  the word: a regex alternation costs about a microsecond per token in `re`, a dict
+  lookup a tenth of it. A word's outcome is cached only where it cannot depend on
+  anything but the word (`_Segment.make_words`); every other word is matched by the
+  regex in its place, and a token that is not a whole word sends the line to `parse`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import sys
 
 try:  # the parser of Python's own `re` (CPython internals): first-character sets only
     import re._constants as _sre_c
@@ -378,6 +386,8 @@ class _Emitter:
         self.checks: dict[str, Callable[[str], Any]] = {}  # group -> keyword test
         # end group -> (token groups, shape) ; pause group -> (token groups, [(body, next node)])
         self.leaves: dict[str, tuple[list[Any], int]] = {}
+        self.alts: list[tuple[str, str, bool]] = []  # (terminal, its guard, filtered) per term()
+        self.loops: list[str] = []  # every ignore loop written
         self.pauses: dict[str, tuple[list[Any], list[tuple[_Node, Item, _Node]]]] = {}
 
     def group(self, prefix: str) -> str:
@@ -398,7 +408,9 @@ class _Emitter:
             if g is not None:
                 parts.append(f"{g}(?:{self.lx.patterns[ign]})")
         if not parts:
+            self.loops.append("")
             return ""
+        self.loops.append("(?:" + "|".join(parts) + ")*+")
         # possessive (what Lark skips stays skipped); no capturing group inside, so
         # CPython's possessive-repeat bug (python/cpython#101955) cannot bite
         return "(?:" + "|".join(parts) + ")*+"
@@ -409,6 +421,7 @@ class _Emitter:
             return None  # a keyword Lark reads through another terminal: left to Lark
         body = f"(?>{self.lx.patterns[name]})"
         check = self.lx.keyword_check(states, name)
+        self.alts.append((name, g, name in self.filtered))
         if name in self.filtered:
             return None if check is not None else g + body
         grp = self.group("_t")
@@ -504,6 +517,8 @@ class _Segment:
                  body: bool = False) -> None:
         em = _Emitter(lexers, filtered, counter)
         text = em.node(node, [], body)
+        self._emitted = (node, em, lexers)
+        self.words: tuple[list[str], list[frozenset[str] | None], dict[str, Any]] | None = None
         try:
             pattern = re.compile(text)
         except (re.error, RecursionError, OverflowError) as exc:
@@ -524,6 +539,122 @@ class _Segment:
             scanners = [(_Segment(b, lexers, filtered, counter, True), key,
                          _Segment(after, lexers, filtered, counter, body)) for b, key, after in reps]
             self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), None, scanners)
+
+
+    def make_words(self) -> None:
+        """The word cache of a repetition whose iterations are one token each, separated
+        by spaces: `(?:(?: +))*+` around every token and alternatives with no guard, so
+        an iteration is the first alternative, in Lark's order, that matches at the
+        start of a space-delimited word. An alternative is *local* (`_local`) when what
+        it does there depends only on that word (it never consumes whitespace; its only
+        lookaround is `(?=\\s|$)`, the same for the space or the end after the word);
+        another one is ruled out by a word whose first character it cannot start with.
+        Where every alternative up to the winner (all of them, for no match) is local or
+        ruled out, the outcome is a function of the word alone and is cached by it."""
+        node, em, lexers = self._emitted
+        if (self.single is None or node.leaves or not em.alts or any(k[0] != "T" for k in node.children)
+                or any(c.children or c.bodies or not c.leaves for c in node.children.values())
+                or any(g or filtered for _, g, filtered in em.alts)
+                or any(loop != _SPACES for loop in em.loops)):
+            return
+        names = [n for n, _, _ in em.alts]
+        firsts = [None if _local(lexers.patterns[n]) else _first_strict(lexers.patterns[n]) for n in names]
+        local = [f is None and _local(lexers.patterns[n]) for n, f in zip(names, firsts)]
+        # per alternative: None (local) or the first characters it can start with; an
+        # alternative neither local nor with known first characters: frozenset() never
+        # rules it out, so nothing it could match is cached
+        rule: list[frozenset[str] | None] = [None if loc else (f if f is not None else _ANY) for loc, f in zip(local, firsts)]
+        self.words = (names, rule, {})
+
+
+_SPACES = "(?:(?: +))*+"  # the ignore loop of `%ignore SP` (SP: / +/) with no guard
+_ANY = frozenset()  # marks an alternative no first character rules out
+_FAIL = ("", "")  # the word cache's "no iteration starts at this word"
+MAX_WORDS = 50_000  # entries of one repetition's word cache; when full, it starts again empty
+
+
+def _ruled_out(rule: frozenset[str] | None, ch: str) -> bool:
+    """The alternative's outcome at a word starting with `ch` is known from the word:
+    local (None), or it cannot start with `ch`."""
+    return rule is None or (rule is not _ANY and ch not in rule)
+
+
+@functools.cache
+def _whitespace() -> frozenset[str]:
+    """What `\\s` matches in a str pattern (str.isspace: the same Unicode table)."""
+    return frozenset(ch for ch in map(chr, range(sys.maxunicode + 1)) if ch.isspace())
+
+
+def _local(pattern: str) -> bool:
+    """Does a match of `pattern` depend only on the text up to the first whitespace
+    after its start, and the same whether a space or the end follows? True when it never
+    consumes whitespace (nor anything unknown), has no flags, and its only lookaround is
+    `(?=\\s|$)`."""
+    if _sre is None:
+        return False
+    try:
+        parsed = _sre.parse(pattern)
+    except Exception:
+        return False
+    if parsed.state.flags & ~int(re.UNICODE):
+        return False
+    return _local_seq(list(parsed))
+
+
+def _local_seq(items: list[Any]) -> bool:
+    return all(_local_item(op, av) for op, av in items)
+
+
+_SPACE_OR_END = None  # the parsed `(?=\s|$)`, filled on first use
+
+
+def _local_item(op: Any, av: Any) -> bool:
+    global _SPACE_OR_END
+    c = _sre_c
+    if op is c.LITERAL:
+        return chr(av) not in _whitespace()
+    if op is c.IN:
+        for iop, iav in av:
+            if iop is c.LITERAL:
+                if chr(iav) in _whitespace():
+                    return False
+            elif iop is c.RANGE:
+                if any(iav[0] <= ord(w) <= iav[1] for w in _whitespace()):
+                    return False
+            elif iop is c.CATEGORY:
+                if iav not in (c.CATEGORY_DIGIT, c.CATEGORY_WORD):
+                    return False
+            else:  # NEGATE and anything else
+                return False
+        return True
+    if op is c.SUBPATTERN:
+        return not av[1] and not av[2] and _local_seq(list(av[3]))
+    if op is c.ATOMIC_GROUP:
+        return _local_seq(list(av))
+    if op is c.BRANCH:
+        return all(_local_seq(list(b)) for b in av[1])
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+        return _local_seq(list(av[2]))
+    if op is c.ASSERT:
+        if _SPACE_OR_END is None:
+            _SPACE_OR_END = repr(list(_sre.parse(r"(?=\s|$)"))[0][1])
+        return repr((av[0], av[1])) == _SPACE_OR_END if av[0] == 1 else False
+    return False  # ANY, NOT_LITERAL, AT, ASSERT_NOT, lookbehinds, group references...
+
+
+def _first_strict(pattern: str) -> frozenset[str] | None:
+    """The characters every match of `pattern` starts with, or None (unknown, or it may
+    match the empty string, or flags)."""
+    if _sre is None:
+        return None
+    try:
+        parsed = _sre.parse(pattern)
+    except Exception:
+        return None
+    if parsed.state.flags & re.IGNORECASE:
+        return None
+    first, nullable = _first_seq(list(parsed))
+    return None if nullable else first
 
 
 class _Markers:
@@ -602,6 +733,8 @@ class CompiledLine:
                     body.plain = plain[key]
                     nested = any(p for _, _, p in body.leaves.values())
                     body.single = body._singles if body.plain and not nested else None
+                    if body.single is not None:
+                        body.make_words()
                     segs += [after, body]
         self.shapes = len(shapes)
 
@@ -611,6 +744,84 @@ class CompiledLine:
         except _AskLark:
             return None
         return None if done is None else done[1]
+
+    def split(self, text: str) -> tuple[list[Tok], list[tuple[str, str]], int] | None:
+        """The line as `parse` reads it, its repetition's tokens apart and without their
+        columns, for a handler that converts them by their text: (the other tokens, the
+        repetition's (type, text) pairs, the index in the other tokens where they
+        belong). None when `parse` must decide (no match, a keyword, a repetition of
+        several tokens per iteration or two repetitions, markers among the tokens, a
+        token that is not a whole space-delimited word)."""
+        seg = self._root
+        m = seg.match(text, 0)
+        if m is None:
+            return None
+        read, shape, pause = seg.leaves[m.lastindex]
+        toks: list[Any] = []
+        if not read(m, toks):
+            return None
+        pairs: list[tuple[str, str]] = []
+        at = len(toks)
+        if pause is not None:
+            if len(pause) != 1:
+                return None
+            body, _, after = pause[0]
+            if body.words is None:
+                return None
+            end = self._words(body, text, m.end(), pairs)
+            if end is None:
+                return None
+            m = after.match(text, end)
+            if m is None:
+                return None
+            read, shape, pause = after.leaves[m.lastindex]
+            if pause is not None or not read(m, toks):
+                return None
+        mk = self._markers[shape]
+        if not mk.none:
+            if mk.lead is None:
+                return None
+            toks = mk.lead + toks
+            at += len(mk.lead)
+        return toks, pairs, at
+
+    @staticmethod
+    def _words(body: _Segment, text: str, pos: int, out: list[tuple[str, str]]) -> int | None:
+        """The iterations of a word-cached repetition (`_Segment.make_words`) from `pos`:
+        their (type, text) appended to `out`; the position after them, or None (ask
+        `parse`: a token that is not its whole word, or no iteration)."""
+        names, rules, cache = body.words  # type: ignore[misc]
+        cur = pos
+        n = len(text)
+        for w in text[pos:].split(" "):
+            if not w:
+                cur += 1  # one of the spaces between words
+                continue
+            hit = cache.get(w)
+            if hit is None:
+                # the real regex at the real place decides; cached only when it is
+                # known to decide the same wherever the word stands
+                m = body.match(text, cur)
+                if m is None:
+                    hit = _FAIL
+                    keep = all(_ruled_out(r, w[0]) for r in rules)
+                else:
+                    t, gi = body.single[m.lastindex]  # type: ignore[index]
+                    if m.start(gi) != cur or m.end(gi) != cur + len(w):
+                        return None
+                    hit = (t, w)
+                    keep = all(_ruled_out(r, w[0]) for r in rules[: names.index(t) + 1])
+                if keep:
+                    if len(cache) >= MAX_WORDS:
+                        cache.clear()
+                    cache[w] = hit
+            if hit is _FAIL:
+                break
+            out.append(hit)
+            cur += len(w) + 1
+        if not out:
+            return None  # no iteration: `parse` says None too
+        return min(cur, n)
 
     def _run(self, seg: _Segment, text: str, pos: int, markers: list[_Markers]) -> tuple[int, list[Any]] | None:
         """Segments from `seg` at `pos` to a shape's end: (position after it, its flat

@@ -50,8 +50,15 @@ def reference(lark, line: str):
 
 
 def check(compiled, lark, line: str) -> bool:
-    """True when the compiled path decided the line (and then it must agree with Lark)."""
+    """True when the compiled path decided the line (and then it must agree with Lark).
+    `split` (the repetition's tokens apart, through the word cache) must agree too."""
     got = compiled.parse(line)
+    split = compiled.split(line)
+    if split is not None:
+        toks, pairs, at = split
+        joined = [tuple(t)[:2] for t in toks[:at]] + list(pairs) + [tuple(t)[:2] for t in toks[at:]]
+        want = reference(lark, line)
+        assert want is not None and joined == [t[:2] for t in want], line
     if got is None:
         return False
     assert [tuple(t) for t in got] == reference(lark, line), line
@@ -185,3 +192,41 @@ def test_a_recursive_grammar_runs_on_lalr_alone_and_says_why(tmp_path):
     res = EntryParser(fmt).parse(b"((a))\n(b\n")
     assert res.batch.rejects.error_code == ["no_timestamp", "bad_field"]
     assert res.batch.rejects.error[1] == 'column 3, field (b: expected ")", got end of line'
+
+
+WORDS = """\
+// format: words
+// sample: h ab cd
+%import common (SP)
+start: HEAD item+ TAIL?
+?item: NEAR | FAR | QUOTE
+HEAD: /h/
+NEAR.3: /[a-z]+(?= )/
+FAR.2: /[a-z]+(?=\\s|$)/
+QUOTE: /'[^']*'/
+TAIL: /--.*/
+%ignore SP
+"""
+
+
+def test_the_word_cache_keeps_only_words_that_decide_alone(tmp_path):
+    """A token whose type depends on what follows its word (NEAR: a space must follow,
+    not the end) or that may run past its word (QUOTE) is never cached by its word:
+    the same word in another place gives Lark's tokens there."""
+    (tmp_path / "words.lark").write_text(WORDS)
+    fmt = FormatRegistry([tmp_path]).get("words")
+    lark, compiled, why = compiled_of(fmt)
+    assert compiled is not None, why
+    lines = ["h ab cd", "h cd ab", "h ab cd ab", "h 'x y' ab", "h 'x' 'x y'", "h ab --", "h ab  -- t", "h ab\tcd",
+             "h 'x y", "h ab cd ", "h cd ab"]
+    decided = 0
+    for _ in range(2):  # the second time through a warm cache
+        for line in lines:
+            check(compiled, lark, line)
+            decided += compiled.split(line) is not None
+    assert decided == 14
+    body = next(b for _, _, p in compiled._root.leaves.values() if p for b, _, _ in p)
+    names, rules, cache = body.words
+    # NEAR outranks FAR and is not local, QUOTE may run past its word: only a word no
+    # alternative can start ("--", where the repetition ends) is cached
+    assert cache == {"--": ("", "")}
