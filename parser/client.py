@@ -68,13 +68,12 @@ class ClientHandler:
         split = self._split(head) if self._split is not None else None
         if split is None:
             return self._handle_tokens(head, cont, batch, offset)
-        ch, toks, at = split
-        n = len(ch)
-        if at != 5 or n > 6:  # not the client's shape (a user's grammar): the token path
+        lead, head_types, texts, toks, tail_types, tail = split
+        if len(lead) != 1 or len(texts) != 4 or (tail and tail_types != ("MESSAGE_TAIL",)):  # not the client's shape
             return self._handle_tokens(head, cont, batch, offset)
-        kind = ch[0][1]
+        kind = lead[0]
         try:
-            ts = self._iso(ch[1][1])
+            ts = self._iso(texts[0])
         except TimestampError as exc:
             return "bad_timestamp", f"column 1, field timestamp: {exc}"
         if kind == "metric" and cont:
@@ -89,7 +88,10 @@ class ClientHandler:
                 except ValueError:  # the token path names the column
                     return self._handle_tokens(head, cont, batch, offset)
             hits.append(hit)
-        return self._emit(kind, ts, ch, hits, ch[5][1][3:] if n == 6 else None, cont, batch, offset)
+        message = tail[0][3:] if tail else None
+        if kind == "metric":
+            return self._metric(ts, texts[2][5:], texts[3], message, hits, batch, offset)
+        return self._event(kind, ts, texts, hits, message, cont, batch, offset)
 
     def _handle_tokens(self, head: str, cont: list[str] | None, batch: ParsedBatch,
                        offset: int) -> tuple[str, str] | None:
@@ -123,22 +125,23 @@ class ClientHandler:
                 except ValueError as exc:
                     return "bad_value", f"column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
             hits.append(hit)
-        return self._emit(kind, ts, ch, hits, message, cont, batch, offset)
-
-    def _emit(self, kind: str, ts: int, ch: list[Tok], hits: list[Hit], message: str | None,
-              cont: list[str] | None, batch: ParsedBatch, offset: int) -> tuple[str, str] | None:
-        """The records of an entry whose pairs are converted (`hits`, in order)."""
         if kind == "metric":
             return self._metric(ts, ch[3][1][5:], ch[4][1], message, hits, batch, offset)
+        return self._event(kind, ts, [t[1] for t in ch[1:5]], hits, message, cont, batch, offset)
+
+    def _event(self, kind: str, ts: int, texts: Any, hits: list[Hit], message: str | None,
+               cont: list[str] | None, batch: ParsedBatch, offset: int) -> tuple[str, str] | None:
+        """The event of an entry whose pairs are converted (`hits`, in order); `texts`:
+        the timestamp's, level's, session's and name's."""
         if cont:
             tail = "\n".join(cont)
             message = tail if message is None else message + "\n" + tail
         attrs = self._json(hits) if hits else None
         ev = batch.events
         ev.ts_us.append(ts)
-        ev.session_id.append(ch[3][1][5:])
-        ev.level.append(ch[2][1])
-        ev.name.append(("session." + ch[4][1]) if kind == "session" else ch[4][1])
+        ev.session_id.append(texts[2][5:])
+        ev.level.append(texts[1])
+        ev.name.append(("session." + texts[3]) if kind == "session" else texts[3])
         ev.message.append(message)
         ev.attrs.append(attrs)
         ev.byte_offset.append(offset)

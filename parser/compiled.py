@@ -509,6 +509,19 @@ def _reader(groups: list[tuple[int, str, Any]]) -> Reader:
     return env["read"]
 
 
+def _texts(names: list[Any], gi: dict[str, int], checks: dict[str, Any]) -> tuple[tuple[int, ...], tuple[str, ...]] | None:
+    if any(n in checks for n, _ in names):
+        return None
+    return tuple(gi[n] for n, _ in names), tuple(t for _, t in names)
+
+
+def _group_texts(m: Any, gis: tuple[int, ...]) -> tuple[str, ...]:
+    """The texts of these groups of a match, as a tuple whatever their number."""
+    if len(gis) > 1:
+        return m.group(*gis)
+    return (m.group(gis[0]),) if gis else ()
+
+
 class _Segment:
     """A compiled piece of the line: from a trie node to the line's end or the start
     of a repetition. `leaves`: match.lastindex -> (reader, shape or None, pause)."""
@@ -529,9 +542,13 @@ class _Segment:
         self.single: dict[int, tuple[str, int]] | None = None  # set by CompiledLine
         gi = pattern.groupindex
         self.leaves: dict[int, tuple[Reader, int | None, Any]] = {}
+        # match.lastindex -> (its token groups, their terminals), or None where a token
+        # may be a keyword (then `read` decides): `split` takes the texts in one call
+        self.texts: dict[int, tuple[tuple[int, ...], tuple[str, ...]] | None] = {}
         singles: dict[int, tuple[str, int]] = {}
         for g, (names, shape) in em.leaves.items():
             self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), shape, None)
+            self.texts[gi[g]] = _texts(names, gi, em.checks)
             if len(names) == 1 and names[0][0] not in em.checks:
                 singles[gi[g]] = (names[0][1], gi[names[0][0]])
         self._singles = singles if len(singles) == len(em.leaves) and not em.pauses else None
@@ -539,6 +556,7 @@ class _Segment:
             scanners = [(_Segment(b, lexers, filtered, counter, True), key,
                          _Segment(after, lexers, filtered, counter, body)) for b, key, after in reps]
             self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), None, scanners)
+            self.texts[gi[g]] = _texts(names, gi, em.checks)
 
 
     def make_words(self) -> None:
@@ -668,6 +686,7 @@ class _Markers:
             lead += 1
         # markers only at the start (the usual `?start: a | b` with named a, b)
         self.lead = [(RULE, i[1], 0) for i in shape[:lead]] if not any(i[0] == "M" for i in shape[lead:]) else None
+        self.lead_names = tuple(i[1] for i in shape[:lead]) if self.lead is not None else None
         for item in shape:
             if item[0] == "M":
                 self.plan.append((1, (RULE, item[1], 0)))
@@ -745,23 +764,28 @@ class CompiledLine:
             return None
         return None if done is None else done[1]
 
-    def split(self, text: str) -> tuple[list[Tok], list[tuple[str, str]], int] | None:
-        """The line as `parse` reads it, its repetition's tokens apart and without their
-        columns, for a handler that converts them by their text: (the other tokens, the
-        repetition's (type, text) pairs, the index in the other tokens where they
-        belong). None when `parse` must decide (no match, a keyword, a repetition of
-        several tokens per iteration or two repetitions, markers among the tokens, a
-        token that is not a whole space-delimited word)."""
+    def split(self, text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...],
+                                        list[tuple[str, str]], tuple[str, ...], tuple[str, ...]] | None:
+        """The line as `parse` reads it, in parts and without columns, for a handler
+        that converts the tokens of its repetition by their text: (the shape's leading
+        rule markers, the terminals and the texts of the tokens before the repetition,
+        the repetition's (terminal, text) pairs, the terminals and the texts of the
+        tokens after it). None when `parse` must decide: no match, a keyword, a
+        repetition of several tokens per iteration or two repetitions, markers among
+        the tokens, a token of the repetition that is not a whole space-delimited word."""
         seg = self._root
         m = seg.match(text, 0)
         if m is None:
             return None
-        read, shape, pause = seg.leaves[m.lastindex]
-        toks: list[Any] = []
-        if not read(m, toks):
+        gt = seg.texts[m.lastindex]
+        if gt is None:
             return None
+        _, shape, pause = seg.leaves[m.lastindex]
+        head = _group_texts(m, gt[0])
+        head_types = gt[1]
         pairs: list[tuple[str, str]] = []
-        at = len(toks)
+        tail: tuple[str, ...] = ()
+        tail_types: tuple[str, ...] = ()
         if pause is not None:
             if len(pause) != 1:
                 return None
@@ -774,24 +798,30 @@ class CompiledLine:
             m = after.match(text, end)
             if m is None:
                 return None
-            read, shape, pause = after.leaves[m.lastindex]
-            if pause is not None or not read(m, toks):
+            gt = after.texts[m.lastindex]
+            if gt is None:
                 return None
+            _, shape, pause = after.leaves[m.lastindex]
+            if pause is not None:
+                return None
+            tail = _group_texts(m, gt[0])
+            tail_types = gt[1]
         mk = self._markers[shape]
-        if not mk.none:
-            if mk.lead is None:
-                return None
-            toks = mk.lead + toks
-            at += len(mk.lead)
-        return toks, pairs, at
+        if mk.none:
+            return (), head_types, head, pairs, tail_types, tail
+        if mk.lead_names is None:
+            return None
+        return mk.lead_names, head_types, head, pairs, tail_types, tail
 
     @staticmethod
-    def _words(body: _Segment, text: str, pos: int, out: list[tuple[str, str]]) -> int | None:
+    def _words(body: _Segment, text: str, pos: int, out: list[Any], columns: bool = False) -> int | None:
         """The iterations of a word-cached repetition (`_Segment.make_words`) from `pos`:
         their (type, text) appended to `out`; the position after them, or None (ask
-        `parse`: a token that is not its whole word, or no iteration)."""
+        `parse`: a token that is not its whole word, or no iteration). `columns`: append
+        (type, text, column) tokens, as `parse` gives them."""
         names, rules, cache = body.words  # type: ignore[misc]
         cur = pos
+        n0 = len(out)
         n = len(text)
         for w in text[pos:].split(" "):
             if not w:
@@ -817,9 +847,9 @@ class CompiledLine:
                     cache[w] = hit
             if hit is _FAIL:
                 break
-            out.append(hit)
+            out.append((hit[0], w, cur + 1) if columns else hit)
             cur += len(w) + 1
-        if not out:
+        if len(out) == n0:
             return None  # no iteration: `parse` says None too
         return min(cur, n)
 
@@ -852,6 +882,12 @@ class CompiledLine:
     def _repeat(self, body: _Segment, key: Item, text: str, pos: int, out: list[Any]) -> int:
         """Scan iterations of a repetition from `pos`; the position after them."""
         single = body.single
+        if body.words is not None:  # the word cache, with the tokens' columns
+            n0 = len(out)
+            end = self._words(body, text, pos, out, True)
+            if end is not None:
+                return end
+            del out[n0:]  # a token that is not its whole word: the scanner below
         if single is not None:  # one token per iteration, no keyword, no marker: inline
             scan = body.scanner(text, pos).match  # each match starts where the last ended
             while True:

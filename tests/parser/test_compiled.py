@@ -55,8 +55,9 @@ def check(compiled, lark, line: str) -> bool:
     got = compiled.parse(line)
     split = compiled.split(line)
     if split is not None:
-        toks, pairs, at = split
-        joined = [tuple(t)[:2] for t in toks[:at]] + list(pairs) + [tuple(t)[:2] for t in toks[at:]]
+        lead, head_types, head, pairs, tail_types, tail = split
+        joined = ([("RULE", n) for n in lead] + list(zip(head_types, head)) + list(pairs)
+                  + list(zip(tail_types, tail)))
         want = reference(lark, line)
         assert want is not None and joined == [t[:2] for t in want], line
     if got is None:
