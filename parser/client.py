@@ -89,9 +89,27 @@ class ClientHandler:
                     return self._handle_tokens(head, cont, batch, offset)
             hits.append(hit)
         message = tail[0][3:] if tail else None
-        if kind == "metric":
-            return self._metric(ts, texts[2][5:], texts[3], message, hits, batch, offset)
-        return self._event(kind, ts, texts, hits, message, cont, batch, offset)
+        if kind != "metric" or message is not None:
+            if kind == "metric":
+                return self._metric(ts, texts[2][5:], texts[3], message, hits, batch, offset)
+            return self._event(kind, ts, texts, hits, message, cont, batch, offset)
+        # _metric without a message, inline (most lines of a client log)
+        samples = [h for h in hits if h[5]]
+        k = len(samples)
+        if not k:
+            return "no_metrics", f"field {texts[3]}: a metric entry needs at least one numeric field"
+        lab = self._json([h for h in hits if not h[5]]) if k < len(hits) else None
+        values = [float(h[3]) for h in samples]  # may raise (an int too large): before any append
+        m = batch.metrics
+        prefix = texts[3] + "."
+        m.ts_us.extend([ts] * k)
+        m.session_id.extend([texts[2][5:]] * k)
+        m.name.extend([prefix + h[2] for h in samples])
+        m.value.extend(values)
+        m.unit.extend([h[4] for h in samples])
+        m.labels.extend([lab] * k)
+        m.byte_offset.extend([offset] * k)
+        return None
 
     def _handle_tokens(self, head: str, cont: list[str] | None, batch: ParsedBatch,
                        offset: int) -> tuple[str, str] | None:

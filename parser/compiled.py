@@ -781,7 +781,8 @@ class CompiledLine:
         if gt is None:
             return None
         _, shape, pause = seg.leaves[m.lastindex]
-        head = _group_texts(m, gt[0])
+        gis = gt[0]
+        head = m.group(*gis) if len(gis) > 1 else _group_texts(m, gis)
         head_types = gt[1]
         pairs: list[tuple[str, str]] = []
         tail: tuple[str, ...] = ()
@@ -804,7 +805,8 @@ class CompiledLine:
             _, shape, pause = after.leaves[m.lastindex]
             if pause is not None:
                 return None
-            tail = _group_texts(m, gt[0])
+            gis = gt[0]
+            tail = m.group(*gis) if len(gis) > 1 else _group_texts(m, gis)
             tail_types = gt[1]
         mk = self._markers[shape]
         if mk.none:
