@@ -793,8 +793,8 @@ class CompiledLine:
             body, _, after = pause[0]
             if body.words is None:
                 return None
-            end = self._words(body, text, m.end(), pairs)
-            if end is None:
+            end, done = self._words(body, text, m.end(), pairs)
+            if not done or end == m.end():
                 return None
             m = after.match(text, end)
             if m is None:
@@ -816,15 +816,14 @@ class CompiledLine:
         return mk.lead_names, head_types, head, pairs, tail_types, tail
 
     @staticmethod
-    def _words(body: _Segment, text: str, pos: int, out: list[Any], columns: bool = False) -> int | None:
-        """The iterations of a word-cached repetition (`_Segment.make_words`) from `pos`:
-        their (type, text) appended to `out`; the position after them, or None (ask
-        `parse`: a token that is not its whole word, or no iteration). `columns`: append
-        (type, text, column) tokens, as `parse` gives them."""
+    def _words(body: _Segment, text: str, pos: int, out: list[Any], columns: bool = False) -> tuple[int, bool]:
+        """The iterations of a word-cached repetition (`_Segment.make_words`) from `pos`,
+        their (type, text) appended to `out` (`columns`: (type, text, column) tokens, as
+        `parse` gives them): (the position after them, True), or (the start of a word
+        whose token is not the whole word, False): the iterations up to there are
+        right, and the regex goes on from there."""
         names, rules, cache = body.words  # type: ignore[misc]
         cur = pos
-        n0 = len(out)
-        n = len(text)
         for w in text[pos:].split(" "):
             if not w:
                 cur += 1  # one of the spaces between words
@@ -840,7 +839,7 @@ class CompiledLine:
                 else:
                     t, gi = body.single[m.lastindex]  # type: ignore[index]
                     if m.start(gi) != cur or m.end(gi) != cur + len(w):
-                        return None
+                        return cur, False
                     hit = (t, w)
                     keep = all(_ruled_out(r, w[0]) for r in rules[: names.index(t) + 1])
                 if keep:
@@ -851,9 +850,7 @@ class CompiledLine:
                 break
             out.append((hit[0], w, cur + 1) if columns else hit)
             cur += len(w) + 1
-        if len(out) == n0:
-            return None  # no iteration: `parse` says None too
-        return min(cur, n)
+        return min(cur, len(text)), True
 
     def _run(self, seg: _Segment, text: str, pos: int, markers: list[_Markers]) -> tuple[int, list[Any]] | None:
         """Segments from `seg` at `pos` to a shape's end: (position after it, its flat
@@ -885,11 +882,10 @@ class CompiledLine:
         """Scan iterations of a repetition from `pos`; the position after them."""
         single = body.single
         if body.words is not None:  # the word cache, with the tokens' columns
-            n0 = len(out)
-            end = self._words(body, text, pos, out, True)
-            if end is not None:
+            end, done = self._words(body, text, pos, out, True)
+            if done:
                 return end
-            del out[n0:]  # a token that is not its whole word: the scanner below
+            pos = end  # a token that is not its whole word: the scanner goes on from there
         if single is not None:  # one token per iteration, no keyword, no marker: inline
             scan = body.scanner(text, pos).match  # each match starts where the last ended
             while True:
