@@ -576,19 +576,91 @@ class _Segment:
                 or any(loop != _SPACES for loop in em.loops)):
             return
         names = [n for n, _, _ in em.alts]
-        firsts = [None if _local(lexers.patterns[n]) else _first_strict(lexers.patterns[n]) for n in names]
-        local = [f is None and _local(lexers.patterns[n]) for n, f in zip(names, firsts)]
+        local = [_local(lexers.patterns[n]) for n in names]
         # per alternative: None (local) or the first characters it can start with; an
-        # alternative neither local nor with known first characters: frozenset() never
-        # rules it out, so nothing it could match is cached
-        rule: list[frozenset[str] | None] = [None if loc else (f if f is not None else _ANY) for loc, f in zip(local, firsts)]
-        self.words = (names, rule, {})
+        # alternative neither local nor with known first characters (_ANY) is never
+        # ruled out, so nothing it could match is cached
+        rules: list[frozenset[str] | None] = []
+        for n, loc in zip(names, local):
+            f = None if loc else _first_strict(lexers.patterns[n])
+            rules.append(None if loc else (f if f is not None else _ANY))
+        # when every local alternative treats the ten ASCII digits alike (each class has
+        # all or none of them) and so does every first-character rule, two words that
+        # differ only in ASCII digits have the same outcome (the regex runs the same
+        # way on both): the cache is keyed by the word's digits turned to 0
+        uniform = (all(_digit_uniform(lexers.patterns[n]) for n, loc in zip(names, local) if loc)
+                   and all(r is None or r is _ANY or len(r & _DIGITS) in (0, 10) for r in rules))
+        self.words = ({n: i for i, n in enumerate(names)}, rules, {}, uniform, {})
 
 
 _SPACES = "(?:(?: +))*+"  # the ignore loop of `%ignore SP` (SP: / +/) with no guard
 _ANY = frozenset()  # marks an alternative no first character rules out
-_FAIL = ("", "")  # the word cache's "no iteration starts at this word"
+_FAIL = "\0fail"  # the word cache's "no iteration starts at this word" (never a terminal's name)
 MAX_WORDS = 50_000  # entries of one repetition's word cache; when full, it starts again empty
+
+
+_DIGITS = frozenset("0123456789")
+_ZEROS = bytes.maketrans(b"0123456789", b"0000000000")
+
+
+def _limit(rules: list[frozenset[str] | None], ch: str) -> int:
+    """How many alternatives, from the first, are decided by a word starting with `ch`
+    (local, or unable to start with it): an outcome among them is cacheable."""
+    for i, r in enumerate(rules):
+        if not _ruled_out(r, ch):
+            return i
+    return len(rules)
+
+
+def _digit_uniform(pattern: str) -> bool:
+    """Does every test of `pattern` on a character give one answer for all ten ASCII
+    digits (no digit literal, no class with some digits and not others)?"""
+    try:
+        return _uniform_seq(list(_sre.parse(pattern)))
+    except Exception:
+        return False
+
+
+def _uniform_seq(items: list[Any]) -> bool:
+    c = _sre_c
+    for op, av in items:
+        if op is c.LITERAL or op is c.NOT_LITERAL:
+            if chr(av) in _DIGITS:
+                return False
+        elif op is c.IN:
+            covered: set[str] = set()
+            for iop, iav in av:
+                if iop is c.LITERAL:
+                    covered |= {chr(iav)} & _DIGITS
+                elif iop is c.RANGE:
+                    covered |= {chr(x) for x in range(max(iav[0], 48), min(iav[1], 57) + 1)}
+                elif iop is c.CATEGORY:
+                    if iav in (c.CATEGORY_DIGIT, c.CATEGORY_WORD, c.CATEGORY_NOT_SPACE):
+                        covered |= _DIGITS
+                    elif iav not in (c.CATEGORY_SPACE, c.CATEGORY_NOT_DIGIT, c.CATEGORY_NOT_WORD):
+                        return False
+                elif iop is not c.NEGATE:
+                    return False
+            if len(covered) not in (0, 10):
+                return False
+        elif op is c.SUBPATTERN:
+            if av[1] or av[2] or not _uniform_seq(list(av[3])):
+                return False
+        elif op is c.ATOMIC_GROUP:
+            if not _uniform_seq(list(av)):
+                return False
+        elif op is c.BRANCH:
+            if not all(_uniform_seq(list(b)) for b in av[1]):
+                return False
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            if not _uniform_seq(list(av[2])):
+                return False
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            if not _uniform_seq(list(av[1])):
+                return False
+        elif op is not c.AT and op is not c.ANY:
+            return False
+    return True
 
 
 def _ruled_out(rule: frozenset[str] | None, ch: str) -> bool:
@@ -822,33 +894,39 @@ class CompiledLine:
         `parse` gives them): (the position after them, True), or (the start of a word
         whose token is not the whole word, False): the iterations up to there are
         right, and the regex goes on from there."""
-        names, rules, cache = body.words  # type: ignore[misc]
+        index, rules, cache, uniform, limits = body.words  # type: ignore[misc]
         cur = pos
-        for w in text[pos:].split(" "):
+        rest = text[pos:]
+        words = rest.split(" ")
+        # the cache keys: the words, or their UTF-8 with ASCII digits turned to 0
+        keys = rest.encode("utf-8", "surrogatepass").translate(_ZEROS).split(b" ") if uniform else words
+        for w, key in zip(words, keys):
             if not w:
                 cur += 1  # one of the spaces between words
                 continue
-            hit = cache.get(w)
-            if hit is None:
+            t = cache.get(key)
+            if t is None:
                 # the real regex at the real place decides; cached only when it is
-                # known to decide the same wherever the word stands
+                # known to decide the same wherever the word (or its key) stands
                 m = body.match(text, cur)
+                lim = limits.get(w[0])
+                if lim is None:
+                    lim = limits[w[0]] = _limit(rules, w[0])
                 if m is None:
-                    hit = _FAIL
-                    keep = all(_ruled_out(r, w[0]) for r in rules)
+                    t = _FAIL
+                    keep = lim == len(rules)
                 else:
                     t, gi = body.single[m.lastindex]  # type: ignore[index]
                     if m.start(gi) != cur or m.end(gi) != cur + len(w):
                         return cur, False
-                    hit = (t, w)
-                    keep = all(_ruled_out(r, w[0]) for r in rules[: names.index(t) + 1])
+                    keep = index[t] < lim
                 if keep:
                     if len(cache) >= MAX_WORDS:
                         cache.clear()
-                    cache[w] = hit
-            if hit is _FAIL:
+                    cache[key] = t
+            if t is _FAIL:
                 break
-            out.append((hit[0], w, cur + 1) if columns else hit)
+            out.append((t, w, cur + 1) if columns else (t, w))
             cur += len(w) + 1
         return min(cur, len(text)), True
 
