@@ -51,7 +51,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import sys
 
 try:  # the parser of Python's own `re` (CPython internals): first-character sets only
     import re._constants as _sre_c
@@ -669,10 +668,13 @@ def _ruled_out(rule: frozenset[str] | None, ch: str) -> bool:
     return rule is None or (rule is not _ANY and ch not in rule)
 
 
+LAST_SPACE = 0x3000  # IDEOGRAPHIC SPACE: no whitespace character lies above it (tested)
+
+
 @functools.cache
 def _whitespace() -> frozenset[str]:
     """What `\\s` matches in a str pattern (str.isspace: the same Unicode table)."""
-    return frozenset(ch for ch in map(chr, range(sys.maxunicode + 1)) if ch.isspace())
+    return frozenset(ch for ch in map(chr, range(LAST_SPACE + 1)) if ch.isspace())
 
 
 def _local(pattern: str) -> bool:

@@ -231,3 +231,39 @@ def test_the_word_cache_keeps_only_words_that_decide_alone(tmp_path):
     # NEAR outranks FAR and is not local, QUOTE may run past its word: only a word no
     # alternative can start ("--", where the repetition ends) is cached
     assert cache == {b"--": compiled_mod._FAIL}  # keys: the UTF-8 with digits as 0
+
+
+DIGITS = """\
+// format: digits
+// sample: h 1a 2a
+%import common (SP)
+start: HEAD item+
+?item: ONE | OTHER
+HEAD: /h/
+ONE.2: /1[a-z]*(?=\\s|$)/
+OTHER: /[0-9][a-z]*/
+%ignore SP
+"""
+
+
+def test_the_word_cache_keys_by_digit_shape_only_where_digits_are_alike(tmp_path):
+    """ONE tells the digit 1 from the others: words differing only in their digits may
+    differ in type, so the cache keys by the word itself here (keyed by its shape, `2a`
+    would be taken for the `1a` seen before)."""
+    (tmp_path / "digits.lark").write_text(DIGITS)
+    lark, compiled, why = compiled_of(FormatRegistry([tmp_path]).get("digits"))
+    assert compiled is not None, why
+    for line in ["h 1a 2a", "h 2a 1a", "h 1 2", "h 2 1", "h 3b 1b"]:
+        assert check(compiled, lark, line) and compiled.split(line) is not None, line
+    body = next(b for _, _, p in compiled._root.leaves.values() if p for b, _, _ in p)
+    index, rules, cache, uniform, _ = body.words
+    assert not uniform and cache == {"1a": "ONE", "2a": "OTHER", "1": "ONE", "2": "OTHER", "3b": "OTHER",
+                                     "1b": "ONE"}
+
+
+def test_no_whitespace_above_the_last_space_the_word_cache_knows():
+    """_local's whitespace table stops at LAST_SPACE (a full scan costs a worker 70 ms)."""
+    import sys
+
+    assert not [c for c in range(compiled_mod.LAST_SPACE + 1, sys.maxunicode + 1) if chr(c).isspace()]
+    assert compiled_mod._whitespace() == frozenset(ch for ch in map(chr, range(sys.maxunicode + 1)) if ch.isspace())
