@@ -34,6 +34,10 @@ MAX_CACHED = 20_000
 # (type, text, key, value, unit, is_numeric, serial) of one key=value token
 Hit = tuple[str, str, str, Any, "str | None", bool, int]
 
+_PAIRS: dict[str, "Hit"] = {}  # pair text -> its conversion (the hit carries its type)
+_OBJECTS: dict[tuple[int, ...], str] = {}  # hits' serial numbers -> their JSON object
+_SERIAL = count()  # never reused, so a serial names one hit for the life of the process
+
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -53,9 +57,11 @@ class ClientHandler:
         self._lark = lark
         self._tz = tz
         self._iso = IsoSeconds(tz)
-        self._pairs: dict[str, Hit] = {}
-        self._objects: dict[tuple[int, ...], str] = {}
-        self._serial = count()
+        # process-wide (a conversion depends only on the pair's type and text): the
+        # pieces of one file each get a new handler, the caches stay warm
+        self._pairs = _PAIRS
+        self._objects = _OBJECTS
+        self._serial = _SERIAL
 
     def context(self) -> dict[str, Any]:
         return {}

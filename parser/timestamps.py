@@ -75,6 +75,9 @@ def iso_to_us(text: str, tz: tzinfo) -> int:
     return _to_us(dt)
 
 
+_SECONDS: dict[str, int] = {}  # IsoSeconds' table: `YYYY-MM-DDTHH:MM:SS` + offset -> epoch us
+
+
 class IsoSeconds:
     """`iso_to_us` for a stream of timestamps, with the instant of each whole second
     cached: a log writes many lines per second, and `2026-11-27T21:09:05.123+00:00`
@@ -87,7 +90,9 @@ class IsoSeconds:
 
     def __init__(self, tz: tzinfo) -> None:
         self.tz = tz
-        self._seconds: dict[str, int] = {}
+        # the cached texts carry their offset, so the zone does not matter: one table
+        # per process, warm across parsers
+        self._seconds = _SECONDS
 
     def __call__(self, text: str) -> int:
         n = len(text)
