@@ -1,13 +1,14 @@
 """Benchmark: logship against its peers on the same client-format lines, in one run.
 
-    .venv/bin/python bench/compare.py [--lines 1000000] [--rounds 3] [--skip lnav,duckdb]
+    .venv/bin/python bench/compare.py [--lines 1000000] [--rounds 3] [--skip lnav,duckdb] [--baseline DIR]
 
 On the same file of client-format lines (bench/gen_client.py, seeded), in interleaved
 rounds (every contender once per round, so a noisy neighbour hurts them alike):
 
 - `logship ingest` into a fresh DuckDB file (end to end: read, parse on the worker
   processes, store), and the same with the compiled fast path turned off
-  (`LOGSHIP_FAST_PATH=0`: every line through the LALR path), the before/after;
+  (`LOGSHIP_FAST_PATH=0`: every line through the LALR path), and with `--baseline DIR`
+  the same with an earlier checkout of the code (a before/after in one run);
 - the one-process hand-written `re` parser of bench/ingest.py (parse + units into column
   lists, no store): the pass bar;
 - DuckDB alone: `regexp_extract` in SQL of the metric samples into a table (2 threads),
@@ -83,7 +84,10 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_logship(path: Path, db: Path, fast_path: bool = True) -> tuple[float, int]:
+def run_logship(path: Path, db: Path, fast_path: bool = True, code: str | None = None) -> tuple[float, int]:
+    """`logship ingest`; `code`: a directory holding another checkout as `logship/`
+    (the before of a before/after: `git worktree add` or `git archive` into DIR/logship),
+    imported first through PYTHONPATH, by the workers too."""
     for p in (db, db.with_name(db.name + ".wal")):
         p.unlink(missing_ok=True)
     exe = Path(sys.executable).with_name("logship")
@@ -91,7 +95,8 @@ def run_logship(path: Path, db: Path, fast_path: bool = True) -> tuple[float, in
     c0 = _children_cpu()
     p = subprocess.run([str(exe), "ingest", str(path), "--db", str(db), "--tz", "UTC"],
                        capture_output=True, text=True,
-                       env={**os.environ, "LOGSHIP_FAST_PATH": "1" if fast_path else "0"})
+                       env={**os.environ, "LOGSHIP_FAST_PATH": "1" if fast_path else "0",
+                            **({"PYTHONPATH": code} if code else {})})
     elapsed = time.perf_counter() - t0
     CPU[0] = _children_cpu() - c0
     if p.returncode != 0:
@@ -139,6 +144,8 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip", default="", help="contenders to leave out: logship,lalr,re,duckdb,lnav")
+    ap.add_argument("--baseline", metavar="DIR", help="also `logship ingest` with the checkout DIR/logship "
+                    "(e.g. `mkdir -p DIR/logship && git archive REV | tar -x -C DIR/logship`)")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     OUT.mkdir(exist_ok=True)
@@ -156,6 +163,11 @@ def main() -> None:
         "lnav": lambda: run_lnav(path, home),
     }
     keys = dict(zip(contenders, ["logship", "lalr", "re", "duckdb", "lnav"]))
+    if args.baseline:
+        name = f"logship ingest, {Path(args.baseline).name}"
+        contenders = {"logship ingest": contenders.pop("logship ingest"),
+                      name: lambda: run_logship(path, OUT / "compare.duckdb", code=args.baseline), **contenders}
+        keys[name] = "baseline"
     if shutil.which("lnav") is None:
         skip.add("lnav")
         print("lnav is not installed: left out")

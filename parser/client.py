@@ -10,6 +10,7 @@ column lists directly.
 from __future__ import annotations
 
 import json
+from itertools import count
 from datetime import tzinfo
 from typing import Any
 
@@ -19,9 +20,9 @@ from lark.exceptions import UnexpectedInput
 from .batch import ParsedBatch
 from .diagnose import describe
 from .grammar import GrammarSpec
-from .compiled import fast_parser
+from .compiled import compiled_for, fast_parser
 from .lalr import FlatTransformer, Tok
-from .timestamps import TimestampError, iso_to_us
+from .timestamps import IsoSeconds, TimestampError
 from .values import convert_pair
 
 __all__ = ["ClientHandler", "MAX_CACHED"]
@@ -30,6 +31,13 @@ __all__ = ["ClientHandler", "MAX_CACHED"]
 # again empty.
 MAX_CACHED = 20_000
 
+# (type, text, key, value, unit, is_numeric, serial) of one key=value token
+Hit = tuple[str, str, str, Any, "str | None", bool, int]
+
+_PAIRS: dict[str, "Hit"] = {}  # pair text -> its conversion (the hit carries its type)
+_OBJECTS: dict[tuple[int, ...], str] = {}  # hits' serial numbers -> their JSON object
+_SERIAL = count()  # never reused, so a serial names one hit for the life of the process
+
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
@@ -37,77 +45,101 @@ class ClientHandler:
     """Turns one client-format entry (head line + continuation lines) into records."""
 
     transformer_class = FlatTransformer
+    timed = True  # every record it appends has its own timestamp (EntryParser._times)
 
     def __init__(self, spec: GrammarSpec, lark: Lark, tz: tzinfo, mtime: float | None,
                  context: dict[str, Any] | None, path: str | None = None) -> None:
         self._parse = fast_parser(lark)  # compiled regex first, LALR for the rest
+        compiled, _ = compiled_for(lark)
+        # the compiled line with its key=value repetition as findall tuples (one C call
+        # for all pairs); None: every line through `_parse`
+        self._split = compiled.split if compiled is not None else None
         self._lark = lark
         self._tz = tz
-        self._pairs: dict[str, tuple[str, str, str, Any, str | None, bool]] = {}
-        self._objects: dict[tuple[Any, ...], str] = {}
+        self._iso = IsoSeconds(tz)
+        # process-wide (a conversion depends only on the pair's type and text): the
+        # pieces of one file each get a new handler, the caches stay warm
+        self._pairs = _PAIRS
+        self._objects = _OBJECTS
+        self._serial = _SERIAL
 
     def context(self) -> dict[str, Any]:
         return {}
 
     def handle(self, head: str, cont: list[str] | None, batch: ParsedBatch,
                offset: int) -> tuple[str, str] | None:
-        """Append the entry's records to `batch`; return (error_code, error) instead."""
+        """Append the entry's records to `batch`; return (error_code, error) instead.
+        The checks come in one order on both paths: the line, its timestamp, a metric's
+        continuation lines, its values (in order), then what the records need."""
+        split = self._split(head) if self._split is not None else None
+        if split is None:
+            return self._handle_tokens(head, cont, batch, offset)
+        lead, head_types, texts, toks, tail_types, tail = split
+        if len(lead) != 1 or len(texts) != 4 or (tail and tail_types != ("MESSAGE_TAIL",)):  # not the client's shape
+            return self._handle_tokens(head, cont, batch, offset)
+        kind = lead[0]
+        try:
+            ts = self._iso(texts[0])
+        except TimestampError as exc:
+            return "bad_timestamp", f"column 1, field timestamp: {exc}"
+        if kind == "metric" and cont:
+            return _continued(cont)
+        hits: list[Hit] = []
+        pairs = self._pairs
+        for tok in toks:
+            hit = pairs.get(tok[1])
+            if hit is None or hit[0] != tok[0]:
+                try:
+                    hit = self._convert(tok)
+                except ValueError:  # the token path names the column
+                    return self._handle_tokens(head, cont, batch, offset)
+            hits.append(hit)
+        message = tail[0][3:] if tail else None
+        if kind != "metric" or message is not None:
+            if kind == "metric":
+                return self._metric(ts, texts[2][5:], texts[3], message, hits, batch, offset)
+            return self._event(kind, ts, texts, hits, message, cont, batch, offset)
+        # _metric without a message, inline (most lines of a client log)
+        samples = [h for h in hits if h[5]]
+        k = len(samples)
+        if not k:
+            return "no_metrics", f"field {texts[3]}: a metric entry needs at least one numeric field"
+        lab = self._json([h for h in hits if not h[5]]) if k < len(hits) else None
+        values = [float(h[3]) for h in samples]  # may raise (an int too large): before any append
+        m = batch.metrics
+        prefix = texts[3] + "."
+        m.ts_us.extend([ts] * k)
+        m.session_id.extend([texts[2][5:]] * k)
+        m.name.extend([prefix + h[2] for h in samples])
+        m.value.extend(values)
+        m.unit.extend([h[4] for h in samples])
+        m.labels.extend([lab] * k)
+        m.byte_offset.extend([offset] * k)
+        return None
+
+    def _handle_tokens(self, head: str, cont: list[str] | None, batch: ParsedBatch,
+                       offset: int) -> tuple[str, str] | None:
+        """The entry through its flat tokens: every line the split above leaves, and the
+        bad values, whose errors name the token's column."""
         try:
             ch = self._parse(head)
         except UnexpectedInput as exc:
             return describe(exc, head, self._lark)
         kind = ch[0][1]
         try:
-            ts = iso_to_us(ch[1][1], self._tz)
+            ts = self._iso(ch[1][1])
         except TimestampError as exc:
             return "bad_timestamp", f"column 1, field timestamp: {exc}"
-        level = ch[2][1]
-        session = ch[3][1][5:]
-        name = ch[4][1]
+        if kind == "metric" and cont:
+            return _continued(cont)
         n = len(ch)
         message = None
         last = ch[-1]
         if last[0] == "MESSAGE_TAIL":
             n -= 1
             message = last[1][3:]
-        if cont:
-            tail = "\n".join(cont)
-            message = tail if message is None else message + "\n" + tail
-        if kind == "metric":
-            if cont:
-                return ("unexpected_continuation",
-                        f"continuation line, field message: a metric entry cannot have continuation lines "
-                        f"({len(cont)} found)")
-            return self._metric(ch, n, ts, session, name, message, batch, offset)
-        attrs: str | None = None
-        if n > 5:
-            pairs = self._pairs
-            hits = []
-            for i in range(5, n):
-                tok = ch[i]
-                hit = pairs.get(tok[1])
-                if hit is None or hit[0] != tok[0]:
-                    try:
-                        hit = self._convert(tok)
-                    except ValueError as exc:
-                        return "bad_value", f"column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
-                hits.append(hit)
-            attrs = self._json(tuple(hits))
-        ev = batch.events
-        ev.ts_us.append(ts)
-        ev.session_id.append(session)
-        ev.level.append(level)
-        ev.name.append(("session." + name) if kind == "session" else name)
-        ev.message.append(message)
-        ev.attrs.append(attrs)
-        ev.byte_offset.append(offset)
-        return None
-
-    def _metric(self, ch: list[Tok], n: int, ts: int, session: str, group: str,
-                message: str | None, batch: ParsedBatch, offset: int) -> tuple[str, str] | None:
         pairs = self._pairs
-        samples = []
-        labels = []
+        hits = []
         for i in range(5, n):
             tok = ch[i]
             hit = pairs.get(tok[1])
@@ -116,55 +148,87 @@ class ClientHandler:
                     hit = self._convert(tok)
                 except ValueError as exc:
                     return "bad_value", f"column {tok[2]}, field {tok[1].partition('=')[0]}: {exc}"
-            if hit[5]:
-                samples.append(hit)
-            else:
-                labels.append(hit)
-        if message is not None:
-            d = {h[2]: h[3] for h in labels}
-            d["message"] = message
-            lab = _dumps(d)
-        elif labels:
-            lab = self._json(tuple(labels))
-        else:
-            lab = None
+            hits.append(hit)
+        if kind == "metric":
+            return self._metric(ts, ch[3][1][5:], ch[4][1], message, hits, batch, offset)
+        return self._event(kind, ts, [t[1] for t in ch[1:5]], hits, message, cont, batch, offset)
+
+    def _event(self, kind: str, ts: int, texts: Any, hits: list[Hit], message: str | None,
+               cont: list[str] | None, batch: ParsedBatch, offset: int) -> tuple[str, str] | None:
+        """The event of an entry whose pairs are converted (`hits`, in order); `texts`:
+        the timestamp's, level's, session's and name's."""
+        if cont:
+            tail = "\n".join(cont)
+            message = tail if message is None else message + "\n" + tail
+        attrs = self._json(hits) if hits else None
+        ev = batch.events
+        ev.ts_us.append(ts)
+        ev.session_id.append(texts[2][5:])
+        ev.level.append(texts[1])
+        ev.name.append(("session." + texts[3]) if kind == "session" else texts[3])
+        ev.message.append(message)
+        ev.attrs.append(attrs)
+        ev.byte_offset.append(offset)
+        return None
+
+    def _metric(self, ts: int, session: str, group: str, message: str | None, hits: list[Hit],
+                batch: ParsedBatch, offset: int) -> tuple[str, str] | None:
+        samples = [h for h in hits if h[5]]
         if not samples:
             return "no_metrics", f"field {group}: a metric entry needs at least one numeric field"
+        if message is not None:
+            d = {h[2]: h[3] for h in hits if not h[5]}
+            d["message"] = message
+            lab = _dumps(d)
+        elif len(samples) < len(hits):
+            lab = self._json([h for h in hits if not h[5]])
+        else:
+            lab = None
+        k = len(samples)
+        # whole columns at once; float() may raise (an int too large): before any append
+        values = [float(h[3]) for h in samples]
         m = batch.metrics
         prefix = group + "."
-        for hit in samples:
-            m.ts_us.append(ts)
-            m.session_id.append(session)
-            m.name.append(prefix + hit[2])
-            m.value.append(float(hit[3]))
-            m.unit.append(hit[4])
-            m.labels.append(lab)
-            m.byte_offset.append(offset)
+        m.ts_us.extend([ts] * k)
+        m.session_id.extend([session] * k)
+        m.name.extend([prefix + h[2] for h in samples])
+        m.value.extend(values)
+        m.unit.extend([h[4] for h in samples])
+        m.labels.extend([lab] * k)
+        m.byte_offset.extend([offset] * k)
         return None
 
     # -- caches: a log repeats its key=value texts and label sets -------------------
     # A pair's conversion depends only on its terminal type and text; a JSON object
-    # of pairs only on their (type, text) sequence, and a hit carries both, so equal
-    # keys give the very same text (values are never compared: -0.0 == 0.0, 1 == 1.0).
+    # of pairs only on their (type, text) sequence, and a hit carries both (and a
+    # serial number of its own, the JSON cache's key), so equal keys give the very same
+    # text (values are never compared: -0.0 == 0.0, 1 == 1.0). A findall tuple of the
+    # pairs' repetition says both the type (which group is not empty) and the text.
     # A failed conversion or dump is never cached: it raises again, as before.
 
-    def _convert(self, tok: Tok) -> tuple[str, str, str, Any, str | None, bool]:
-        """(type, text, key, value, unit, is_numeric) of a PAIR token; raises ValueError."""
+    def _convert(self, tok: Any) -> Hit:
+        """(type, text, key, value, unit, is_numeric, serial) of a PAIR token; raises ValueError."""
         key, value, unit, numeric = convert_pair(tok[0], tok[1])
-        hit = (tok[0], tok[1], key, value, unit, numeric)
+        hit = (tok[0], tok[1], key, value, unit, numeric, next(self._serial))
         pairs = self._pairs
         if len(pairs) >= MAX_CACHED:
             pairs.clear()
         pairs[tok[1]] = hit
         return hit
 
-    def _json(self, hits: tuple[tuple[str, str, str, Any, str | None, bool], ...]) -> str:
+    def _json(self, hits: list[Hit]) -> str:
         """The JSON object text of the pairs `hits` (later keys win, as in a dict)."""
-        text = self._objects.get(hits)
+        key = tuple([h[6] for h in hits])
+        text = self._objects.get(key)
         if text is None:
             text = _dumps({h[2]: h[3] for h in hits})
             objects = self._objects
             if len(objects) >= MAX_CACHED:
                 objects.clear()
-            objects[hits] = text
+            objects[key] = text
         return text
+
+
+def _continued(cont: list[str]) -> tuple[str, str]:
+    return ("unexpected_continuation",
+            f"continuation line, field message: a metric entry cannot have continuation lines ({len(cont)} found)")

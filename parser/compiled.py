@@ -37,11 +37,18 @@ How the regex follows Lark's lexer exactly:
   of a repeated group), possessively as Lark's parser never gives a token back; a
   repetition inside a repetition is fine, three deep is left to Lark;
 - a guard against a terminal that cannot start with the same character is left out
-  (first-character sets from `re._parser`): most of a naive translation's cost.
+  (first-character sets from `re._parser`): most of a naive translation's cost;
+- `split(text)` gives a handler the line with its repetition's (type, text) tokens
+  apart, for the usual space-separated key=value repetition through a cache keyed by
+  the word: a regex alternation costs about a microsecond per token in `re`, a dict
+  lookup a tenth of it. A word's outcome is cached only where it cannot depend on
+  anything but the word (`_Segment.make_words`); every other word is matched by the
+  regex in its place, and a token that is not a whole word sends the line to `parse`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -378,6 +385,8 @@ class _Emitter:
         self.checks: dict[str, Callable[[str], Any]] = {}  # group -> keyword test
         # end group -> (token groups, shape) ; pause group -> (token groups, [(body, next node)])
         self.leaves: dict[str, tuple[list[Any], int]] = {}
+        self.alts: list[tuple[str, str, bool]] = []  # (terminal, its guard, filtered) per term()
+        self.loops: list[str] = []  # every ignore loop written
         self.pauses: dict[str, tuple[list[Any], list[tuple[_Node, Item, _Node]]]] = {}
 
     def group(self, prefix: str) -> str:
@@ -398,7 +407,9 @@ class _Emitter:
             if g is not None:
                 parts.append(f"{g}(?:{self.lx.patterns[ign]})")
         if not parts:
+            self.loops.append("")
             return ""
+        self.loops.append("(?:" + "|".join(parts) + ")*+")
         # possessive (what Lark skips stays skipped); no capturing group inside, so
         # CPython's possessive-repeat bug (python/cpython#101955) cannot bite
         return "(?:" + "|".join(parts) + ")*+"
@@ -409,6 +420,7 @@ class _Emitter:
             return None  # a keyword Lark reads through another terminal: left to Lark
         body = f"(?>{self.lx.patterns[name]})"
         check = self.lx.keyword_check(states, name)
+        self.alts.append((name, g, name in self.filtered))
         if name in self.filtered:
             return None if check is not None else g + body
         grp = self.group("_t")
@@ -496,6 +508,19 @@ def _reader(groups: list[tuple[int, str, Any]]) -> Reader:
     return env["read"]
 
 
+def _texts(names: list[Any], gi: dict[str, int], checks: dict[str, Any]) -> tuple[tuple[int, ...], tuple[str, ...]] | None:
+    if any(n in checks for n, _ in names):
+        return None
+    return tuple(gi[n] for n, _ in names), tuple(t for _, t in names)
+
+
+def _group_texts(m: Any, gis: tuple[int, ...]) -> tuple[str, ...]:
+    """The texts of these groups of a match, as a tuple whatever their number."""
+    if len(gis) > 1:
+        return m.group(*gis)
+    return (m.group(gis[0]),) if gis else ()
+
+
 class _Segment:
     """A compiled piece of the line: from a trie node to the line's end or the start
     of a repetition. `leaves`: match.lastindex -> (reader, shape or None, pause)."""
@@ -504,6 +529,8 @@ class _Segment:
                  body: bool = False) -> None:
         em = _Emitter(lexers, filtered, counter)
         text = em.node(node, [], body)
+        self._emitted = (node, em, lexers)
+        self.words: tuple[list[str], list[frozenset[str] | None], dict[str, Any]] | None = None
         try:
             pattern = re.compile(text)
         except (re.error, RecursionError, OverflowError) as exc:
@@ -514,9 +541,13 @@ class _Segment:
         self.single: dict[int, tuple[str, int]] | None = None  # set by CompiledLine
         gi = pattern.groupindex
         self.leaves: dict[int, tuple[Reader, int | None, Any]] = {}
+        # match.lastindex -> (its token groups, their terminals), or None where a token
+        # may be a keyword (then `read` decides): `split` takes the texts in one call
+        self.texts: dict[int, tuple[tuple[int, ...], tuple[str, ...]] | None] = {}
         singles: dict[int, tuple[str, int]] = {}
         for g, (names, shape) in em.leaves.items():
             self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), shape, None)
+            self.texts[gi[g]] = _texts(names, gi, em.checks)
             if len(names) == 1 and names[0][0] not in em.checks:
                 singles[gi[g]] = (names[0][1], gi[names[0][0]])
         self._singles = singles if len(singles) == len(em.leaves) and not em.pauses else None
@@ -524,6 +555,198 @@ class _Segment:
             scanners = [(_Segment(b, lexers, filtered, counter, True), key,
                          _Segment(after, lexers, filtered, counter, body)) for b, key, after in reps]
             self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), None, scanners)
+            self.texts[gi[g]] = _texts(names, gi, em.checks)
+
+
+    def make_words(self) -> None:
+        """The word cache of a repetition whose iterations are one token each, separated
+        by spaces: `(?:(?: +))*+` around every token and alternatives with no guard, so
+        an iteration is the first alternative, in Lark's order, that matches at the
+        start of a space-delimited word. An alternative is *local* (`_local`) when what
+        it does there depends only on that word (it never consumes whitespace; its only
+        lookaround is `(?=\\s|$)`, the same for the space or the end after the word);
+        another one is ruled out by a word whose first character it cannot start with.
+        Where every alternative up to the winner (all of them, for no match) is local or
+        ruled out, the outcome is a function of the word alone and is cached by it."""
+        node, em, lexers = self._emitted
+        if (self.single is None or node.leaves or not em.alts or any(k[0] != "T" for k in node.children)
+                or any(c.children or c.bodies or not c.leaves for c in node.children.values())
+                or any(g or filtered for _, g, filtered in em.alts)
+                or any(loop != _SPACES for loop in em.loops)):
+            return
+        names = [n for n, _, _ in em.alts]
+        local = [_local(lexers.patterns[n]) for n in names]
+        # per alternative: None (local) or the first characters it can start with; an
+        # alternative neither local nor with known first characters (_ANY) is never
+        # ruled out, so nothing it could match is cached
+        rules: list[frozenset[str] | None] = []
+        for n, loc in zip(names, local):
+            f = None if loc else _first_strict(lexers.patterns[n])
+            rules.append(None if loc else (f if f is not None else _ANY))
+        # when every local alternative treats the ten ASCII digits alike (each class has
+        # all or none of them) and so does every first-character rule, two words that
+        # differ only in ASCII digits have the same outcome (the regex runs the same
+        # way on both): the cache is keyed by the word's digits turned to 0
+        uniform = (all(_digit_uniform(lexers.patterns[n]) for n, loc in zip(names, local) if loc)
+                   and all(r is None or r is _ANY or len(r & _DIGITS) in (0, 10) for r in rules))
+        self.words = ({n: i for i, n in enumerate(names)}, rules, {}, uniform, {})
+
+
+_SPACES = "(?:(?: +))*+"  # the ignore loop of `%ignore SP` (SP: / +/) with no guard
+_ANY = frozenset()  # marks an alternative no first character rules out
+_FAIL = "\0fail"  # the word cache's "no iteration starts at this word" (never a terminal's name)
+MAX_WORDS = 50_000  # entries of one repetition's word cache; when full, it starts again empty
+
+
+_DIGITS = frozenset("0123456789")
+_ZEROS = bytes.maketrans(b"0123456789", b"0000000000")
+
+
+def _limit(rules: list[frozenset[str] | None], ch: str) -> int:
+    """How many alternatives, from the first, are decided by a word starting with `ch`
+    (local, or unable to start with it): an outcome among them is cacheable."""
+    for i, r in enumerate(rules):
+        if not _ruled_out(r, ch):
+            return i
+    return len(rules)
+
+
+def _digit_uniform(pattern: str) -> bool:
+    """Does every test of `pattern` on a character give one answer for all ten ASCII
+    digits (no digit literal, no class with some digits and not others)?"""
+    try:
+        return _uniform_seq(list(_sre.parse(pattern)))
+    except Exception:
+        return False
+
+
+def _uniform_seq(items: list[Any]) -> bool:
+    c = _sre_c
+    for op, av in items:
+        if op is c.LITERAL or op is c.NOT_LITERAL:
+            if chr(av) in _DIGITS:
+                return False
+        elif op is c.IN:
+            covered: set[str] = set()
+            for iop, iav in av:
+                if iop is c.LITERAL:
+                    covered |= {chr(iav)} & _DIGITS
+                elif iop is c.RANGE:
+                    covered |= {chr(x) for x in range(max(iav[0], 48), min(iav[1], 57) + 1)}
+                elif iop is c.CATEGORY:
+                    if iav in (c.CATEGORY_DIGIT, c.CATEGORY_WORD, c.CATEGORY_NOT_SPACE):
+                        covered |= _DIGITS
+                    elif iav not in (c.CATEGORY_SPACE, c.CATEGORY_NOT_DIGIT, c.CATEGORY_NOT_WORD):
+                        return False
+                elif iop is not c.NEGATE:
+                    return False
+            if len(covered) not in (0, 10):
+                return False
+        elif op is c.SUBPATTERN:
+            if av[1] or av[2] or not _uniform_seq(list(av[3])):
+                return False
+        elif op is c.ATOMIC_GROUP:
+            if not _uniform_seq(list(av)):
+                return False
+        elif op is c.BRANCH:
+            if not all(_uniform_seq(list(b)) for b in av[1]):
+                return False
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            if not _uniform_seq(list(av[2])):
+                return False
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            if not _uniform_seq(list(av[1])):
+                return False
+        elif op is not c.AT and op is not c.ANY:
+            return False
+    return True
+
+
+def _ruled_out(rule: frozenset[str] | None, ch: str) -> bool:
+    """The alternative's outcome at a word starting with `ch` is known from the word:
+    local (None), or it cannot start with `ch`."""
+    return rule is None or (rule is not _ANY and ch not in rule)
+
+
+LAST_SPACE = 0x3000  # IDEOGRAPHIC SPACE: no whitespace character lies above it (tested)
+
+
+@functools.cache
+def _whitespace() -> frozenset[str]:
+    """What `\\s` matches in a str pattern (str.isspace: the same Unicode table)."""
+    return frozenset(ch for ch in map(chr, range(LAST_SPACE + 1)) if ch.isspace())
+
+
+def _local(pattern: str) -> bool:
+    """Does a match of `pattern` depend only on the text up to the first whitespace
+    after its start, and the same whether a space or the end follows? True when it never
+    consumes whitespace (nor anything unknown), has no flags, and its only lookaround is
+    `(?=\\s|$)`."""
+    if _sre is None:
+        return False
+    try:
+        parsed = _sre.parse(pattern)
+    except Exception:
+        return False
+    if parsed.state.flags & ~int(re.UNICODE):
+        return False
+    return _local_seq(list(parsed))
+
+
+def _local_seq(items: list[Any]) -> bool:
+    return all(_local_item(op, av) for op, av in items)
+
+
+_SPACE_OR_END = None  # the parsed `(?=\s|$)`, filled on first use
+
+
+def _local_item(op: Any, av: Any) -> bool:
+    global _SPACE_OR_END
+    c = _sre_c
+    if op is c.LITERAL:
+        return chr(av) not in _whitespace()
+    if op is c.IN:
+        for iop, iav in av:
+            if iop is c.LITERAL:
+                if chr(iav) in _whitespace():
+                    return False
+            elif iop is c.RANGE:
+                if any(iav[0] <= ord(w) <= iav[1] for w in _whitespace()):
+                    return False
+            elif iop is c.CATEGORY:
+                if iav not in (c.CATEGORY_DIGIT, c.CATEGORY_WORD):
+                    return False
+            else:  # NEGATE and anything else
+                return False
+        return True
+    if op is c.SUBPATTERN:
+        return not av[1] and not av[2] and _local_seq(list(av[3]))
+    if op is c.ATOMIC_GROUP:
+        return _local_seq(list(av))
+    if op is c.BRANCH:
+        return all(_local_seq(list(b)) for b in av[1])
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+        return _local_seq(list(av[2]))
+    if op is c.ASSERT:
+        if _SPACE_OR_END is None:
+            _SPACE_OR_END = repr(list(_sre.parse(r"(?=\s|$)"))[0][1])
+        return repr((av[0], av[1])) == _SPACE_OR_END if av[0] == 1 else False
+    return False  # ANY, NOT_LITERAL, AT, ASSERT_NOT, lookbehinds, group references...
+
+
+def _first_strict(pattern: str) -> frozenset[str] | None:
+    """The characters every match of `pattern` starts with, or None (unknown, or it may
+    match the empty string, or flags)."""
+    if _sre is None:
+        return None
+    try:
+        parsed = _sre.parse(pattern)
+    except Exception:
+        return None
+    if parsed.state.flags & re.IGNORECASE:
+        return None
+    first, nullable = _first_seq(list(parsed))
+    return None if nullable else first
 
 
 class _Markers:
@@ -537,6 +760,7 @@ class _Markers:
             lead += 1
         # markers only at the start (the usual `?start: a | b` with named a, b)
         self.lead = [(RULE, i[1], 0) for i in shape[:lead]] if not any(i[0] == "M" for i in shape[lead:]) else None
+        self.lead_names = tuple(i[1] for i in shape[:lead]) if self.lead is not None else None
         for item in shape:
             if item[0] == "M":
                 self.plan.append((1, (RULE, item[1], 0)))
@@ -602,6 +826,8 @@ class CompiledLine:
                     body.plain = plain[key]
                     nested = any(p for _, _, p in body.leaves.values())
                     body.single = body._singles if body.plain and not nested else None
+                    if body.single is not None:
+                        body.make_words()
                     segs += [after, body]
         self.shapes = len(shapes)
 
@@ -611,6 +837,100 @@ class CompiledLine:
         except _AskLark:
             return None
         return None if done is None else done[1]
+
+    def split(self, text: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...],
+                                        list[tuple[str, str]], tuple[str, ...], tuple[str, ...]] | None:
+        """The line as `parse` reads it, in parts and without columns, for a handler
+        that converts the tokens of its repetition by their text: (the shape's leading
+        rule markers, the terminals and the texts of the tokens before the repetition,
+        the repetition's (terminal, text) pairs, the terminals and the texts of the
+        tokens after it). None when `parse` must decide: no match, a keyword, a
+        repetition of several tokens per iteration or two repetitions, markers among
+        the tokens, a token of the repetition that is not a whole space-delimited word."""
+        seg = self._root
+        m = seg.match(text, 0)
+        if m is None:
+            return None
+        gt = seg.texts[m.lastindex]
+        if gt is None:
+            return None
+        _, shape, pause = seg.leaves[m.lastindex]
+        gis = gt[0]
+        head = m.group(*gis) if len(gis) > 1 else _group_texts(m, gis)
+        head_types = gt[1]
+        pairs: list[tuple[str, str]] = []
+        tail: tuple[str, ...] = ()
+        tail_types: tuple[str, ...] = ()
+        if pause is not None:
+            if len(pause) != 1:
+                return None
+            body, _, after = pause[0]
+            if body.words is None:
+                return None
+            end, done = self._words(body, text, m.end(), pairs)
+            if not done or end == m.end():
+                return None
+            m = after.match(text, end)
+            if m is None:
+                return None
+            gt = after.texts[m.lastindex]
+            if gt is None:
+                return None
+            _, shape, pause = after.leaves[m.lastindex]
+            if pause is not None:
+                return None
+            gis = gt[0]
+            tail = m.group(*gis) if len(gis) > 1 else _group_texts(m, gis)
+            tail_types = gt[1]
+        mk = self._markers[shape]
+        if mk.none:
+            return (), head_types, head, pairs, tail_types, tail
+        if mk.lead_names is None:
+            return None
+        return mk.lead_names, head_types, head, pairs, tail_types, tail
+
+    @staticmethod
+    def _words(body: _Segment, text: str, pos: int, out: list[Any], columns: bool = False) -> tuple[int, bool]:
+        """The iterations of a word-cached repetition (`_Segment.make_words`) from `pos`,
+        their (type, text) appended to `out` (`columns`: (type, text, column) tokens, as
+        `parse` gives them): (the position after them, True), or (the start of a word
+        whose token is not the whole word, False): the iterations up to there are
+        right, and the regex goes on from there."""
+        index, rules, cache, uniform, limits = body.words  # type: ignore[misc]
+        cur = pos
+        rest = text[pos:]
+        words = rest.split(" ")
+        # the cache keys: the words, or their UTF-8 with ASCII digits turned to 0
+        keys = rest.encode("utf-8", "surrogatepass").translate(_ZEROS).split(b" ") if uniform else words
+        for w, key in zip(words, keys):
+            if not w:
+                cur += 1  # one of the spaces between words
+                continue
+            t = cache.get(key)
+            if t is None:
+                # the real regex at the real place decides; cached only when it is
+                # known to decide the same wherever the word (or its key) stands
+                m = body.match(text, cur)
+                lim = limits.get(w[0])
+                if lim is None:
+                    lim = limits[w[0]] = _limit(rules, w[0])
+                if m is None:
+                    t = _FAIL
+                    keep = lim == len(rules)
+                else:
+                    t, gi = body.single[m.lastindex]  # type: ignore[index]
+                    if m.start(gi) != cur or m.end(gi) != cur + len(w):
+                        return cur, False
+                    keep = index[t] < lim
+                if keep:
+                    if len(cache) >= MAX_WORDS:
+                        cache.clear()
+                    cache[key] = t
+            if t is _FAIL:
+                break
+            out.append((t, w, cur + 1) if columns else (t, w))
+            cur += len(w) + 1
+        return min(cur, len(text)), True
 
     def _run(self, seg: _Segment, text: str, pos: int, markers: list[_Markers]) -> tuple[int, list[Any]] | None:
         """Segments from `seg` at `pos` to a shape's end: (position after it, its flat
@@ -641,6 +961,11 @@ class CompiledLine:
     def _repeat(self, body: _Segment, key: Item, text: str, pos: int, out: list[Any]) -> int:
         """Scan iterations of a repetition from `pos`; the position after them."""
         single = body.single
+        if body.words is not None:  # the word cache, with the tokens' columns
+            end, done = self._words(body, text, pos, out, True)
+            if done:
+                return end
+            pos = end  # a token that is not its whole word: the scanner goes on from there
         if single is not None:  # one token per iteration, no keyword, no marker: inline
             scan = body.scanner(text, pos).match  # each match starts where the last ended
             while True:

@@ -53,6 +53,8 @@ class EntryParser:
         self.tz = zone(tz)
         self.max_line_bytes = max_line_bytes
         self._handler = self.format.handler(self.tz, mtime, dict(context or {}), path)
+        # a handler whose every row carries its own timestamp (`timed = True`: never None)
+        self._timed = getattr(self._handler, "timed", False) is True
         self._indent = self.format.continuation == "indent"
         self._mtime = mtime
         self._stand_in = self.format.spec.time  # line | received | previous
@@ -210,13 +212,26 @@ class EntryParser:
             text = text[1:]
         if texts:
             texts = [t[:-1] if t and t[-1] == "\r" else t for t in texts]
-        n_events, n_metrics = len(batch.events.ts_us), len(batch.metrics.ts_us)
+        ev_ts, mt_ts = batch.events.ts_us, batch.metrics.ts_us
+        n_events, n_metrics = len(ev_ts), len(mt_ts)
         try:
             err = self._handler.handle(text, texts, batch, offset)
         except Exception as exc:  # a user transformer's bug must not stop the stream
             _realign(batch)
             err = ("transformer_error", f"the format's transformer raised {type(exc).__name__}: {exc}")
         if err is None:
+            if self._timed:  # _times' usual case, inline: every row has its own time
+                ne, nm = len(ev_ts) - n_events, len(mt_ts) - n_metrics
+                if ne:
+                    batch.events.ts_source.extend(_LINE_SOURCE * ne)
+                if nm:
+                    batch.metrics.ts_source.extend(_LINE_SOURCE * nm)
+                last = ev_ts[-1] if ne else mt_ts[-1] if nm else None
+                if last is not None:
+                    self._previous = last
+                    if last > self._future_limit_us:
+                        self._future += 1
+                return
             err = self._times(batch, n_events, n_metrics)
         if err is not None:
             raw = head if cont is None else b"\n".join([head, *cont])

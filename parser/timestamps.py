@@ -25,6 +25,7 @@ __all__ = [
     "TimestampError",
     "zone",
     "iso_to_us",
+    "IsoSeconds",
     "epoch_to_us",
     "clf_to_us",
     "slash_to_us",
@@ -72,6 +73,52 @@ def iso_to_us(text: str, tz: tzinfo) -> int:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
     return _to_us(dt)
+
+
+_SECONDS: dict[str, int] = {}  # IsoSeconds' table: `YYYY-MM-DDTHH:MM:SS` + offset -> epoch us
+
+
+class IsoSeconds:
+    """`iso_to_us` for a stream of timestamps, with the instant of each whole second
+    cached: a log writes many lines per second, and `2026-11-27T21:09:05.123+00:00`
+    is the second `2026-11-27T21:09:05+00:00` plus 123,000 us exactly (an explicit
+    offset is a fixed one, so nothing depends on the fraction). Only that common shape
+    (`T`, three or six ASCII digits after `.`, `Z` or `+hh:mm`) takes the cache; any
+    other text, and any error (with its own message), goes through `iso_to_us`."""
+
+    MAX = 4096  # cached seconds; when full, it starts again empty
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        # the cached texts carry their offset, so the zone does not matter: one table
+        # per process, warm across parsers
+        self._seconds = _SECONDS
+
+    def __call__(self, text: str) -> int:
+        n = len(text)
+        if n == 29 or n == 24:  # .fff then +hh:mm or Z
+            cut = 23
+        elif n == 32 or n == 27:  # .ffffff then +hh:mm or Z
+            cut = 26
+        else:
+            return iso_to_us(text, self.tz)
+        frac = text[20:cut]
+        if text[19] != "." or not (frac.isdigit() and frac.isascii()):
+            return iso_to_us(text, self.tz)
+        key = text[:19] + text[cut:]
+        base = self._seconds.get(key)  # only keys of the shape above are ever stored
+        if base is None:
+            zone_ = text[cut:]
+            if text[10] != "T" or not (zone_ == "Z" or (len(zone_) == 6 and zone_[0] in "+-" and zone_[3] == ":")):
+                return iso_to_us(text, self.tz)
+            try:
+                base = iso_to_us(key, self.tz)
+            except TimestampError:
+                return iso_to_us(text, self.tz)  # raises with the whole text in its message
+            if len(self._seconds) >= self.MAX:
+                self._seconds.clear()
+            self._seconds[key] = base
+        return base + (int(frac) * 1000 if cut == 23 else int(frac))
 
 
 def wall_to_us(y: int, mo: int, d: int, h: int, mi: int, s: int, us: int, tz: tzinfo) -> int:

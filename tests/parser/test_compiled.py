@@ -50,8 +50,16 @@ def reference(lark, line: str):
 
 
 def check(compiled, lark, line: str) -> bool:
-    """True when the compiled path decided the line (and then it must agree with Lark)."""
+    """True when the compiled path decided the line (and then it must agree with Lark).
+    `split` (the repetition's tokens apart, through the word cache) must agree too."""
     got = compiled.parse(line)
+    split = compiled.split(line)
+    if split is not None:
+        lead, head_types, head, pairs, tail_types, tail = split
+        joined = ([("RULE", n) for n in lead] + list(zip(head_types, head)) + list(pairs)
+                  + list(zip(tail_types, tail)))
+        want = reference(lark, line)
+        assert want is not None and joined == [t[:2] for t in want], line
     if got is None:
         return False
     assert [tuple(t) for t in got] == reference(lark, line), line
@@ -185,3 +193,77 @@ def test_a_recursive_grammar_runs_on_lalr_alone_and_says_why(tmp_path):
     res = EntryParser(fmt).parse(b"((a))\n(b\n")
     assert res.batch.rejects.error_code == ["no_timestamp", "bad_field"]
     assert res.batch.rejects.error[1] == 'column 3, field (b: expected ")", got end of line'
+
+
+WORDS = """\
+// format: words
+// sample: h ab cd
+%import common (SP)
+start: HEAD item+ TAIL?
+?item: NEAR | FAR | QUOTE
+HEAD: /h/
+NEAR.3: /[a-z]+(?= )/
+FAR.2: /[a-z]+(?=\\s|$)/
+QUOTE: /'[^']*'/
+TAIL: /--.*/
+%ignore SP
+"""
+
+
+def test_the_word_cache_keeps_only_words_that_decide_alone(tmp_path):
+    """A token whose type depends on what follows its word (NEAR: a space must follow,
+    not the end) or that may run past its word (QUOTE) is never cached by its word:
+    the same word in another place gives Lark's tokens there."""
+    (tmp_path / "words.lark").write_text(WORDS)
+    fmt = FormatRegistry([tmp_path]).get("words")
+    lark, compiled, why = compiled_of(fmt)
+    assert compiled is not None, why
+    lines = ["h ab cd", "h cd ab", "h ab cd ab", "h 'x y' ab", "h 'x' 'x y'", "h ab --", "h ab  -- t", "h ab\tcd",
+             "h 'x y", "h ab cd ", "h cd ab"]
+    decided = 0
+    for _ in range(2):  # the second time through a warm cache
+        for line in lines:
+            check(compiled, lark, line)
+            decided += compiled.split(line) is not None
+    assert decided == 14
+    body = next(b for _, _, p in compiled._root.leaves.values() if p for b, _, _ in p)
+    cache = body.words[2]
+    # NEAR outranks FAR and is not local, QUOTE may run past its word: only a word no
+    # alternative can start ("--", where the repetition ends) is cached
+    assert cache == {b"--": compiled_mod._FAIL}  # keys: the UTF-8 with digits as 0
+
+
+DIGITS = """\
+// format: digits
+// sample: h 1a 2a
+%import common (SP)
+start: HEAD item+
+?item: ONE | OTHER
+HEAD: /h/
+ONE.2: /1[a-z]*(?=\\s|$)/
+OTHER: /[0-9][a-z]*/
+%ignore SP
+"""
+
+
+def test_the_word_cache_keys_by_digit_shape_only_where_digits_are_alike(tmp_path):
+    """ONE tells the digit 1 from the others: words differing only in their digits may
+    differ in type, so the cache keys by the word itself here (keyed by its shape, `2a`
+    would be taken for the `1a` seen before)."""
+    (tmp_path / "digits.lark").write_text(DIGITS)
+    lark, compiled, why = compiled_of(FormatRegistry([tmp_path]).get("digits"))
+    assert compiled is not None, why
+    for line in ["h 1a 2a", "h 2a 1a", "h 1 2", "h 2 1", "h 3b 1b"]:
+        assert check(compiled, lark, line) and compiled.split(line) is not None, line
+    body = next(b for _, _, p in compiled._root.leaves.values() if p for b, _, _ in p)
+    index, rules, cache, uniform, _ = body.words
+    assert not uniform and cache == {"1a": "ONE", "2a": "OTHER", "1": "ONE", "2": "OTHER", "3b": "OTHER",
+                                     "1b": "ONE"}
+
+
+def test_no_whitespace_above_the_last_space_the_word_cache_knows():
+    """_local's whitespace table stops at LAST_SPACE (a full scan costs a worker 70 ms)."""
+    import sys
+
+    assert not [c for c in range(compiled_mod.LAST_SPACE + 1, sys.maxunicode + 1) if chr(c).isspace()]
+    assert compiled_mod._whitespace() == frozenset(ch for ch in map(chr, range(sys.maxunicode + 1)) if ch.isspace())

@@ -5,7 +5,7 @@ a fresh parser gives: equal-comparing values of different texts (-0.0 and 0.0, 1
 from __future__ import annotations
 
 from logship.parser import EntryParser
-from logship.parser import client
+from logship.parser import client, timestamps
 
 HEAD = "2026-11-27T21:09:05.123+00:00 INFO  sess=3f2a9c1e5b7d9e01 "
 
@@ -24,6 +24,10 @@ def one_by_one(data: bytes):
     out = []
     off = 0
     for line in data.splitlines(keepends=True):
+        # the conversion caches are process-wide: empty them for a really fresh parser
+        client._PAIRS.clear()
+        client._OBJECTS.clear()
+        timestamps._SECONDS.clear()
         out.append(columns(EntryParser("client", tz="UTC").parse(line, off, True)))
         off += len(line)
     merged = [{}, {}, {}]
@@ -50,6 +54,8 @@ BODIES = [
 
 def test_cached_parse_equals_fresh_parsers():
     data = lines(*BODIES)
+    client._PAIRS.clear()  # the caches are process-wide: this parse fills them from empty
+    client._OBJECTS.clear()
     res = EntryParser("client", tz="UTC").parse(data, 0, True)
     assert columns(res) == one_by_one(data)
     ev = res.batch.events

@@ -9,10 +9,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logship.parser import EntryParser, FormatRegistry
-from logship.parser.timestamps import (SyslogClock, TimeOfDayClock, TimestampError, date_from_name, epoch_to_us,
-                               iso_to_us, zone)
+from logship.parser.timestamps import (IsoSeconds, SyslogClock, TimeOfDayClock, TimestampError, date_from_name,
+                                       epoch_to_us, iso_to_us, zone)
+from tests.hypothesis_profiles import examples
 
 
 def us(iso: str) -> int:
@@ -199,3 +202,25 @@ def test_now_is_used_without_mtime():
     year = datetime.now(timezone.utc).year
     got = clock.to_us("Jan  1 00:00:00")
     assert got in (us(f"{year}-01-01T00:00:00+00:00"), us(f"{year - 1}-01-01T00:00:00+00:00"))
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2200, 1, 1)),
+       st.sampled_from(["+00:00", "Z", "-05:30", "+14:00", "+0100", "", "+24:00", "+00:60"]),
+       st.sampled_from([".%f", ".{ms}", ",{ms}", "", ".{ms}1", ".{ms}x", ".١٢٣"]),
+       st.sampled_from(["T", " ", "t"]), st.sampled_from(["UTC", "Europe/Berlin"]))
+def test_iso_seconds_cache_equals_iso_to_us(dt, offset, frac, sep, tz):
+    """The per-second cache (the client handler's) gives exactly iso_to_us's instant or
+    its error, for the shapes it caches and the ones it must hand on, twice over (warm)."""
+    ms = f"{dt.microsecond // 1000:03d}"
+    text = dt.strftime(f"%Y-%m-%d{sep}%H:%M:%S{frac.replace('{ms}', ms) if '%' not in frac else frac}") + offset
+    cache = IsoSeconds(zone(tz))
+    for _ in range(2):
+        try:
+            want = iso_to_us(text, zone(tz))
+        except TimestampError as exc:
+            with pytest.raises(TimestampError) as got:
+                cache(text)
+            assert str(got.value) == str(exc)
+        else:
+            assert cache(text) == want, text
