@@ -17,7 +17,7 @@ through a ``Commit``:
   ``parsers``, its context with it), or the plan's pieces in a pool worker
   (store/pool.py) for context-free formats: ``logship ingest`` (store/fileingest.py)
   and the collector's group commit (``ingest_all`` with a pool: items of
-  POOL_MIN_BYTES or more).
+  POOL_MIN_BYTES or more alone, smaller ones in groups).
 - ``add(plan, pieces)``: the parsed pieces join the commit; the commit's view of the
   source's ranges and context moves on, so later items of the same source are
   planned against it.
@@ -239,9 +239,15 @@ class Commit:
         return self.add(plan, self.parse(plan, item))
 
     def ingest_all(self, items: list[Item], pool: Any = None, min_bytes: int | None = None) -> list[IngestResult]:
-        """Plan every item in order here; parse the big ones of context-free sources in
+        """Plan every item in order here; parse the items of context-free sources in
         ``pool`` (store/pool.py ParsePool) meanwhile, the others here; add all strictly
         in item order (written by ``write``). Same results as ``ingest`` per item.
+
+        An item of ``min_bytes`` or more goes to the pool alone (cut at entry heads when
+        big); smaller ones (a fleet's live frames) go in groups of about POOL_CHUNK_BYTES,
+        one worker call each, whose column lists come back unconverted (one Arrow build
+        for the whole commit, as for items parsed here). Fewer than ``min_bytes`` of
+        small items in the whole batch parse here: a worker round trip would cost more.
 
         An item is planned only after every earlier item of its source whose received
         range overlaps it is added (its plan must subtract what they commit; of an
@@ -252,12 +258,27 @@ class Commit:
             return [self.ingest(item) for item in items]
         min_bytes = POOL_MIN_BYTES if min_bytes is None else min_bytes
         results: list[IngestResult] = []
-        # planned, not yet added: (plan, item, pieces parsed here | futures of the pool)
-        waiting: deque[tuple[Plan, Item, list[ParsedPiece] | list[Future]]] = deque()
+        # planned, not yet added: (plan, item, pieces parsed here | futures of the pool | a
+        # place in a group of small items)
+        waiting: deque[tuple[Plan, Item, Any]] = deque()
+        group = _Group()  # small items not yet sent
+        groups: list[_Group] = []
+
+        # the waiting items of each source: (their place in the order, start, end)
+        by_source: dict[str, list[tuple[int, int, int]]] = {}
+        order = [0, 0]  # items added from `waiting` so far, items put in it so far
+
+        def wait(plan: Plan, item: Item, parts: Any) -> None:
+            by_source.setdefault(item.source_id, []).append((order[1], item.start, item.end))
+            order[1] += 1
+            waiting.append((plan, item, parts))
 
         def add_oldest() -> None:
+            order[0] += 1
             plan, item, parts = waiting.popleft()
-            if parts and isinstance(parts[0], Future):
+            if isinstance(parts, _Slot):
+                parts = self._from_group(plan, item, parts, pool)
+            elif parts and isinstance(parts[0], Future):
                 parts = self._collect(plan, item, parts, pool)
             results.append(self.add(plan, parts))  # type: ignore[arg-type]
 
@@ -265,32 +286,64 @@ class Commit:
             for item in items:
                 # an `unknown` source's plan reads the context its earlier items' adds leave
                 every = self._view(item.source_id).src.log_format == UNKNOWN
-                last = max((i for i, (_, w, _) in enumerate(waiting) if w.source_id == item.source_id
-                            and (every or (w.start < item.end and item.start < w.end))), default=-1)
-                for _ in range(last + 1):
-                    add_oldest()
+                mine = by_source.get(item.source_id)
+                if mine:
+                    mine[:] = [w for w in mine if w[0] >= order[0]]  # those still waiting
+                    last = max((n for n, s, e in mine if every or (s < item.end and item.start < e)), default=-1)
+                    while order[0] <= last:
+                        add_oldest()
                 plan = self.plan(item)
-                if self._poolable(plan, item, pool, min_bytes):
-                    parts: list[Any] = self._submit(plan, item, pool)
-                    if parts:
-                        waiting.append((plan, item, parts))
+                size = sum(e - s for s, e, _ in plan.todo)
+                if self._poolable(plan, pool):
+                    if size >= min_bytes:
+                        parts: list[Any] = self._submit(plan, item, pool)
+                        if parts:
+                            wait(plan, item, parts)
+                            continue
+                    elif not pool.broken:
+                        wait(plan, item, group.take(self._jobs(plan, item)))
+                        if group.size >= POOL_CHUNK_BYTES:
+                            groups.append(group.send(pool))
+                            group = _Group()
                         continue
                 if waiting:  # parse here while the workers parse; add in item order
-                    waiting.append((plan, item, self.parse(plan, item)))
+                    wait(plan, item, self.parse(plan, item))
                 else:
                     results.append(self.add(plan, self.parse(plan, item)))
+            if group.jobs and (groups or group.size >= min_bytes):
+                groups.append(group.send(pool))  # else its items parse here, as they are added
             while waiting:
                 add_oldest()
         finally:
             for _, _, parts in waiting:  # a failure: what is still in the pool is not wanted
-                for f in parts:
+                for f in ([parts.group.future] if isinstance(parts, _Slot) else parts):
                     if isinstance(f, Future):
                         f.cancel()
         return results
 
-    def _poolable(self, plan: Plan, item: Item, pool: Any, min_bytes: int) -> bool:
-        """A whole (not truncated) item of a context-free source, big enough."""
-        if pool.broken or plan.truncated or not plan.todo or sum(e - s for s, e, _ in plan.todo) < min_bytes:
+    def _jobs(self, plan: Plan, item: Item) -> list[tuple[Any, ...]]:
+        """The worker's arguments for each planned piece of a (small) item: what ``parse`` gives the parser."""
+        view = self._view(plan.source_id)
+        spec = replace(view.src.spec(self.st.max_line_bytes), context=view.context)
+        reference = time.time() if item.kind == "live" else view.src.mtime
+        return [(spec, item.data[s - item.start:e - item.start], s, final, item.received_at, reference)
+                for s, e, final in plan.todo]
+
+    def _from_group(self, plan: Plan, item: Item, slot: _Slot, pool: Any) -> list[ParsedPiece]:
+        """A small item's pieces from its group's worker call, or (never sent, or a worker
+        died) the item parsed here."""
+        if slot.group.future is None:
+            return self.parse(plan, item)
+        try:
+            pieces = slot.group.future.result()
+        except BrokenProcessPool as exc:
+            pool_broken(pool, exc)
+            return self.parse(plan, item)
+        return pieces[slot.first:slot.first + slot.count]
+
+    def _poolable(self, plan: Plan, pool: Any) -> bool:
+        """A whole (not truncated) item of a context-free source."""
+        if pool.broken or plan.truncated or not plan.todo:
             return False
         name = self._view(plan.source_id).src.log_format
         if name in (None, UNKNOWN):
@@ -476,6 +529,38 @@ def entry_cuts(data: bytes, size: int, indent: bool, head: Any = None) -> list[i
         else:
             pos = nxt
     return cuts
+
+
+class _Group:
+    """Small items' pieces for one worker call (``ParsePool.submit_many``)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Any, ...]] = []
+        self.size = 0
+        self.future: Future | None = None
+
+    def take(self, jobs: list[tuple[Any, ...]]) -> _Slot:
+        slot = _Slot(self, len(self.jobs), len(jobs))
+        self.jobs += jobs
+        self.size += sum(len(j[1]) for j in jobs)
+        return slot
+
+    def send(self, pool: Any) -> _Group:
+        """Submit the group; a pool broken meanwhile leaves ``future`` None (parsed here)."""
+        try:
+            self.future = pool.submit_many(self.jobs)
+        except BrokenProcessPool as exc:
+            pool_broken(pool, exc)
+        return self
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where an item's pieces are in its group's results."""
+
+    group: _Group
+    first: int
+    count: int
 
 
 def pool_broken(pool: Any, exc: BaseException) -> None:

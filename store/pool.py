@@ -27,11 +27,11 @@ from typing import Any
 
 from logship.store.parsing import ParsedPiece, ParseSpec, gc_paused, make_parser, parse_piece
 
-__all__ = ["ParsePool", "parse_in_worker"]
+__all__ = ["ParsePool", "parse_in_worker", "parse_many_in_worker"]
 
 # a worker keeps a parser per (format, zone, mtime, path, limit, context); the collector
 # sees many sources, so the cache is emptied when it grows past this
-MAX_PARSERS = 256
+MAX_PARSERS = 4096
 _PARSERS: dict[tuple[Any, ...], Any] = {}
 _PR_SET_PDEATHSIG = 1
 
@@ -67,13 +67,8 @@ def _ready() -> int:
     return os.getpid()
 
 
-def parse_in_worker(spec: ParseSpec, data: bytes, start: int, final: bool,
-                    received_at: float | None = None, reference: float | None = None) -> ParsedPiece:
-    """Parse one segment of a context-free source (one parser per spec, reused).
-
-    ``received_at``, ``reference``: what the in-process parse gets (store/commit.py
-    ``Commit.parse``): the receive time standing in for a missing timestamp, and the
-    time future dates are checked against (None: the source's mtime)."""
+def _parser(spec: ParseSpec) -> Any:
+    """This worker's parser for a spec (made once, kept while the cache has room)."""
     key = (spec.log_format, spec.tz, spec.mtime, spec.max_line_bytes, spec.path,
            None if spec.context is None else json.dumps(spec.context, sort_keys=True))
     parser = _PARSERS.get(key)
@@ -81,9 +76,34 @@ def parse_in_worker(spec: ParseSpec, data: bytes, start: int, final: bool,
         if len(_PARSERS) >= MAX_PARSERS:
             _PARSERS.clear()
         parser = _PARSERS[key] = make_parser(spec)
+    return parser
+
+
+def parse_in_worker(spec: ParseSpec, data: bytes, start: int, final: bool,
+                    received_at: float | None = None, reference: float | None = None) -> ParsedPiece:
+    """Parse one segment of a context-free source (one parser per spec, reused).
+
+    ``received_at``, ``reference``: what the in-process parse gets (store/commit.py
+    ``Commit.parse``): the receive time standing in for a missing timestamp, and the
+    time future dates are checked against (None: the source's mtime)."""
+    parser = _parser(spec)
     parser.reference = spec.mtime if reference is None else reference
     with gc_paused():
         return parse_piece(parser, data, start, final, received_at=received_at)
+
+
+def parse_many_in_worker(jobs: list[tuple[Any, ...]]) -> list[ParsedPiece]:
+    """Many small pieces (a fleet's live frames) in one call: the arguments of
+    ``parse_in_worker`` each. Their column lists come back as lists, not Arrow: the
+    writer joins all of a commit's lists and builds its tables once (a table per small
+    piece costs more than parsing it)."""
+    out = []
+    with gc_paused():
+        for spec, data, start, final, received_at, reference in jobs:
+            parser = _parser(spec)
+            parser.reference = spec.mtime if reference is None else reference
+            out.append(parse_piece(parser, data, start, final, arrow=False, received_at=received_at))
+    return out
 
 
 class ParsePool:
@@ -110,6 +130,10 @@ class ParsePool:
     def submit(self, spec: ParseSpec, data: bytes, start: int, final: bool,
                received_at: float | None = None, reference: float | None = None) -> Future[ParsedPiece]:
         return self.executor.submit(parse_in_worker, spec, data, start, final, received_at, reference)
+
+    def submit_many(self, jobs: list[tuple[Any, ...]]) -> Future[list[ParsedPiece]]:
+        """Small pieces in one worker call (``parse_many_in_worker``)."""
+        return self.executor.submit(parse_many_in_worker, jobs)
 
     def pids(self) -> list[int]:
         """The worker processes' ids (tests, /metrics)."""
