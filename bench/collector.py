@@ -213,13 +213,14 @@ def load_main(args: argparse.Namespace) -> None:
 
 
 class Collector:
-    def __init__(self, tmp: Path, n_clients: int) -> None:
+    def __init__(self, tmp: Path, n_clients: int, parse_workers: str | None = None) -> None:
         self.db = tmp / "bench.duckdb"
         self.tokens = tmp / "tokens.txt"
         self.tokens.write_text("".join(f"c{k} tok-{k}-{os.urandom(6).hex()}\n" for k in range(max(1, n_clients))))
         self.proc = subprocess.Popen(
             [sys.executable, "-P", "-m", "logship", "collect", "--db", str(self.db), "--listen", "127.0.0.1:0",
-             "--token-file", str(self.tokens)], cwd=REPO, stdout=subprocess.PIPE,
+             "--token-file", str(self.tokens),
+             *(["--parse-workers", parse_workers] if parse_workers not in (None, "default") else [])], cwd=REPO, stdout=subprocess.PIPE,
             stderr=open(tmp / "collector.log", "ab"))
         self.url = self.proc.stdout.readline().decode().strip()
         self.ps = psutil.Process(self.proc.pid)
@@ -258,10 +259,10 @@ class Collector:
             con.close()
 
 
-def run_fleet(n: int, seconds: float) -> dict:
+def run_fleet(n: int, seconds: float, parse_workers: str | None = None) -> dict:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        coll = Collector(tmp, n)
+        coll = Collector(tmp, n, parse_workers)
         load = subprocess.Popen([sys.executable, __file__, "--role", "fleet", "--url", coll.url, "--tokens",
                                  str(coll.tokens), "--seconds", str(seconds)], stdout=subprocess.PIPE)
         queue: list[float] = []
@@ -350,6 +351,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=120.0, help="fleet run length per N (default 120)")
     ap.add_argument("--fleet", default="250,500,1000,1500", help="comma-separated N values to try")
     ap.add_argument("--fast-lines", type=int, default=300_000, help="lines for the fast single client")
+    ap.add_argument("--parse-workers", default="default",
+                    help="comma-separated collector --parse-workers settings to try per N (default: its default)")
     args = ap.parse_args()
     if args.role:
         load_main(args)
@@ -357,9 +360,9 @@ def main() -> None:
     limit = raise_open_files(2 * max([int(x) for x in args.fleet.split(",") if x] or [0]) + 256)
     print(f"open-file limit: {limit}", flush=True)
     best = 0
-    for n in [int(x) for x in args.fleet.split(",") if x]:
-        r = run_fleet(n, args.seconds)
-        print(f"fleet N={n}: sent {r.get('lines_sent')} stored {r['stored_lines']} | p50/p99 first ack "
+    for n, workers in [(int(x), w) for x in args.fleet.split(",") if x for w in args.parse_workers.split(",")]:
+        r = run_fleet(n, args.seconds, workers)
+        print(f"fleet N={n} parse-workers={workers}: sent {r.get('lines_sent')} stored {r['stored_lines']} | p50/p99 first ack "
               f"{r.get('p50_first', float('nan')):.3f}/{r.get('p99_first', float('nan')):.3f} s, full ack "
               f"{r.get('p50_full', float('nan')):.3f}/{r.get('p99_full', float('nan')):.3f} s | queue max "
               f"{r['queue_max_kb']:.0f} KiB (late {r['queue_max_late_kb']:.0f}) | collector CPU "
