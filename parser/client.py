@@ -21,7 +21,7 @@ from .batch import ParsedBatch
 from .diagnose import describe
 from .grammar import GrammarSpec
 from .compiled import compiled_for, fast_parser
-from .lalr import FlatTransformer, Tok
+from .lalr import FlatTransformer
 from .timestamps import IsoSeconds, TimestampError
 from .values import convert_pair
 
@@ -105,16 +105,7 @@ class ClientHandler:
         if not k:
             return "no_metrics", f"field {texts[3]}: a metric entry needs at least one numeric field"
         lab = self._json([h for h in hits if not h[5]]) if k < len(hits) else None
-        values = [float(h[3]) for h in samples]  # may raise (an int too large): before any append
-        m = batch.metrics
-        prefix = texts[3] + "."
-        m.ts_us.extend([ts] * k)
-        m.session_id.extend([texts[2][5:]] * k)
-        m.name.extend([prefix + h[2] for h in samples])
-        m.value.extend(values)
-        m.unit.extend([h[4] for h in samples])
-        m.labels.extend([lab] * k)
-        m.byte_offset.extend([offset] * k)
+        _append_samples(batch, ts, texts[2][5:], texts[3], samples, lab, offset)
         return None
 
     def _handle_tokens(self, head: str, cont: list[str] | None, batch: ParsedBatch,
@@ -184,18 +175,7 @@ class ClientHandler:
             lab = self._json([h for h in hits if not h[5]])
         else:
             lab = None
-        k = len(samples)
-        # whole columns at once; float() may raise (an int too large): before any append
-        values = [float(h[3]) for h in samples]
-        m = batch.metrics
-        prefix = group + "."
-        m.ts_us.extend([ts] * k)
-        m.session_id.extend([session] * k)
-        m.name.extend([prefix + h[2] for h in samples])
-        m.value.extend(values)
-        m.unit.extend([h[4] for h in samples])
-        m.labels.extend([lab] * k)
-        m.byte_offset.extend([offset] * k)
+        _append_samples(batch, ts, session, group, samples, lab, offset)
         return None
 
     # -- caches: a log repeats its key=value texts and label sets -------------------
@@ -232,3 +212,20 @@ class ClientHandler:
 def _continued(cont: list[str]) -> tuple[str, str]:
     return ("unexpected_continuation",
             f"continuation line, field message: a metric entry cannot have continuation lines ({len(cont)} found)")
+
+
+def _append_samples(batch: ParsedBatch, ts: int, session: str, group: str, samples: list[Any],
+                    labels: str | None, offset: int) -> None:
+    """A metric entry's samples (conversion hits), whole columns at once. float() may
+    raise (an int too large): it runs before any append, so a failed entry adds nothing."""
+    values = [float(h[3]) for h in samples]
+    k = len(samples)
+    m = batch.metrics
+    prefix = group + "."
+    m.ts_us.extend([ts] * k)
+    m.session_id.extend([session] * k)
+    m.name.extend([prefix + h[2] for h in samples])
+    m.value.extend(values)
+    m.unit.extend([h[4] for h in samples])
+    m.labels.extend([labels] * k)
+    m.byte_offset.extend([offset] * k)

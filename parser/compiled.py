@@ -301,6 +301,13 @@ class _Lexers:
 
 def _first(pattern: str) -> frozenset[str] | None:
     """The characters a match of `pattern` can start with, or None (any, or unknown)."""
+    found = _first_and_nullable(pattern)
+    return None if found is None else found[0]
+
+
+def _first_and_nullable(pattern: str) -> tuple[frozenset[str] | None, bool] | None:
+    """(first characters or None, may match the empty string), or None when `pattern`
+    cannot be read here (no `re._parser`, a parse error, IGNORECASE)."""
     if _sre is None:
         return None
     try:
@@ -309,8 +316,7 @@ def _first(pattern: str) -> frozenset[str] | None:
         return None
     if parsed.state.flags & re.IGNORECASE:
         return None
-    first, _ = _first_seq(list(parsed))
-    return first
+    return _first_seq(list(parsed))
 
 
 def _first_seq(items: list[Any]) -> tuple[frozenset[str] | None, bool]:
@@ -737,16 +743,8 @@ def _local_item(op: Any, av: Any) -> bool:
 def _first_strict(pattern: str) -> frozenset[str] | None:
     """The characters every match of `pattern` starts with, or None (unknown, or it may
     match the empty string, or flags)."""
-    if _sre is None:
-        return None
-    try:
-        parsed = _sre.parse(pattern)
-    except Exception:
-        return None
-    if parsed.state.flags & re.IGNORECASE:
-        return None
-    first, nullable = _first_seq(list(parsed))
-    return None if nullable else first
+    found = _first_and_nullable(pattern)
+    return None if found is None or found[1] else found[0]
 
 
 class _Markers:
