@@ -322,7 +322,8 @@ class Commit:
         return results
 
     def _jobs(self, plan: Plan, item: Item) -> list[tuple[Any, ...]]:
-        """The worker's arguments for each planned piece of a (small) item: what ``parse`` gives the parser."""
+        """A worker's arguments (``parse_in_worker``) for each planned piece of an item:
+        what ``parse`` gives the source's parser here."""
         view = self._view(plan.source_id)
         spec = replace(view.src.spec(self.st.max_line_bytes), context=view.context)
         reference = time.time() if item.kind == "live" else view.src.mtime
@@ -355,23 +356,19 @@ class Commit:
         return fmt.context_free and fmt.spec.time != "previous"
 
     def _submit(self, plan: Plan, item: Item, pool: Any) -> list[Future]:
-        """The plan's pieces to the pool with what ``parse`` would give the parser; []
-        when the pool is broken (the caller parses here)."""
-        view = self._view(plan.source_id)
-        spec = replace(view.src.spec(self.st.max_line_bytes), context=view.context)
-        reference = time.time() if item.kind == "live" else view.src.mtime
+        """The plan's pieces to the pool (``_jobs``), each cut at entry heads into pieces of
+        about POOL_CHUNK_BYTES; [] when the pool is broken (the caller parses here)."""
         from logship.parser import get_format
 
-        fmt = get_format(spec.log_format)
+        fmt = get_format(self._view(plan.source_id).src.log_format)
         indent, head = fmt.continuation == "indent", fmt.head_regex()
         futures: list[Future] = []
         try:
-            for s, e, final in plan.todo:
-                data = item.data[s - item.start:e - item.start]
+            for spec, data, s, final, received_at, reference in self._jobs(plan, item):
                 cuts = [0, *entry_cuts(data, POOL_CHUNK_BYTES, indent, head), len(data)]
                 for a, b in zip(cuts, cuts[1:]):
                     futures.append(pool.submit(spec, data[a:b], s + a, final if b == len(data) else True,
-                                               item.received_at, reference))
+                                               received_at, reference))
         except BrokenProcessPool as exc:
             for f in futures:
                 f.cancel()

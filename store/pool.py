@@ -80,16 +80,18 @@ def _parser(spec: ParseSpec) -> Any:
 
 
 def parse_in_worker(spec: ParseSpec, data: bytes, start: int, final: bool,
-                    received_at: float | None = None, reference: float | None = None) -> ParsedPiece:
+                    received_at: float | None = None, reference: float | None = None,
+                    arrow: bool = True) -> ParsedPiece:
     """Parse one segment of a context-free source (one parser per spec, reused).
 
     ``received_at``, ``reference``: what the in-process parse gets (store/commit.py
     ``Commit.parse``): the receive time standing in for a missing timestamp, and the
-    time future dates are checked against (None: the source's mtime)."""
+    time future dates are checked against (None: the source's mtime). ``arrow``: build
+    the Arrow tables here (a big piece), else send the column lists back."""
     parser = _parser(spec)
     parser.reference = spec.mtime if reference is None else reference
     with gc_paused():
-        return parse_piece(parser, data, start, final, received_at=received_at)
+        return parse_piece(parser, data, start, final, arrow=arrow, received_at=received_at)
 
 
 def parse_many_in_worker(jobs: list[tuple[Any, ...]]) -> list[ParsedPiece]:
@@ -97,13 +99,8 @@ def parse_many_in_worker(jobs: list[tuple[Any, ...]]) -> list[ParsedPiece]:
     ``parse_in_worker`` each. Their column lists come back as lists, not Arrow: the
     writer joins all of a commit's lists and builds its tables once (a table per small
     piece costs more than parsing it)."""
-    out = []
     with gc_paused():
-        for spec, data, start, final, received_at, reference in jobs:
-            parser = _parser(spec)
-            parser.reference = spec.mtime if reference is None else reference
-            out.append(parse_piece(parser, data, start, final, arrow=False, received_at=received_at))
-    return out
+        return [parse_in_worker(*job, arrow=False) for job in jobs]
 
 
 class ParsePool:
