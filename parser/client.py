@@ -20,7 +20,7 @@ from lark.exceptions import UnexpectedInput
 from .batch import ParsedBatch
 from .diagnose import describe
 from .grammar import GrammarSpec
-from .compiled import compiled_for, fast_parser
+from .compiled import compiled_for, fast_parser, is_built
 from .lalr import FlatTransformer
 from .timestamps import IsoSeconds, TimestampError
 from .values import convert_pair
@@ -50,11 +50,12 @@ class ClientHandler:
     def __init__(self, spec: GrammarSpec, lark: Lark, tz: tzinfo, mtime: float | None,
                  context: dict[str, Any] | None, path: str | None = None) -> None:
         self._parse = fast_parser(lark)  # compiled regex first, LALR for the rest
-        compiled, _ = compiled_for(lark)
-        # the compiled line with its key=value repetition as findall tuples (one C call
-        # for all pairs); None: every line through `_parse`
-        self._split = compiled.split if compiled is not None else None
         self._lark = lark
+        # the compiled line with its key=value repetition as (terminal, text) pairs, once
+        # the compiled path is built (`_parse` builds it after WARM_LINES lines); None:
+        # every line through `_parse` (a grammar the fast path cannot read)
+        self._split: Any = self._split_when_built
+        self._split_when_built(None)
         self._tz = tz
         self._iso = IsoSeconds(tz)
         # process-wide (a conversion depends only on the pair's type and text): the
@@ -65,6 +66,15 @@ class ClientHandler:
 
     def context(self) -> dict[str, Any]:
         return {}
+
+    def _split_when_built(self, head: str | None) -> Any:
+        """Until the compiled path is built: None (the line goes through `_parse`); then
+        the compiled split takes this method's place."""
+        if not is_built(self._lark):
+            return None
+        compiled = compiled_for(self._lark)[0]
+        self._split = compiled.split if compiled is not None else None
+        return None if self._split is None or head is None else self._split(head)
 
     def handle(self, head: str, cont: list[str] | None, batch: ParsedBatch,
                offset: int) -> tuple[str, str] | None:

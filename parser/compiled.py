@@ -67,7 +67,7 @@ from lark.parsers.lalr_analysis import Shift
 
 from .lalr import RULE, Tok
 
-__all__ = ["CompiledLine", "NotCompilable", "compiled_for", "fast_parser", "compile_status"]
+__all__ = ["CompiledLine", "NotCompilable", "compiled_for", "fast_parser", "compile_status", "is_built"]
 
 MAX_SHAPES = 512  # linear shapes of one grammar (after expanding alternatives)
 MAX_CONFIGS = 2_000  # parser stacks explored per repetition
@@ -1014,13 +1014,45 @@ def compile_status(lark: Lark | None) -> str:
     return "compiled" if c is not None else f"lalr ({why})"
 
 
+# A grammar's compiled path is built once this process has parsed WARM_LINES lines with
+# it: building it (10-60 ms a grammar) costs more than parsing the samples detection
+# reads (up to 200 lines of each shipped format, for every new source) on the LALR path,
+# which gives the same records (tests/parser/test_compiled.py).
+WARM_LINES = 400
+_SEEN: dict[int, int] = {}
+
+
+def is_built(lark: Lark) -> bool:
+    """Whether this process has built (or found it cannot build) the grammar's compiled path."""
+    hit = _COMPILED.get(id(lark))
+    return hit is not None and hit[0] is lark
+
+
 def fast_parser(lark: Lark) -> Callable[[str], list[Tok]]:
     """The line parser handlers use: the compiled path, then the LALR path for the lines
-    it leaves undecided (which parses them or raises Lark's UnexpectedInput)."""
+    it leaves undecided (which parses them or raises Lark's UnexpectedInput). Until the
+    grammar has parsed WARM_LINES lines in this process, the LALR path alone."""
     from .lalr import FastLALR
 
     lalr = FastLALR.of(lark).parse
-    compiled, _ = compiled_for(lark)
+    if is_built(lark):
+        return _with_fallback(compiled_for(lark)[0], lalr)
+    key = id(lark)
+    current: Callable[[str], list[Tok]] | None = None
+
+    def warming(text: str) -> list[Tok]:
+        nonlocal current
+        if current is None:
+            seen = _SEEN[key] = _SEEN.get(key, 0) + 1
+            if seen < WARM_LINES:
+                return lalr(text)
+            current = _with_fallback(compiled_for(lark)[0], lalr)
+        return current(text)
+
+    return warming
+
+
+def _with_fallback(compiled: CompiledLine | None, lalr: Callable[[str], list[Tok]]) -> Callable[[str], list[Tok]]:
     if compiled is None:
         return lalr
     fast = compiled.parse

@@ -141,6 +141,7 @@ def test_records_are_the_same_with_and_without_the_fast_path(fmt, monkeypatch):
     data = b"\n".join(line.encode() for line in sample_lines(fmt)) + b"\n"
     rnd = random.Random(5)
     data += b"\n".join(mutate(line, rnd).encode() for line in sample_lines(fmt)[:100]) + b"\n"
+    compiled_for(fmt.lark())  # built now, not after WARM_LINES lines: every line on the fast path
     fast = batches(fmt, data)
     monkeypatch.setattr(compiled_mod, "compiled_for", lambda lark: (None, "off"))
     slow = batches(fmt, data)
@@ -182,6 +183,23 @@ def test_user_grammar_gets_a_fast_path_with_aliases_keywords_and_markers(tmp_pat
     assert compiled.parse("a nullx 1") is not None
     # a token whose text is the keyword: Lark retypes it; the fast path leaves such lines to Lark
     assert compiled.parse("a null") is None and reference(lark, "a null") is not None
+
+
+def test_the_fast_path_is_built_only_after_warm_lines(tmp_path):
+    """Detection's samples stay on the LALR path (building costs more than parsing
+    them); the WARM_LINES-th line builds the compiled path, and every line parses the
+    same before and after."""
+    (tmp_path / "shapes.lark").write_text(SHAPES)
+    lark = FormatRegistry([tmp_path]).get("shapes").lark()
+    parse = compiled_mod.fast_parser(lark)
+    lines = ["a 1 2 ; rest", "a ( 3 ) 1 2 ; r", "a null", "a nullx 1"] * (compiled_mod.WARM_LINES // 4 + 2)
+    before = [[tuple(t) for t in parse(line)] for line in lines[:compiled_mod.WARM_LINES - 1]]
+    assert not compiled_mod.is_built(lark)
+    after = [[tuple(t) for t in parse(line)] for line in lines[compiled_mod.WARM_LINES - 1:]]
+    assert compiled_mod.is_built(lark) and compiled_for(lark)[0] is not None
+    assert before + after == [reference(lark, line) for line in lines]
+    # a parser made once it is built uses it at once
+    assert [tuple(t) for t in compiled_mod.fast_parser(lark)("a 1 2")] == reference(lark, "a 1 2")
 
 
 def test_a_recursive_grammar_runs_on_lalr_alone_and_says_why(tmp_path):
