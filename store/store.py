@@ -32,7 +32,15 @@ from logship.store.parsing import FALLBACK_FORMAT, ParseSpec
 from logship.store.ranges import Range, merge
 from logship.store.schema import SCHEMA_VERSION, migrate, schema_version
 
-__all__ = ["Store", "SourceInfo", "IngestResult", "INGEST_KINDS", "Item", "check_source_params"]
+__all__ = ["Store", "SourceInfo", "IngestResult", "INGEST_KINDS", "Item", "check_source_params",
+           "CHECKPOINT_THRESHOLD"]
+
+# DuckDB checkpoints when its write-ahead log passes this (its default: 16 MiB). Each
+# checkpoint rewrites the table's last, partly filled row groups, so at 16 MiB a row
+# group of events is compressed and written three or four times before it is full: at
+# 64 MiB a stream of commits costs half the time and leaves half the file (bench/RESULTS.md,
+# "the store's checkpoints"). A crash replays at most this much log at the next open.
+CHECKPOINT_THRESHOLD = "64MiB"
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ class Store:
                 raise StoreError(f"database {self.path} has schema version {found}, expected {SCHEMA_VERSION}")
         else:
             migrate(self.con)
+            self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         self._tx_depth = 0
         self._sources: dict[str, SourceInfo] = {}
 
