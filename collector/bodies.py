@@ -479,7 +479,7 @@ async def handle_lines(request: web.Request) -> web.StreamResponse:
             else:
                 # at-least-once: append after everything committed (requests of a source are serialised)
                 try:
-                    ranges = await state.on_writer(lambda: state.store.source(info.source_id).ranges)
+                    ranges = await state.on_writer(lambda: state.store.source(info.source_id).ranges, flush=False)
                 except StoreUnavailable as exc:
                     raise _unavailable(exc) from None
                 start = max((e for _, e in ranges), default=0)

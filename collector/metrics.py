@@ -40,6 +40,8 @@ class Metrics:
     credit_granted: int = 0
     acks: int = 0
     commits: int = 0
+    # commits whose batch was parsed while the batch before it was being written
+    commits_pipelined: int = 0
     # the writer's store health (failing, outages, reopens), read when rendering
     store_health: StoreHealth = field(default_factory=StoreHealth)
     commit_seconds_sum: float = 0.0
@@ -160,6 +162,8 @@ class Metrics:
         out.append(f'logship_commit_seconds_bucket{{le="+Inf"}} {self.commits}')
         out.append(f"logship_commit_seconds_sum {self.commit_seconds_sum:.6f}")
         out.append(f"logship_commit_seconds_count {self.commits}")
+        series("commits_pipelined_total", "counter", "Group commits whose batch was planned and parsed while "
+               "the batch before it was being written.", self.commits_pipelined)
         out.append("# HELP logship_errors_total Protocol errors sent, by code.")
         out.append("# TYPE logship_errors_total counter")
         for code, n in sorted(self.errors.items()):

@@ -93,7 +93,10 @@ class CollectorState:
         on a source, and never waits for the writer. A store that cannot commit raises
         StoreUnavailable."""
         check_source_params(log_format=kw.get("log_format"), tz=kw.get("tz", "UTC"), mtime=kw.get("mtime"))
-        return await self.writer.run_in_thread(lambda: self.store.resolve_source(client_id, head, **kw))
+        # flush=False: resolving reads and sets what no commit writes (its head, path,
+        # format, mtime); the ranges it reports may lag the batch waiting to be written,
+        # and a resend of those bytes is subtracted when it is planned
+        return await self.writer.run_in_thread(lambda: self.store.resolve_source(client_id, head, **kw), flush=False)
 
     def kept_zone(self, intake: str, info: Any, sent: str | None, client_id: str) -> bool:
         """An `open` or backlog body that names a zone other than its source's: the
@@ -106,5 +109,6 @@ class CollectorState:
                     intake, info.source_id, client_id, info.path or "?", sent, info.tz)
         return True
 
-    async def on_writer(self, fn: Any, *args: Any) -> Any:
-        return await self.writer.run_in_thread(fn, *args)
+    async def on_writer(self, fn: Any, *args: Any, flush: bool = True) -> Any:
+        """fn on the writer's thread (Writer.run_in_thread: ``flush`` there)."""
+        return await self.writer.run_in_thread(fn, *args, flush=flush)

@@ -1,8 +1,10 @@
 """The collector's only door into store/: the calls the writer thread makes.
 
 Everything goes through store.Store's one commit path (store/commit.py): the writer
-hands a list of store.Item and gets one result per item. This module holds no storage
-logic. It also tells a
+hands a list of store.Item and gets one result per item, either at once
+(``ingest_many``) or in three steps it pipelines with the batch before (``stage``,
+``finish``, ``write``: the parse workers parse one batch while DuckDB writes the
+other). This module holds no storage logic. It also tells a
 store that cannot commit (disk full, I/O error: StoreUnavailable) from data that cannot
 be stored, and reopens the database after a fatal DuckDB error (DuckDB invalidates the
 database instance then: every later statement fails until it is reopened).
@@ -10,14 +12,17 @@ database instance then: every later statement fails until it is reopened).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import duckdb
 
 from logship.kernel.errors import one_line
+from logship.store.commit import Commit
 from logship.store.item import Item
 
 from .errors import CollectorError
@@ -59,6 +64,10 @@ def unavailable(exc: BaseException) -> StoreUnavailable | None:
 class StorePort(Protocol):
     def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any: ...
     def ingest_many(self, items: list[Item]) -> list[Any]: ...
+    def stage(self, items: list[Item], base: Any = None) -> Any: ...
+    def finish(self, commit: Any) -> list[Any]: ...
+    def write(self, commit: Any) -> None: ...
+    def forget_parsers(self) -> None: ...
     def source(self, source_id: str) -> Any: ...
     def reopen(self) -> None: ...
     def probe(self, nbytes: int) -> None: ...
@@ -119,6 +128,47 @@ class StoreAdapter:
                     raise down from exc
                 out.append(exc)
         return out
+
+    # --- a commit in three steps (the writer pipelines them: collector/writer.py) -----
+
+    def stage(self, items: list[Item], base: Any = None) -> Any:
+        """A Commit of the items, planned on ``base`` (a commit added but not yet
+        written, or None) with their parse started in the pool; None when they must
+        wait for ``base``'s write (Commit.follows_unwritten). Raises like ingest_many;
+        on a failure nothing is written and the parsers are forgotten."""
+        commit = Commit(self.store, self.parsers, base)
+        if commit.follows_unwritten(items):
+            return None
+        if len(self.parsers) > 20_000 and base is None:
+            self.parsers.clear()
+        with self._failing():
+            commit.start(items, self.pool)
+        return commit
+
+    def finish(self, commit: Any) -> list[Any]:
+        """The staged items added, in order; their results (written by ``write``)."""
+        with self._failing():
+            return commit.finish()  # type: ignore[no-any-return]
+
+    def write(self, commit: Any) -> None:
+        """The added items in one transaction."""
+        with self._failing():
+            commit.write()
+
+    def forget_parsers(self) -> None:
+        """Parse contexts may be ahead of the store (a commit failed): read them again."""
+        self.parsers.clear()
+
+    @contextlib.contextmanager
+    def _failing(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            self.parsers.clear()  # their contexts may be ahead of what was rolled back
+            down = unavailable(exc)
+            if down is not None:
+                raise down from exc
+            raise
 
     def source(self, source_id: str) -> Any:
         try:

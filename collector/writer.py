@@ -155,6 +155,32 @@ class _Segment:
         return self.start + len(self.data)
 
 
+@dataclass(slots=True)
+class _Staged:
+    """A batch between its staging and its write (``Writer._step``)."""
+
+    batch: list[Work]
+    t0: float
+    work_seg: list[_Segment | None]
+    refused: dict[int, str]
+    touched: dict[int, tuple[str, _Segment]]
+    # where each touched segment started before this batch: a failed write answers from there
+    starts: dict[int, int]
+    frontier: dict[int, int] = field(default_factory=dict)
+    calls: list[Item] = field(default_factory=list)
+    units: list[tuple[str, _Segment | None, bool]] = field(default_factory=list)  # (source, segment, last piece)
+    commit: Any = None  # the store's staged commit; None: committed the careful way
+    unavailable: StoreUnavailable | None = None
+    pipelined: bool = False  # staged while the batch before it waited for its write
+    dones: list[tuple[DoneCallback | None, Done]] = field(default_factory=list)
+    counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # lines, records, rejects, future
+
+
+# after a write that failed for a reason other than the store (a bug, a value DuckDB
+# refuses), this many commits go the careful way: item by item when the group fails
+CAREFUL_COMMITS = 3
+
+
 class Writer:
     """Owns the queue, the pending tails and the thread that owns the store."""
 
@@ -175,6 +201,12 @@ class Writer:
         self._space.set()
         self._closing = False
         self._exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="logship-writer")
+        # writer thread only: the batch added and waiting for its write, the commits left
+        # to go the careful way; dones made in that thread wait in _out for the loop
+        self._ready: _Staged | None = None
+        self._careful = 0
+        self._flush_error: StoreUnavailable | None = None  # why the last _flush_ready failed (a store outage)
+        self._out: deque[tuple[DoneCallback | None, Done]] = deque()
         self._task: asyncio.Task[None] | None = None
         self.space_listeners: list[Callable[[], None]] = []
 
@@ -210,18 +242,31 @@ class Writer:
         await self.submit(work)
         return await fut
 
-    async def run_in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def run_in_thread(self, fn: Callable[..., Any], *args: Any, flush: bool = True) -> Any:
         """Run fn on the writer's thread, between batches (resolving sources, remote ingest).
+
+        ``flush``: the batch added and waiting for its write (``_step``) is written
+        first, so that fn sees and changes the store as committed (jobs: ingest, prune).
+        A read of a source that the caller alone appends to (it holds the source's lock
+        until its commit is answered) may go before it: ``flush=False``.
 
         While the store cannot commit this raises StoreUnavailable at once (only the
         writer loop tries the store again, after its backoff)."""
         if self.health.failing:
             raise StoreUnavailable(self._refusal())
+
+        def after_the_batch_waiting() -> Any:
+            if flush and not self._flush_ready():
+                raise self._flush_error or RuntimeError("the commit before this one failed; try again")
+            return fn(*args)
+
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._exec, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._exec, after_the_batch_waiting)
         except StoreUnavailable as exc:
             self._store_failed(exc)
             raise
+        finally:
+            self._deliver_out()
 
     def _refusal(self) -> str:
         left = max(0.0, self.health.retry_at - time.monotonic())
@@ -260,7 +305,7 @@ class Writer:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if not self._queue:
+            if not self._queue and self._ready is None:
                 if self._closing:
                     break
                 deadline = self._next_deadline()
@@ -271,6 +316,9 @@ class Writer:
                         await asyncio.wait_for(self._wakeup.wait(), timeout)
                     except TimeoutError:
                         pass
+            if self.health.failing and self._ready is not None:
+                # (a job or a read met the outage) the batch waiting is answered first
+                await self._in_thread([], self._flush_ready)
             if self.health.due():
                 await loop.run_in_executor(self._exec, self._recover)
                 if not self.health.failing:
@@ -280,18 +328,33 @@ class Writer:
                 self._deliver(self._refuse(batch, self._refusal()))
                 continue
             if not batch and not self._due_segments(time.monotonic()):
+                if self._ready is not None:  # nothing more came: write the batch waiting
+                    await self._in_thread(batch, self._flush_ready)
                 continue
-            self._unavailable = None
-            try:
-                dones = await loop.run_in_executor(self._exec, self._commit, batch)
-            except Exception as exc:  # noqa: BLE001 - a bug must not stop all commits: fail this batch
-                log.exception("group commit failed")
-                dones = self._refuse(batch, f"{type(exc).__name__}: {exc}")
-            if self._unavailable is not None:
-                self._store_failed(self._unavailable)
-            self._deliver(dones)
+            await self._in_thread(batch, self._step, batch)
         # shutdown: everything queued is committed and acked; unfinished entries stay
         # pending and unacked (the shipper resends them to the next collector)
+
+    async def _in_thread(self, batch: list[Work], fn: Callable[..., Any], *args: Any) -> None:
+        """Run a step of the writer thread; deliver the dones it made (``batch``: the
+        works to refuse if the step fails with a bug)."""
+        self._unavailable = None
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._exec, fn, *args)
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop all commits: fail this batch
+            log.exception("group commit failed")
+            self._out.extend(self._refuse(batch, f"{type(exc).__name__}: {exc}"))
+        if self._unavailable is not None:
+            self._store_failed(self._unavailable)
+        self._deliver_out(always=True)
+
+    def _deliver_out(self, always: bool = False) -> None:
+        """Deliver the dones the writer thread made (on the loop)."""
+        dones = []
+        while self._out:
+            dones.append(self._out.popleft())
+        if dones or always:
+            self._deliver(dones)
 
     def _take_batch(self) -> list[Work]:
         batch: list[Work] = []
@@ -355,12 +418,32 @@ class Writer:
 
     # --- inside the writer thread ------------------------------------------------
 
-    def _commit(self, batch: list[Work]) -> list[tuple[DoneCallback | None, Done]]:
-        """Merge the batch into pending segments, ingest what can be (one group commit),
-        and say for every work how far its bytes are committed."""
+    def _step(self, batch: list[Work]) -> None:
+        """One batch, pipelined with the one before it (writer thread).
+
+        The batch is staged (merged into pending segments, planned, its context-free
+        items handed to the parse workers) BEFORE the previous batch, added and waiting
+        in ``_ready``, is written: the workers parse this batch while DuckDB writes that
+        one. Then this batch is added and waits in its turn; it is written at once when
+        nothing else is queued. Its dones go out only after its write."""
+        staged = self._stage(batch)
+        if self._ready is not None and not self._flush_ready():
+            # the batch before failed to commit: this one was planned on what it added
+            if staged.commit is not None:
+                staged.commit.cancel()
+            self.store.forget_parsers()
+            self._out.extend(self._refuse(batch, "not committed: the commit before it failed; "
+                                                 "resend from your last ack"))
+            return
+        self._finish(staged)
+        if not self._queue:
+            self._flush_ready()
+
+    def _stage(self, batch: list[Work]) -> _Staged:
+        """Merge the batch into pending segments and cut what can be committed into
+        items; plan them on the batch waiting to be written (``_ready``) and start their
+        parse, unless this batch must be committed the careful way (``_finish``)."""
         t0 = time.monotonic()
-        if self.commit_delay_s:
-            time.sleep(self.commit_delay_s)
         now = time.monotonic()
         touched: dict[int, tuple[str, _Segment]] = {}
         work_seg: list[_Segment | None] = []
@@ -390,9 +473,8 @@ class Writer:
                     seg.final = True  # no new lines for a while: the entry is complete
                     touched.setdefault(id(seg), (src, seg))
 
-        frontier: dict[int, int] = {}
-        calls: list[Item] = []
-        units: list[tuple[str, _Segment | None, bool]] = []  # (source, segment, last piece of it)
+        staged = _Staged(batch, t0, work_seg, refused, touched, {id(seg): seg.start for _, seg in touched.values()})
+        frontier, calls, units = staged.frontier, staged.calls, staged.units
         for src, seg in touched.values():
             data = bytes(seg.data)
             if not seg.final:
@@ -424,18 +506,63 @@ class Writer:
         for work in truncated:
             calls.append(Item(work.source_id, work.start, work.data, True, work.kind, work.span))
             units.append((work.source_id, None, True))
-        try:
-            results: list[Any] = self.store.ingest_many(calls) if calls else []
-        except StoreUnavailable as exc:
-            self._unavailable = exc  # _run marks the store as failing
-            results = [exc] * len(calls)
-        if calls and self._unavailable is None:
-            self.health.recovered()
+        if calls and not self._careful:
+            base = self._ready.commit if self._ready is not None else None
+            try:
+                staged.commit = self.store.stage(calls, base)
+                staged.pipelined = base is not None and staged.commit is not None
+            except StoreUnavailable as exc:
+                self._unavailable = exc
+                staged.unavailable = exc
+            except Exception as exc:  # noqa: BLE001 - committed the careful way, which isolates it
+                log.warning("staging a commit of %d items failed (%s); committing them one by one", len(calls), exc)
+        return staged
 
+    def _finish(self, staged: _Staged) -> None:
+        """Add the staged batch (its workers' results, in order) and say for every work
+        how far its bytes will be committed: it waits in ``_ready`` for its write. A batch
+        not staged (careful, or after a failure) is committed here the careful way
+        (StorePort.ingest_many: isolated item by item if the group fails) and answered."""
+        calls = staged.calls
+        results: list[Any] = []
+        written = True
+        if staged.unavailable is not None:
+            results = [staged.unavailable] * len(calls)
+        elif staged.commit is not None:
+            try:
+                results = self.store.finish(staged.commit)
+                written = False
+            except StoreUnavailable as exc:
+                self._unavailable = exc
+                results = [exc] * len(calls)
+            except Exception as exc:  # noqa: BLE001 - nothing was written: commit it the careful way
+                log.warning("a staged commit of %d items failed (%s); committing them one by one", len(calls), exc)
+        if written and calls and not results:
+            try:
+                results = self.store.ingest_many(calls)
+            except StoreUnavailable as exc:
+                self._unavailable = exc  # _run marks the store as failing
+                results = [exc] * len(calls)
+            if self._careful:
+                self._careful -= 1
+        if calls and written and self._unavailable is None:
+            self.health.recovered()
+        self._answer(staged, results)
+        if written:
+            self._count(staged)
+            self._out.extend(staged.dones)
+        else:
+            self._ready = staged
+
+    def _answer(self, staged: _Staged, results: list[Any]) -> None:
+        """Move the pending segments on by the results and build every work's Done."""
+        batch, units, work_seg, touched, frontier = (staged.batch, staged.units, staged.work_seg, staged.touched,
+                                                     staged.frontier)
         errors: dict[str, str] = {}
         ranges: dict[str, list[tuple[int, int]]] = {}
         stats: dict[int, list[int]] = {}
         failed: set[int] = set()
+        counts = staged.counts
         for (src, seg, last), res in zip(units, results):
             if isinstance(res, BaseException):
                 errors[src] = f"{type(res).__name__}: {res}"
@@ -445,10 +572,10 @@ class Writer:
                     failed.add(id(seg))
             else:
                 ranges[src] = list(res.ranges)
-                self.metrics.lines_stored += res.lines
-                self.metrics.records_stored += res.records
-                self.metrics.rejects += res.rejects
-                self.metrics.future_dated += res.future
+                counts[0] += res.lines
+                counts[1] += res.records
+                counts[2] += res.rejects
+                counts[3] += res.future
                 if seg is not None:
                     acc = stats.setdefault(id(seg), [0, 0, 0])
                     acc[0] += res.lines
@@ -466,9 +593,9 @@ class Writer:
             frontier[id(seg)] = seg.start
             if seg.final or not seg.data or not seg.keep_tail:
                 self._drop(src, seg)
-        self.metrics.observe_commit(time.monotonic() - t0)
 
-        dones: list[tuple[DoneCallback | None, Done]] = []
+        dones = staged.dones
+        refused = staged.refused
         last_of_seg = {id(seg): i for i, seg in enumerate(work_seg) if seg is not None}
         for i, (work, seg) in enumerate(zip(batch, work_seg)):
             if i in refused:
@@ -499,7 +626,63 @@ class Writer:
                     seg.lane.cut(end)
                 dones.append((seg.on_flush, Done(src, end, end, end, 0, ranges.get(src, []),
                                                  error=errors.get(src))))
-        return dones
+
+    def _count(self, staged: _Staged) -> None:
+        """A written batch's lines, records, rejects and future dates in /metrics."""
+        lines, records, rejects, future = staged.counts
+        m = self.metrics
+        m.lines_stored += lines
+        m.records_stored += records
+        m.rejects += rejects
+        m.future_dated += future
+        m.commits_pipelined += staged.pipelined
+        m.observe_commit(time.monotonic() - staged.t0)
+
+    def _flush_ready(self) -> bool:
+        """Write the batch waiting in ``_ready`` (writer thread); its dones go out. False
+        when the write failed: the batch is answered as not committed."""
+        staged, self._ready = self._ready, None
+        self._flush_error = None
+        if staged is None:
+            return True
+        if self.commit_delay_s:
+            time.sleep(self.commit_delay_s)
+        try:
+            self.store.write(staged.commit)
+        except StoreUnavailable as exc:
+            self._unavailable = self._flush_error = exc  # _run marks the store as failing
+            self._fail(staged, f"{type(exc).__name__}: {exc}")
+            return False
+        except Exception as exc:  # noqa: BLE001 - answered as not committed; the resend goes the careful way
+            log.error("group commit of %d items failed (%s); the next commits go item by item",
+                      len(staged.calls), exc)
+            self._careful = CAREFUL_COMMITS
+            self._fail(staged, f"{type(exc).__name__}: {exc}")
+            return False
+        self.health.recovered()
+        self._count(staged)
+        self._out.extend(staged.dones)
+        return True
+
+    def _fail(self, staged: _Staged, error: str) -> None:
+        """A staged batch whose write failed: nothing of it is acked. Its pending segments
+        moved on when it was added; they go (the senders resend from their last ack) and
+        every lane is cut where its segment started before this batch."""
+        dones: list[tuple[DoneCallback | None, Done]] = []
+        for work, seg in zip(staged.batch, staged.work_seg):
+            acked = work.start if seg is None else min(work.end, staged.starts.get(id(seg), work.start))
+            if work.lane is not None:
+                work.lane.cut(acked)
+            dones.append((work.on_done, Done(work.source_id, work.start, work.end, acked, len(work.data), error=error)))
+        in_batch = {id(seg) for seg in staged.work_seg if seg is not None}
+        for src, seg in staged.touched.values():
+            start = staged.starts[id(seg)]
+            if seg.lane is not None:
+                seg.lane.cut(start)
+            self._drop(src, seg)
+            if id(seg) not in in_batch and seg.on_flush is not None:
+                dones.append((seg.on_flush, Done(src, start, start, start, 0, error=error)))
+        self._out.extend(dones)
 
     def _drop(self, src: str, seg: _Segment) -> None:
         segs = self._pending.get(src)

@@ -144,19 +144,26 @@ class Commit:
     commits; clear it when a commit fails (the contexts may be ahead of the store).
     """
 
-    def __init__(self, st: Store, parsers: dict[str, Any] | None = None) -> None:
+    def __init__(self, st: Store, parsers: dict[str, Any] | None = None, base: Commit | None = None) -> None:
         self.st = st
         self.parsers = {} if parsers is None else parsers
         self._views: dict[str, _View] = {}
         self._added: list[_Added] = []
+        # a commit whose adds are done but not yet written: its sources are seen as it left them
+        self._base = base
+        self._flight: _Flight | None = None
 
     # --- plan ------------------------------------------------------------------------
 
     def _view(self, source_id: str) -> _View:
         view = self._views.get(source_id)
         if view is None:
-            src = self.st.source(source_id)
-            view = self._views[source_id] = _View(src, src.ranges, src.context)
+            before = None if self._base is None else self._base._views.get(source_id)
+            if before is not None:
+                view = self._views[source_id] = _View(before.src, before.ranges, before.context)
+            else:
+                src = self.st.source(source_id)
+                view = self._views[source_id] = _View(src, src.ranges, src.context)
         return view
 
     def plan(self, item: Item) -> Plan:
@@ -253,73 +260,57 @@ class Commit:
         range overlaps it is added (its plan must subtract what they commit; of an
         ``unknown`` source, every earlier item: its re-detection counts their lines). A pool
         whose worker died (BrokenProcessPool) loses nothing: those items parse here, the
-        pool is marked ``broken`` and this process parses from then on."""
-        if pool is None or pool.broken:
-            return [self.ingest(item) for item in items]
-        min_bytes = POOL_MIN_BYTES if min_bytes is None else min_bytes
-        results: list[IngestResult] = []
-        # planned, not yet added: (plan, item, pieces parsed here | futures of the pool | a
-        # place in a group of small items)
-        waiting: deque[tuple[Plan, Item, Any]] = deque()
-        group = _Group()  # small items not yet sent
-        groups: list[_Group] = []
+        pool is marked ``broken`` and this process parses from then on.
 
-        # the waiting items of each source: (their place in the order, start, end)
-        by_source: dict[str, list[tuple[int, int, int]]] = {}
-        order = [0, 0]  # items added from `waiting` so far, items put in it so far
+        ``start`` and ``finish`` are its two halves: the collector's writer starts the
+        next batch (its workers parse) before it writes this one."""
+        self.start(items, pool, min_bytes)
+        return self.finish()
 
-        def wait(plan: Plan, item: Item, parts: Any) -> None:
-            by_source.setdefault(item.source_id, []).append((order[1], item.start, item.end))
-            order[1] += 1
-            waiting.append((plan, item, parts))
-
-        def add_oldest() -> None:
-            order[0] += 1
-            plan, item, parts = waiting.popleft()
-            if isinstance(parts, _Slot):
-                parts = self._from_group(plan, item, parts, pool)
-            elif parts and isinstance(parts[0], Future):
-                parts = self._collect(plan, item, parts, pool)
-            results.append(self.add(plan, parts))  # type: ignore[arg-type]
-
+    def start(self, items: list[Item], pool: Any = None, min_bytes: int | None = None) -> None:
+        """Plan every item and hand the poolable ones to ``pool``; ``finish`` adds them.
+        Items parsed here are parsed (and, when nothing waits before them, added) now."""
+        flight = self._flight = _Flight(self, pool, POOL_MIN_BYTES if min_bytes is None else min_bytes)
         try:
             for item in items:
-                # an `unknown` source's plan reads the context its earlier items' adds leave
-                every = self._view(item.source_id).src.log_format == UNKNOWN
-                mine = by_source.get(item.source_id)
-                if mine:
-                    mine[:] = [w for w in mine if w[0] >= order[0]]  # those still waiting
-                    last = max((n for n, s, e in mine if every or (s < item.end and item.start < e)), default=-1)
-                    while order[0] <= last:
-                        add_oldest()
-                plan = self.plan(item)
-                size = sum(e - s for s, e, _ in plan.todo)
-                if self._poolable(plan, pool):
-                    if size >= min_bytes:
-                        parts: list[Any] = self._submit(plan, item, pool)
-                        if parts:
-                            wait(plan, item, parts)
-                            continue
-                    elif not pool.broken:
-                        wait(plan, item, group.take(self._jobs(plan, item)))
-                        if group.size >= POOL_CHUNK_BYTES:
-                            groups.append(group.send(pool))
-                            group = _Group()
-                        continue
-                if waiting:  # parse here while the workers parse; add in item order
-                    wait(plan, item, self.parse(plan, item))
-                else:
-                    results.append(self.add(plan, self.parse(plan, item)))
-            if group.jobs and (groups or group.size >= min_bytes):
-                groups.append(group.send(pool))  # else its items parse here, as they are added
-            while waiting:
-                add_oldest()
-        finally:
-            for _, _, parts in waiting:  # a failure: what is still in the pool is not wanted
-                for f in ([parts.group.future] if isinstance(parts, _Slot) else parts):
-                    if isinstance(f, Future):
-                        f.cancel()
-        return results
+                flight.plan(item)
+            flight.send_last_group()
+        except BaseException:
+            self.cancel()
+            raise
+
+    def finish(self) -> list[IngestResult]:
+        """Every started item added, in item order; its results."""
+        flight = self._flight
+        if flight is None:
+            return []
+        try:
+            while flight.waiting:
+                flight.add_oldest()
+        except BaseException:
+            self.cancel()
+            raise
+        self._flight = None
+        return flight.results
+
+    def cancel(self) -> None:
+        """Drop what is still in the pool (a failure: those parses are not wanted)."""
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            flight.cancel()
+
+    def follows_unwritten(self, items: list[Item]) -> bool:
+        """Would planning these items on this commit's base read what the base has not
+        written yet, beyond its views? An ``unknown`` or undetected source re-detects on
+        its stored rejects; such items wait for the base's write."""
+        base = self._base
+        if base is None:
+            return False
+        for item in items:
+            view = base._views.get(item.source_id)
+            if view is not None and view.src.log_format in (None, UNKNOWN):
+                return True
+        return False
 
     def _jobs(self, plan: Plan, item: Item) -> list[tuple[Any, ...]]:
         """A worker's arguments (``parse_in_worker``) for each planned piece of an item:
@@ -526,6 +517,85 @@ def entry_cuts(data: bytes, size: int, indent: bool, head: Any = None) -> list[i
         else:
             pos = nxt
     return cuts
+
+
+class _Flight:
+    """One ``start``ed list of items: planned, in the pool or parsed here, waiting to be
+    added in item order (``Commit.start`` / ``finish``)."""
+
+    def __init__(self, commit: Commit, pool: Any, min_bytes: int) -> None:
+        self.commit = commit
+        self.pool = pool
+        self.min_bytes = min_bytes
+        self.results: list[IngestResult] = []
+        # planned, not yet added: (plan, item, pieces parsed here | futures of the pool | a
+        # place in a group of small items)
+        self.waiting: deque[tuple[Plan, Item, Any]] = deque()
+        self.group = _Group()  # small items not yet sent
+        self.groups: list[_Group] = []
+        # the waiting items of each source: (their place in the order, start, end)
+        self.by_source: dict[str, list[tuple[int, int, int]]] = {}
+        self.added = 0   # items added from `waiting` so far
+        self.queued = 0  # items put in it so far
+
+    def wait(self, plan: Plan, item: Item, parts: Any) -> None:
+        self.by_source.setdefault(item.source_id, []).append((self.queued, item.start, item.end))
+        self.queued += 1
+        self.waiting.append((plan, item, parts))
+
+    def add_oldest(self) -> None:
+        c, pool = self.commit, self.pool
+        self.added += 1
+        plan, item, parts = self.waiting.popleft()
+        if isinstance(parts, _Slot):
+            parts = c._from_group(plan, item, parts, pool)
+        elif parts and isinstance(parts[0], Future):
+            parts = c._collect(plan, item, parts, pool)
+        self.results.append(c.add(plan, parts))
+
+    def plan(self, item: Item) -> None:
+        c, pool = self.commit, self.pool
+        if pool is None:  # nothing ever waits
+            self.results.append(c.ingest(item))
+            return
+        # an `unknown` source's plan reads the context its earlier items' adds leave
+        every = c._view(item.source_id).src.log_format == UNKNOWN
+        mine = self.by_source.get(item.source_id)
+        if mine:
+            mine[:] = [w for w in mine if w[0] >= self.added]  # those still waiting
+            last = max((n for n, s, e in mine if every or (s < item.end and item.start < e)), default=-1)
+            while self.added <= last:
+                self.add_oldest()
+        plan = c.plan(item)
+        size = sum(e - s for s, e, _ in plan.todo)
+        if c._poolable(plan, pool):
+            if size >= self.min_bytes:
+                parts: list[Any] = c._submit(plan, item, pool)
+                if parts:
+                    self.wait(plan, item, parts)
+                    return
+            elif not pool.broken:
+                self.wait(plan, item, self.group.take(c._jobs(plan, item)))
+                if self.group.size >= POOL_CHUNK_BYTES:
+                    self.groups.append(self.group.send(pool))
+                    self.group = _Group()
+                return
+        if self.waiting:  # parse here while the workers parse; add in item order
+            self.wait(plan, item, c.parse(plan, item))
+        else:
+            self.results.append(c.add(plan, c.parse(plan, item)))
+
+    def send_last_group(self) -> None:
+        group = self.group
+        if group.jobs and (self.groups or group.size >= self.min_bytes):
+            self.groups.append(group.send(self.pool))  # else its items parse here, as they are added
+
+    def cancel(self) -> None:
+        for _, _, parts in self.waiting:  # a failure: what is still in the pool is not wanted
+            for f in ([parts.group.future] if isinstance(parts, _Slot) else parts or ()):
+                if isinstance(f, Future):
+                    f.cancel()
+        self.waiting.clear()
 
 
 class _Group:

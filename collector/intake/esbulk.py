@@ -221,7 +221,7 @@ class _Ids:
                     "AND attrs->>'_id' IS NOT NULL", {"c": client_id}).fetchall()
                 return {(r[0], r[1]) for r in rows}
             try:
-                ids = await state.on_writer(read)
+                ids = await state.on_writer(read, flush=False)
             except Exception as exc:  # noqa: BLE001 - a store that cannot answer: retry later
                 raise Busy(f"cannot read the stored ids: {exc}", 5.0, store=True) from None
             self.by_client[client_id] = ids
@@ -350,7 +350,7 @@ async def _answer_rejects(state: CollectorState, done: Appended, lines: list[byt
             "SELECT byte_offset, error_code, error FROM rejects WHERE source_id = $s AND byte_offset >= $a "
             "AND byte_offset < $b ORDER BY byte_offset", {"s": done.source_id, "a": done.start, "b": off}).fetchall()
     try:
-        rows = await state.on_writer(read)
+        rows = await state.on_writer(read, flush=False)
     except Exception as exc:  # noqa: BLE001 - stored all the same: the items stay 201, the log says why
         log.warning("esbulk: %d rejected documents answered 201: cannot read their rejects: %s", done.rejects, exc)
         return

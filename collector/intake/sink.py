@@ -100,7 +100,7 @@ async def append(state: CollectorState, client_id: str, intake: str, data: bytes
     loop = asyncio.get_running_loop()
     async with lock:
         try:
-            ranges = await state.on_writer(lambda: state.store.source(source_id).ranges)
+            ranges = await state.on_writer(lambda: state.store.source(source_id).ranges, flush=False)
         except StoreUnavailable as exc:
             raise Busy(str(exc), 5.0, store=True) from None
         except Exception:  # noqa: BLE001 - the source went (pruned, replaced): resolved again next time

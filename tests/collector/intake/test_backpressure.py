@@ -1,7 +1,7 @@
 """A full queue: each HTTP intake answers its protocol's "retry later" at once.
 
 The collector commits slowly (commit_delay_s) with a one-byte queue: while one body
-commits, a second waits in the queue (seen on /healthz), and every intake asked then
+commits and a second is staged behind it, a third waits in the queue (seen on /healthz), and every intake asked then
 answers: OTLP 429 + Retry-After, Loki 429 + Retry-After, bulk per-item 429, JSON 429."""
 
 from __future__ import annotations
@@ -38,9 +38,12 @@ def test_full_queue_answers_retry_later_per_protocol(tmp_path):
         url = coll.url
         answers: dict[str, tuple[int, bytes, dict[str, str]]] = {}
         for attempt in range(5):
-            # two clients: appends to one source wait for each other, not in the queue
-            posters = [threading.Thread(target=post, args=(url + "/v1/json", b'{"msg":"fill"}', "application/json",
-                                                           client)) for client in ("alpha", "beta")]
+            # three sources (appends to one source wait for each other, not in the queue): the
+            # writer stages the second while the first is written, the third waits in the queue
+            posters = [threading.Thread(target=post, args=(url + path, b'{"msg":"fill"}\n', ctype, client))
+                       for path, ctype, client in (("/v1/json", "application/json", "alpha"),
+                                                   ("/v1/json", "application/json", "beta"),
+                                                   ("/v1/lines?source=fill", "application/x-ndjson", "alpha"))]
             for t in posters:
                 t.start()
             deadline = time.monotonic() + 10
