@@ -49,8 +49,8 @@ def merge_sessions(con: duckdb.DuckDBPyConnection, events: pa.Table, metrics: pa
     """Fold one commit's events and metrics into session_agg, one upsert for every
     client (inside the caller's transaction). The tables carry a client_id column, or
     all their rows are of ``client_id``."""
-    if not events.num_rows and not metrics.num_rows:
-        return
+    if _sessionless(events) and _sessionless(metrics):
+        return  # the aggregate keeps only rows with a session: most formats but the client's have none
     if client_id is None:
         records = ("SELECT client_id, session_id, name, ts, attrs FROM _logship_sess_ev "
                    "UNION ALL SELECT client_id, session_id, NULL, ts, NULL FROM _logship_sess_mx")
@@ -63,6 +63,11 @@ def merge_sessions(con: duckdb.DuckDBPyConnection, events: pa.Table, metrics: pa
         ev, mx, params = ["session_id", "name", "ts", "attrs"], ["session_id", "ts"], {"c": client_id}
     with registered(con, {"_logship_sess_ev": events.select(ev), "_logship_sess_mx": metrics.select(mx)}):
         con.execute(_UPSERT.format(select=select), params)
+
+
+def _sessionless(table: pa.Table) -> bool:
+    """No row of the table has a session id (Arrow's null count: no scan of the rows)."""
+    return table.column("session_id").null_count == table.num_rows
 
 
 def rebuild_sessions(con: duckdb.DuckDBPyConnection, client_ids: list[str]) -> None:
