@@ -857,8 +857,8 @@ class CompiledLine:
             plan = self._plan(seg, li, True)
         if plan is None:
             return None
-        gis, head_types, body, after, lead = plan
-        head = m.group(*gis) if len(gis) > 1 else _group_texts(m, gis)
+        gis, head_types, body, after, lead, many = plan
+        head = m.group(*gis) if many else _group_texts(m, gis)
         pairs: list[tuple[str, str]] = []
         if body is None:
             return lead, head_types, head, pairs, (), ()
@@ -875,13 +875,14 @@ class CompiledLine:
             plan = self._plan(after, li, False)
         if plan is None:
             return None
-        gis, tail_types, _, _, lead = plan
-        return lead, head_types, head, pairs, tail_types, m.group(*gis) if len(gis) > 1 else _group_texts(m, gis)
+        gis, tail_types, _, _, lead, many = plan
+        return lead, head_types, head, pairs, tail_types, m.group(*gis) if many else () if not gis else (m.group(gis[0]),)
 
     def _plan(self, seg: _Segment, li: int, first: bool) -> tuple[Any, ...] | None:
         """What `split` does after `seg` matched with this lastindex, worked out once:
         (the token groups, their terminals, the repetition's body and the segment after
-        it or None, None, the shape's leading markers), or None (`parse` must decide).
+        it or None, None, the shape's leading markers, whether there are several token
+        groups), or None (`parse` must decide).
         `first`: the line's first segment (a repetition may follow); else the one after
         the repetition (none may follow)."""
         plan: tuple[Any, ...] | None = None
@@ -898,7 +899,7 @@ class CompiledLine:
             lead = () if mk.none else mk.lead_names
             ok = lead is not None
         if ok:
-            plan = (gt[0], gt[1], body, after, None if body is not None else lead)
+            plan = (gt[0], gt[1], body, after, None if body is not None else lead, len(gt[0]) > 1)
         seg.split_plans[li] = plan
         return plan
 
