@@ -27,12 +27,15 @@ from .values import convert_pair
 
 __all__ = ["ClientHandler", "MAX_CACHED"]
 
-# Entries in each conversion cache of a handler (~250 bytes each); when full, it starts
-# again empty.
-MAX_CACHED = 20_000
+# Entries in each conversion cache of a handler (~250 bytes each: ~16 MiB at most);
+# when full, it starts again empty. 20,000 thrashed on bench/gen_client.py's 1,000,000
+# lines (38,197 distinct pair texts: 54,495 conversions in 191,546 lines, 28,122 with room)
+MAX_CACHED = 65_536
 
-# (type, text, key, value, unit, is_numeric, serial) of one key=value token
-Hit = tuple[str, str, str, Any, "str | None", bool, int]
+# (type, text, key, value, unit, is_numeric, serial, sample) of one key=value token;
+# sample: float(value) of a numeric one (a metric sample's value), None when not numeric
+# or when float() raises (an int too large: the entry then takes the path that raises)
+Hit = tuple[str, str, str, Any, "str | None", bool, int, "float | None"]
 
 _PAIRS: dict[str, "Hit"] = {}  # pair text -> its conversion (the hit carries its type)
 _OBJECTS: dict[tuple[int, ...], str] = {}  # hits' serial numbers -> their JSON object
@@ -73,19 +76,19 @@ class ClientHandler:
         if not is_built(self._lark):
             return None
         compiled = compiled_for(self._lark)[0]
-        self._split = compiled.split if compiled is not None else None
-        return None if self._split is None or head is None else self._split(head)
+        self._split = compiled.split if compiled is not None else _no_split
+        return None if head is None else self._split(head)
 
     def handle(self, head: str, cont: list[str] | None, batch: ParsedBatch,
                offset: int) -> tuple[str, str] | None:
         """Append the entry's records to `batch`; return (error_code, error) instead.
         The checks come in one order on both paths: the line, its timestamp, a metric's
         continuation lines, its values (in order), then what the records need."""
-        split = self._split(head) if self._split is not None else None
+        split = self._split(head)
         if split is None:
             return self._handle_tokens(head, cont, batch, offset)
         lead, head_types, texts, toks, tail_types, tail = split
-        if len(lead) != 1 or len(texts) != 4 or (tail and tail_types != ("MESSAGE_TAIL",)):  # not the client's shape
+        if len(lead) != 1 or len(texts) != 4 or (tail and tail_types != _TAIL):  # not the client's shape
             return self._handle_tokens(head, cont, batch, offset)
         kind = lead[0]
         try:
@@ -94,28 +97,84 @@ class ClientHandler:
             return "bad_timestamp", f"column 1, field timestamp: {exc}"
         if kind == "metric" and cont:
             return _continued(cont)
-        hits: list[Hit] = []
         pairs = self._pairs
-        for tok in toks:
-            hit = pairs.get(tok[1])
-            if hit is None or hit[0] != tok[0]:
+        if kind == "metric" and not tail:
+            # most lines of a client log, in one pass: every pair's conversion cached
+            # (with its sample's float); anything else takes the steps below, from the start
+            prefix = texts[3] + "."
+            names: list[str] = []
+            values: list[float] = []
+            units: list[str | None] = []
+            labels: list[Hit] | None = None
+            for t, w in toks:
+                hit = pairs.get(w)
+                if hit is None or hit[0] != t:
+                    break
+                if hit[5]:
+                    v = hit[7]
+                    if v is None:
+                        break
+                    names.append(prefix + hit[2])
+                    values.append(v)
+                    units.append(hit[4])
+                elif labels is None:
+                    labels = [hit]
+                else:
+                    labels.append(hit)
+            else:
+                k = len(names)
+                if k:
+                    lab = self._json(labels) if labels is not None else None
+                    m = batch.metrics
+                    m.ts_us.extend([ts] * k)
+                    m.session_id.extend([texts[2][5:]] * k)
+                    m.name.extend(names)
+                    m.value.extend(values)
+                    m.unit.extend(units)
+                    m.labels.extend([lab] * k)
+                    m.byte_offset.extend([offset] * k)
+                    return None
+        hits: list[Hit] = []
+        for t, w in toks:
+            hit = pairs.get(w)
+            if hit is None or hit[0] != t:
                 try:
-                    hit = self._convert(tok)
+                    hit = self._convert((t, w))
                 except ValueError:  # the token path names the column
                     return self._handle_tokens(head, cont, batch, offset)
             hits.append(hit)
-        message = tail[0][3:] if tail else None
-        if kind != "metric" or message is not None:
+        if tail or kind != "metric":
+            message = tail[0][3:] if tail else None
             if kind == "metric":
                 return self._metric(ts, texts[2][5:], texts[3], message, hits, batch, offset)
             return self._event(kind, ts, texts, hits, message, cont, batch, offset)
-        # _metric without a message, inline (most lines of a client log)
-        samples = [h for h in hits if h[5]]
-        k = len(samples)
+        # _metric without a message, inline (most lines of a client log): one pass over
+        # the hits, each sample's value converted once when its pair was (Hit's sample)
+        group = texts[3]
+        prefix = group + "."
+        names: list[str] = []
+        values: list[float] = []
+        units: list[str | None] = []
+        for h in hits:
+            if h[5]:
+                v = h[7]
+                if v is None:  # float() raises for it: the path that raises it, unchanged
+                    return self._metric(ts, texts[2][5:], group, None, hits, batch, offset)
+                names.append(prefix + h[2])
+                values.append(v)
+                units.append(h[4])
+        k = len(names)
         if not k:
-            return "no_metrics", f"field {texts[3]}: a metric entry needs at least one numeric field"
+            return "no_metrics", f"field {group}: a metric entry needs at least one numeric field"
         lab = self._json([h for h in hits if not h[5]]) if k < len(hits) else None
-        _append_samples(batch, ts, texts[2][5:], texts[3], samples, lab, offset)
+        m = batch.metrics
+        m.ts_us.extend([ts] * k)
+        m.session_id.extend([texts[2][5:]] * k)
+        m.name.extend(names)
+        m.value.extend(values)
+        m.unit.extend(units)
+        m.labels.extend([lab] * k)
+        m.byte_offset.extend([offset] * k)
         return None
 
     def _handle_tokens(self, head: str, cont: list[str] | None, batch: ParsedBatch,
@@ -199,7 +258,13 @@ class ClientHandler:
     def _convert(self, tok: Any) -> Hit:
         """(type, text, key, value, unit, is_numeric, serial) of a PAIR token; raises ValueError."""
         key, value, unit, numeric = convert_pair(tok[0], tok[1])
-        hit = (tok[0], tok[1], key, value, unit, numeric, next(self._serial))
+        sample = None
+        if numeric:
+            try:
+                sample = float(value)
+            except (OverflowError, ValueError, TypeError):
+                pass  # _append_samples raises it again, for the entry that holds it
+        hit = (tok[0], tok[1], key, value, unit, numeric, next(self._serial), sample)
         pairs = self._pairs
         if len(pairs) >= MAX_CACHED:
             pairs.clear()
@@ -217,6 +282,14 @@ class ClientHandler:
                 objects.clear()
             objects[key] = text
         return text
+
+
+_TAIL = ("MESSAGE_TAIL",)
+
+
+def _no_split(head: str) -> None:
+    """The split of a grammar the fast path cannot read: none, every line takes the tokens."""
+    return None
 
 
 def _continued(cont: list[str]) -> tuple[str, str]:

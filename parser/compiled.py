@@ -550,6 +550,8 @@ class _Segment:
         # match.lastindex -> (its token groups, their terminals), or None where a token
         # may be a keyword (then `read` decides): `split` takes the texts in one call
         self.texts: dict[int, tuple[tuple[int, ...], tuple[str, ...]] | None] = {}
+        # match.lastindex -> what `split` does then (CompiledLine._plan), filled as met
+        self.split_plans: dict[int, tuple[Any, ...] | None] = {}
         singles: dict[int, tuple[str, int]] = {}
         for g, (names, shape) in em.leaves.items():
             self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), shape, None)
@@ -849,43 +851,57 @@ class CompiledLine:
         m = seg.match(text, 0)
         if m is None:
             return None
-        gt = seg.texts[m.lastindex]
-        if gt is None:
+        li = m.lastindex
+        plan = seg.split_plans.get(li, _UNPLANNED)
+        if plan is _UNPLANNED:
+            plan = self._plan(seg, li, True)
+        if plan is None:
             return None
-        _, shape, pause = seg.leaves[m.lastindex]
-        gis = gt[0]
-        head = m.group(*gis) if len(gis) > 1 else _group_texts(m, gis)
-        head_types = gt[1]
+        gis, head_types, body, after, lead, many = plan
+        head = m.group(*gis) if many else _group_texts(m, gis)
         pairs: list[tuple[str, str]] = []
-        tail: tuple[str, ...] = ()
-        tail_types: tuple[str, ...] = ()
-        if pause is not None:
-            if len(pause) != 1:
-                return None
-            body, _, after = pause[0]
-            if body.words is None:
-                return None
-            end, done = self._words(body, text, m.end(), pairs)
-            if not done or end == m.end():
-                return None
-            m = after.match(text, end)
-            if m is None:
-                return None
-            gt = after.texts[m.lastindex]
-            if gt is None:
-                return None
-            _, shape, pause = after.leaves[m.lastindex]
-            if pause is not None:
-                return None
-            gis = gt[0]
-            tail = m.group(*gis) if len(gis) > 1 else _group_texts(m, gis)
-            tail_types = gt[1]
-        mk = self._markers[shape]
-        if mk.none:
-            return (), head_types, head, pairs, tail_types, tail
-        if mk.lead_names is None:
+        if body is None:
+            return lead, head_types, head, pairs, (), ()
+        start = m.end()
+        end, done = self._words(body, text, start, pairs)
+        if not done or end == start:
             return None
-        return mk.lead_names, head_types, head, pairs, tail_types, tail
+        m = after.match(text, end)
+        if m is None:
+            return None
+        li = m.lastindex
+        plan = after.split_plans.get(li, _UNPLANNED)
+        if plan is _UNPLANNED:
+            plan = self._plan(after, li, False)
+        if plan is None:
+            return None
+        gis, tail_types, _, _, lead, many = plan
+        return lead, head_types, head, pairs, tail_types, m.group(*gis) if many else () if not gis else (m.group(gis[0]),)
+
+    def _plan(self, seg: _Segment, li: int, first: bool) -> tuple[Any, ...] | None:
+        """What `split` does after `seg` matched with this lastindex, worked out once:
+        (the token groups, their terminals, the repetition's body and the segment after
+        it or None, None, the shape's leading markers, whether there are several token
+        groups), or None (`parse` must decide).
+        `first`: the line's first segment (a repetition may follow); else the one after
+        the repetition (none may follow)."""
+        plan: tuple[Any, ...] | None = None
+        gt = seg.texts[li]
+        _, shape, pause = seg.leaves[li]
+        body = after = None
+        ok = gt is not None
+        if ok and pause is not None:
+            ok = first and len(pause) == 1 and pause[0][0].words is not None
+            if ok:
+                body, _, after = pause[0]
+        if ok and body is None:  # the line's shape ends in this segment: its markers
+            mk = self._markers[shape]
+            lead = () if mk.none else mk.lead_names
+            ok = lead is not None
+        if ok:
+            plan = (gt[0], gt[1], body, after, None if body is not None else lead, len(gt[0]) > 1)
+        seg.split_plans[li] = plan
+        return plan
 
     @staticmethod
     def _words(body: _Segment, text: str, pos: int, out: list[Any], columns: bool = False) -> tuple[int, bool]:
@@ -980,6 +996,9 @@ class CompiledLine:
                 return pos
             pos = done[0]
             out.extend(done[1])
+
+
+_UNPLANNED = object()  # CompiledLine.split: a lastindex whose plan is not worked out yet
 
 
 class _AskLark(Exception):

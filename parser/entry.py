@@ -173,6 +173,8 @@ class EntryParser:
             else:  # the last entry may still get continuation lines
                 end = head_off
                 consumed = head_line_no
+        if self._timed:
+            _line_sources(batch)
         return ParseResult(batch=batch, end_offset=end, lines=consumed, entries=entries,
                            context=self._handler.context())
 
@@ -217,20 +219,22 @@ class EntryParser:
         try:
             err = self._handler.handle(text, texts, batch, offset)
         except Exception as exc:  # a user transformer's bug must not stop the stream
+            if self._timed:  # the rows before this entry get their sources first
+                _line_sources(batch, n_events, n_metrics)
             _realign(batch)
             err = ("transformer_error", f"the format's transformer raised {type(exc).__name__}: {exc}")
         if err is None:
             if self._timed:  # _times' usual case, inline: every row has its own time
-                ne, nm = len(ev_ts) - n_events, len(mt_ts) - n_metrics
-                if ne:
-                    batch.events.ts_source.extend(_LINE_SOURCE * ne)
-                if nm:
-                    batch.metrics.ts_source.extend(_LINE_SOURCE * nm)
-                last = ev_ts[-1] if ne else mt_ts[-1] if nm else None
-                if last is not None:
-                    self._previous = last
-                    if last > self._future_limit_us:
-                        self._future += 1
+                # (their ts_source, all "line", is filled once at the end: _line_sources)
+                if len(ev_ts) > n_events:
+                    last = ev_ts[-1]
+                elif len(mt_ts) > n_metrics:
+                    last = mt_ts[-1]
+                else:
+                    return
+                self._previous = last
+                if last > self._future_limit_us:
+                    self._future += 1
                 return
             err = self._times(batch, n_events, n_metrics)
         if err is not None:
@@ -285,6 +289,15 @@ class EntryParser:
 
 
 _LINE_SOURCE = ("line",)
+
+
+def _line_sources(batch: ParsedBatch, n_events: int | None = None, n_metrics: int | None = None) -> None:
+    """A timed handler's rows all have their own time: their ``ts_source`` ("line") is
+    appended here, up to row ``n_events`` / ``n_metrics`` (None: every row), not per entry."""
+    for group, n in ((batch.events, n_events), (batch.metrics, n_metrics)):
+        missing = (len(group.ts_us) if n is None else n) - len(group.ts_source)
+        if missing > 0:
+            group.ts_source.extend(_LINE_SOURCE * missing)
 
 
 def _truncate(group: Any, n: int) -> None:

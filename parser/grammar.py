@@ -9,7 +9,11 @@ format. Comments after the first grammar line are free text.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -173,12 +177,56 @@ def compile_lark(spec: GrammarSpec, transformer: Transformer | None) -> Lark:
     try:
         lark = Lark(spec.text, parser="lalr", lexer="contextual", transformer=transformer,
                     import_paths=import_paths, source_path=str(spec.path),
-                    propagate_positions=False, maybe_placeholders=False)
+                    propagate_positions=False, maybe_placeholders=False,
+                    cache=_cache_file(spec, transformer, import_paths))
     except LarkError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GrammarError(f"{spec.path}: grammar does not load: {first}") from None
+    if not hasattr(lark, "ignore_tokens"):  # loaded from the cache, which leaves it out
+        lark.ignore_tokens = list(lark.lexer_conf.ignore)
     bind = getattr(transformer, "bind", None)
     if bind is not None:
         bind(lark)
     _CACHE[key] = lark
     return lark
+
+
+def _cache_file(spec: GrammarSpec, transformer: Transformer | None, import_paths: list[str]) -> str | bool:
+    """Where Lark keeps the analysed parser of a shipped grammar between processes
+    (`Lark(cache=...)`: loading it takes ~1/4 of analysing the grammar again, and
+    every command's detection loads all the shipped grammars), or False: no cache.
+
+    Only shipped grammars (a fixed set: the directory cannot grow with user files);
+    the name hashes everything the parser depends on (the grammar's text and path, the
+    transformer class, the import paths, the Lark and Python versions), and Lark checks
+    the hashes of the grammar and of the files it imports again on load (a stale or
+    damaged file is analysed again and rewritten). `LOGSHIP_GRAMMAR_CACHE=0` turns it off."""
+    if os.environ.get("LOGSHIP_GRAMMAR_CACHE", "1") == "0":
+        return False
+    if spec.path.parent.resolve() != builtin_grammar_dir().resolve():
+        return False
+    where = cache_dir()
+    if where is None:
+        return False
+    import lark as lark_module
+
+    key = "\0".join([spec.text, str(spec.path), type(transformer).__module__, type(transformer).__qualname__,
+                      *import_paths, lark_module.__version__, sys.version])
+    return str(where / f"{spec.name}-{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}.lark")
+
+
+@functools.cache
+def cache_dir() -> Path | None:
+    """The grammar cache directory, `$XDG_CACHE_HOME/logship/grammars` (default
+    `~/.cache/...`), made private to this user; None when it cannot be made or is not
+    this user's alone (its files are pickles: nobody else may write them)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    where = Path(base) / "logship" / "grammars"
+    try:
+        where.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = where.stat()
+        if (hasattr(os, "getuid") and st.st_uid != os.getuid()) or st.st_mode & 0o022:
+            return None
+    except OSError:
+        return None
+    return where

@@ -63,6 +63,12 @@ class IngestOptions:
     memory_limit: str = "128MiB"
     # DuckDB threads for an offline ingest with a parse pool: the workers need the cores.
     pool_db_threads: int = 1
+    # With a parse pool, a run of one source's parsed segments is committed in one
+    # transaction up to this many bytes (never less than limits.max_batch_bytes): a
+    # DuckDB commit has a fixed cost (sessions merge, ranges, a partial row group
+    # rewritten), measured: 1,000,000 client lines in 4 commits of 32 MiB took 2.3 CPU s
+    # of the writer against 4.6 in 14 of 8 MiB. Segments stay max_batch_bytes.
+    commit_bytes: int = 32 << 20
 
 
 @dataclass
@@ -248,7 +254,8 @@ class _Runner:
         self.pool: ParsePool | None = None
         self.own_pool = True
         self.inflight: deque[_Pending] = deque()
-        per_commit = max(1, options.limits.max_batch_bytes // max(1, options.parse_chunk_bytes))
+        self.commit_limit = max(options.commit_bytes, options.limits.max_batch_bytes)
+        per_commit = max(1, self.commit_limit // max(1, options.parse_chunk_bytes))
         self.max_inflight = per_commit + 2 * options.workers
 
     def close(self) -> None:
@@ -379,9 +386,9 @@ class _Runner:
 
     def _commit_oldest(self) -> None:
         """Write the oldest item with the ones after it of the same source, up to
-        max_batch_bytes, as one commit (one ``ingests`` row)."""
+        commit_bytes, as one commit (one ``ingests`` row)."""
         group = [self.inflight.popleft()]
-        limit = self.options.limits.max_batch_bytes
+        limit = self.commit_limit
         while (self.inflight and self.inflight[0].source_id == group[0].source_id
                and self.inflight[0].start == group[-1].end and self.inflight[0].end - group[0].start <= limit):
             group.append(self.inflight.popleft())

@@ -209,7 +209,7 @@ def test_parallel_parsing_gives_the_same_rows_as_one_process(tmp_path: Path, log
     serial, parallel = tmp_path / "serial.duckdb", tmp_path / "parallel.duckdb"
     ingest_paths(serial, [str(f)], IngestOptions(tz="UTC", workers=1))
     par = ingest_paths(parallel, [str(f)], IngestOptions(tz="UTC", workers=2, parallel_min_bytes=0,
-                                                         parse_chunk_bytes=64 << 10,
+                                                         parse_chunk_bytes=64 << 10, commit_bytes=256 << 10,
                                                          limits=Limits(max_batch_bytes=128 << 10)))
     assert par.total("lines") == 6012 and par.total("rejects") == 1
     query = ("SELECT 'm', ts, name, value::VARCHAR, byte_offset::VARCHAR FROM metrics UNION ALL "
@@ -217,9 +217,10 @@ def test_parallel_parsing_gives_the_same_rows_as_one_process(tmp_path: Path, log
              "SELECT 'r', NULL, error_code, error, byte_offset::VARCHAR FROM rejects ORDER BY ALL")
     with Store(serial, read_only=True) as a, Store(parallel, read_only=True) as b:
         assert a.con.execute(query).fetchall() == b.con.execute(query).fetchall()
-        # 64 KiB parse chunks, committed two by two (max_batch_bytes 128 KiB)
+        # 64 KiB parse chunks (under max_batch_bytes 128 KiB), committed four by four
+        # (commit_bytes 256 KiB)
         sizes = b.con.execute("SELECT end_offset - start_offset FROM ingests").fetchall()
-        assert len(sizes) == -(-f.stat().st_size // (128 << 10)) and max(s for s, in sizes) <= 128 << 10
+        assert len(sizes) == -(-f.stat().st_size // (256 << 10)) and max(s for s, in sizes) <= 256 << 10
 
 
 def test_the_zone_and_mtime_are_stored_on_the_source(db_path: Path, log_dir: Path):
