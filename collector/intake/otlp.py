@@ -31,6 +31,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (ExportLogsSe
                                                                     ExportLogsServiceResponse)
 
 from ..state import CollectorState
+from .offload import render
 from .http import BadRequest, Unsupported, client_of, count, load_json, media_type, read_body
 from .sink import Busy, append, canonical_json, ndjson_line
 
@@ -239,7 +240,7 @@ async def handle_otlp_logs(request: web.Request) -> web.StreamResponse:
             raise Unsupported(f"Content-Type {ctype!r}: expected {PROTOBUF} or application/json")
         client_id = client_of(state, request, INTAKE)
         body = await read_body(state, request)
-        data, n = render_protobuf(body) if proto else render_json(body)
+        data, n = await render(state, len(body), render_protobuf if proto else render_json, body)
         done = await append(state, client_id, INTAKE, data) if n else None
     except BadRequest as exc:
         count(state, INTAKE, exc.status)
