@@ -26,9 +26,13 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from aiohttp import web
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (ExportLogsServiceRequest,
                                                                     ExportLogsServiceResponse)
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.logs.v1 import logs_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
 
 from ..state import CollectorState
 from .offload import render
@@ -89,13 +93,17 @@ _KV_TEXT_MAX = 8192
 
 
 def _kvs_text(items: Any) -> str:
-    """Repeated KeyValue as OTLP/JSON text (`[{"key":..,"value":{..}},..]`)."""
+    """Repeated KeyValue as OTLP/JSON text (`[{"key":..,"value":{..}},..]`): messages,
+    or their bytes as sent (a LogRecord's attributes read by _RAW_LOGS; DecodeError
+    when they are not a KeyValue)."""
     cache = _KV_TEXT
     parts = []
     for kv in items:
-        raw = kv.SerializeToString()
+        raw = kv if type(kv) is bytes else kv.SerializeToString()
         text = cache.get(raw)
         if text is None:
+            if type(kv) is bytes:
+                kv = common_pb2.KeyValue.FromString(raw)
             text = '{"key":' + _str(kv.key) + ',"value":' + _any_text(kv.value) + "}"
             if len(cache) >= _KV_TEXT_MAX:
                 cache.clear()
@@ -156,6 +164,51 @@ def _lines(resource: dict[str, Any], scope: dict[str, Any], records: list[dict[s
             for a in range(0, len(records), chunk)]
 
 
+def _raw_logs() -> Any:
+    """A message class reading an export as `LogsData` (the same wire format: field 1,
+    repeated ResourceLogs) whose LogRecord.attributes are left as bytes, each element
+    one KeyValue as sent: its text is then found by those bytes (_KV_TEXT) without
+    building a message per attribute and serialising it again (the SDK repeats its
+    attributes in every record). Parsing the bytes gives the message the full parse
+    gives (a repeated message's elements are each one length-delimited field), so
+    the text is the same; a KeyValue that does not parse is found when its text is
+    first written, and the request is refused as the full parse refuses it. None
+    where this protobuf cannot build the class: the full parse is used."""
+    try:
+        pool = descriptor_pool.DescriptorPool()
+        for mod in (common_pb2, resource_pb2):
+            fdp = descriptor_pb2.FileDescriptorProto()
+            mod.DESCRIPTOR.CopyToProto(fdp)
+            pool.Add(fdp)
+        fdp = descriptor_pb2.FileDescriptorProto()
+        logs_pb2.DESCRIPTOR.CopyToProto(fdp)
+        old, new = fdp.package, "logship.otlp_raw.logs.v1"
+        fdp.name, fdp.package = "logship/otlp_raw/logs.proto", new
+        for m in fdp.message_type:
+            for f in m.field:
+                if f.type_name.startswith(f".{old}."):
+                    f.type_name = f".{new}.{f.type_name[len(old) + 2:]}"
+                if m.name == "LogRecord" and f.name == "attributes":
+                    f.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+                    f.ClearField("type_name")
+        pool.Add(fdp)
+        return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{new}.LogsData"))
+    except Exception:  # noqa: BLE001 - another protobuf: the full parse, as before
+        return None
+
+
+_RAW_LOGS = _raw_logs()
+
+
+def _refuse(body: bytes) -> BadRequest:
+    """The answer to a body the full parse refuses, in its words."""
+    try:
+        ExportLogsServiceRequest().ParseFromString(body)
+    except (DecodeError, ValueError) as exc:
+        return BadRequest(f"body is not an OTLP ExportLogsServiceRequest: {exc}")
+    return BadRequest("body is not an OTLP ExportLogsServiceRequest: a log record's attribute does not parse")
+
+
 def render_protobuf(body: bytes) -> tuple[bytes, int]:
     """An ExportLogsServiceRequest as export lines, and its record count.
 
@@ -167,11 +220,18 @@ def render_protobuf(body: bytes) -> tuple[bytes, int]:
 
     The lines are written as text (the records' JSON put together from their fields),
     not built as objects and encoded: the same canonical text, a third of the CPU."""
-    req = ExportLogsServiceRequest()
+    req = (_RAW_LOGS or ExportLogsServiceRequest)()
     try:
         req.ParseFromString(body)
-    except (DecodeError, ValueError) as exc:
-        raise BadRequest(f"body is not an OTLP ExportLogsServiceRequest: {exc}") from None
+    except (DecodeError, ValueError):
+        raise _refuse(body) from None
+    try:
+        return _render(req)
+    except DecodeError:  # an attribute read as bytes (_RAW_LOGS) is not a KeyValue
+        raise _refuse(body) from None
+
+
+def _render(req: Any) -> tuple[bytes, int]:
     out: list[str] = []
     n = 0
     for rl in req.resource_logs:
