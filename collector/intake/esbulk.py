@@ -86,12 +86,6 @@ class _Item:
         self.line: bytes | None = None  # its line once rendered (render_bulk)
         self.bad_line: str | None = None  # why its source has no line (rendered: answered after the id check)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        """What the event loop needs of a rendered item, from a parse worker: not its
-        source (read there, written into `line`), which would cost more to pickle
-        than to read."""
-        return _rendered_item, (self.op, self.index, self.id, self.given, self.source is not None, self.status,
-                                self.error, self.line, self.bad_line)
 
     def fail(self, status: int, kind: str, reason: str) -> None:
         self.status, self.error = status, {"type": kind, "reason": reason}
@@ -117,13 +111,29 @@ class _Item:
 _READ: dict[str, Any] = {}  # a rendered item's source: read in the worker, its line kept
 
 
-def _rendered_item(op: str, index: str | None, id_: str | None, given: bool, has_source: bool, status: int,
-                   error: dict[str, str] | None, line: bytes | None, bad_line: str | None) -> _Item:
-    it = _Item(op, index, id_)
-    it.given = given
-    it.source = _READ if has_source else None
-    it.status, it.error, it.line, it.bad_line = status, error, line, bad_line
-    return it
+class Rendered(list):  # type: ignore[type-arg]
+    """render_bulk's items. From a parse worker they travel as columns, without their
+    sources (read there, written into each `line`): an item pickled as an object
+    costs more than reading its source (measured: 2.7 us an item to pickle, 1.8 to
+    unpickle, against 0.5 and 0.9 as columns)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _unpack, (*(list(c) for c in zip(*((it.op, it.index, it.id, it.given, it.source is not None,
+                                                     it.status, it.error, it.line, it.bad_line) for it in self))),
+                         len(self))
+
+
+def _unpack(*cols: Any) -> Rendered:
+    out = Rendered()
+    if not cols[-1]:
+        return out
+    new = _Item.__new__
+    for op, index, id_, given, has_source, status, error, line, bad_line in zip(*cols[:-1]):
+        it = new(_Item)
+        it.op, it.index, it.id, it.given, it.source, it.text = op, index, id_, given, _READ if has_source else None, None
+        it.status, it.error, it.line, it.bad_line = status, error, line, bad_line
+        out.append(it)
+    return out
 
 
 _CREATED = (',"status":201,"_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},'
@@ -228,7 +238,7 @@ def parse_bulk(body: bytes, default_index: str | None) -> list[_Item]:
     return items
 
 
-def render_bulk(body: bytes, default_index: str | None) -> list[_Item]:
+def render_bulk(body: bytes, default_index: str | None) -> Rendered:
     """parse_bulk, and each item that has a source gets its line (`_line`; an `_id`
     generated where it has none) or the reason it has none (`bad_line`): all the CPU of
     a bulk body but the `_id` check against the store, so that a parse worker can do
@@ -244,7 +254,7 @@ def render_bulk(body: bytes, default_index: str | None) -> list[_Item]:
             it.line = _line(it)
         except ValueError as exc:
             it.bad_line = f"failed to parse: {exc}"
-    return items
+    return Rendered(items)
 
 
 class _Ids:
