@@ -90,6 +90,7 @@ def _any_text(v: Any) -> str:
 # function, line) in record after record; equal bytes are an equal message
 _KV_TEXT: dict[bytes, str] = {}
 _KV_TEXT_MAX = 8192
+_CACHED_TEXT_MAX = 4096  # longer texts (and their bytes, the key) are not kept: at most ~64 MiB a cache
 
 
 def _kvs_text(items: Any) -> str:
@@ -105,40 +106,63 @@ def _kvs_text(items: Any) -> str:
             if type(kv) is bytes:
                 kv = common_pb2.KeyValue.FromString(raw)
             text = '{"key":' + _str(kv.key) + ',"value":' + _any_text(kv.value) + "}"
-            if len(cache) >= _KV_TEXT_MAX:
-                cache.clear()
-            cache[raw] = text
+            if len(text) <= _CACHED_TEXT_MAX:
+                if len(cache) >= _KV_TEXT_MAX:
+                    cache.clear()
+                cache[raw] = text
         parts.append(text)
     return "[" + ",".join(parts) + "]"
 
 
 def _record_text(lr: Any) -> str:
     """A protobuf LogRecord as OTLP/JSON text (proto3 JSON: zero values left out), in
-    the key order of the OTLP/JSON field list."""
+    the key order of the OTLP/JSON field list. Each field is read once (a read of a
+    protobuf field costs about what writing its text does)."""
     out = []
-    if lr.time_unix_nano:
-        out.append('"timeUnixNano":"' + str(lr.time_unix_nano) + '"')
-    if lr.observed_time_unix_nano:
-        out.append('"observedTimeUnixNano":"' + str(lr.observed_time_unix_nano) + '"')
-    if lr.severity_number:
-        out.append('"severityNumber":' + str(int(lr.severity_number)))
-    if lr.severity_text:
-        out.append('"severityText":' + _str(lr.severity_text))
+    if v := lr.time_unix_nano:
+        out.append('"timeUnixNano":"' + str(v) + '"')
+    if v := lr.observed_time_unix_nano:
+        out.append('"observedTimeUnixNano":"' + str(v) + '"')
+    if v := lr.severity_number:
+        out.append('"severityNumber":' + str(int(v)))
+    if v := lr.severity_text:
+        out.append('"severityText":' + _str(v))
     if lr.HasField("body"):
         out.append('"body":' + _any_text(lr.body))
-    if lr.attributes:
-        out.append('"attributes":' + _kvs_text(lr.attributes))
-    if lr.dropped_attributes_count:
-        out.append('"droppedAttributesCount":' + str(int(lr.dropped_attributes_count)))
-    if lr.flags:
-        out.append('"flags":' + str(int(lr.flags)))
-    if lr.trace_id:
-        out.append('"traceId":"' + lr.trace_id.hex() + '"')
-    if lr.span_id:
-        out.append('"spanId":"' + lr.span_id.hex() + '"')
-    if lr.event_name:
-        out.append('"eventName":' + _str(lr.event_name))
+    if v := lr.attributes:
+        out.append('"attributes":' + _attributes_text(v))
+    if v := lr.dropped_attributes_count:
+        out.append('"droppedAttributesCount":' + str(int(v)))
+    if v := lr.flags:
+        out.append('"flags":' + str(int(v)))
+    if v := lr.trace_id:
+        out.append('"traceId":"' + v.hex() + '"')
+    if v := lr.span_id:
+        out.append('"spanId":"' + v.hex() + '"')
+    if v := lr.event_name:
+        out.append('"eventName":' + _str(v))
     return "{" + ",".join(out) + "}"
+
+
+# a record's whole attributes text by their KeyValues' bytes as sent (_RAW_LOGS): an
+# SDK's records from one call site carry the same ones
+_ATTRS_TEXT: dict[tuple[bytes, ...], str] = {}
+
+
+def _attributes_text(items: Any) -> str:
+    """A LogRecord's attributes as text: `_kvs_text`, found at once by all their bytes
+    when read as bytes (the same text: it is made of each one's text, in order)."""
+    if type(items[0]) is not bytes:
+        return _kvs_text(items)
+    key = tuple(items)
+    text = _ATTRS_TEXT.get(key)
+    if text is None:
+        text = _kvs_text(key)
+        if len(text) <= _CACHED_TEXT_MAX:
+            if len(_ATTRS_TEXT) >= _KV_TEXT_MAX:
+                _ATTRS_TEXT.clear()
+            _ATTRS_TEXT[key] = text
+    return text
 
 
 def _scope(s: Any) -> dict[str, Any]:

@@ -61,20 +61,36 @@ def test_an_attribute_that_does_not_parse_is_refused_in_the_same_words(kv: bytes
     assert "ExportLogsServiceRequest" in str(full.value)
 
 
-def test_a_forced_wrong_cache_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Attribute text found by too little of its bytes (the key's, not the value's)
-    changes the lines: the comparison above would see such a shortcut."""
+class _ByKey(dict):  # type: ignore[type-arg]
+    """A KeyValue's text found by its key's bytes only, not its value's."""
 
-    class ByKey(dict):  # type: ignore[type-arg]
-        def get(self, key, default=None):  # noqa: ANN001, ANN201
-            return super().get(key[:key[1] + 2], default)
+    def get(self, key, default=None):  # noqa: ANN001, ANN201
+        return super().get(key[:key[1] + 2], default)
 
-        def __setitem__(self, key, value) -> None:  # noqa: ANN001
-            super().__setitem__(key[:key[1] + 2], value)
+    def __setitem__(self, key, value) -> None:  # noqa: ANN001
+        super().__setitem__(key[:key[1] + 2], value)
 
+
+class _ByCount(dict):  # type: ignore[type-arg]
+    """A record's attributes text found by how many there are."""
+
+    def get(self, key, default=None):  # noqa: ANN001, ANN201
+        return super().get(len(key), default)
+
+    def __setitem__(self, key, value) -> None:  # noqa: ANN001
+        super().__setitem__(len(key), value)
+
+
+@pytest.mark.parametrize("name,wrong", [("_KV_TEXT", _ByKey), ("_ATTRS_TEXT", _ByCount)])
+def test_a_forced_wrong_cache_is_caught(monkeypatch: pytest.MonkeyPatch, name: str, wrong: type) -> None:
+    """Text found by too little of its bytes changes the lines: the comparison above
+    would see such a shortcut."""
     body = _bodies()[1]
-    monkeypatch.setattr(otlp, "_KV_TEXT", ByKey())
-    wrong = otlp.render_protobuf(body)
     monkeypatch.setattr(otlp, "_KV_TEXT", {})
-    assert wrong != _full(body)
+    monkeypatch.setattr(otlp, "_ATTRS_TEXT", {})
+    monkeypatch.setattr(otlp, name, wrong())
+    bad = otlp.render_protobuf(body)
+    monkeypatch.setattr(otlp, "_KV_TEXT", {})
+    monkeypatch.setattr(otlp, "_ATTRS_TEXT", {})
+    assert bad != _full(body)
     assert otlp.render_protobuf(body) == _full(body)
