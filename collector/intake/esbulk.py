@@ -118,17 +118,16 @@ class Rendered(list):  # type: ignore[type-arg]
     unpickle, against 0.5 and 0.9 as columns)."""
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _unpack, (*(list(c) for c in zip(*((it.op, it.index, it.id, it.given, it.source is not None,
-                                                     it.status, it.error, it.line, it.bad_line) for it in self))),
-                         len(self))
+        return _unpack, ([it.op for it in self], [it.index for it in self], [it.id for it in self],
+                         [it.given for it in self], [it.source is not None for it in self],
+                         [it.status for it in self], [it.error for it in self], [it.line for it in self],
+                         [it.bad_line for it in self])
 
 
 def _unpack(*cols: Any) -> Rendered:
     out = Rendered()
-    if not cols[-1]:
-        return out
     new = _Item.__new__
-    for op, index, id_, given, has_source, status, error, line, bad_line in zip(*cols[:-1]):
+    for op, index, id_, given, has_source, status, error, line, bad_line in zip(*cols):
         it = new(_Item)
         it.op, it.index, it.id, it.given, it.source, it.text = op, index, id_, given, _READ if has_source else None, None
         it.status, it.error, it.line, it.bad_line = status, error, line, bad_line
