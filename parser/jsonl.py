@@ -169,15 +169,19 @@ def _otlp_records(obj: dict[str, Any], share: bool = False) -> list[tuple[dict[s
 
     `share` (no `key` directive reads into resource, scope or attributes): a scope's
     resource and scope are encoded once (`_tail`) for all its records, and a record's
-    attributes equal to the previous record's (`_same_kv`) are not converted again.
-    Without it, or where a shortcut does not hold (a record with keys `resource` or
-    `scope` of its own, a value JSON text cannot hold), each record is built whole."""
+    attributes equal to the previous record's (`_strings_only`) are neither converted
+    nor encoded again: their text joins the tail (attributes come last in a record's
+    attrs, before resource and scope). Without it, or where a shortcut does not hold
+    (a record with keys `resource` or `scope` of its own, a value JSON text cannot
+    hold), each record is built whole."""
     rl = obj.get("resourceLogs")
     if not isinstance(rl, list):
         return None
     out: list[tuple[dict[str, Any], str | None]] = []
     last_raw: Any = None  # the last attributes converted by _kv when they may be reused, and their conversion
     last_kv: dict[str, Any] = {}
+    last_text: str | None = None  # last_kv encoded, once a record shares it
+    joined: tuple[str, str] | None = None  # (a tail, `"attributes":<last_text>` and that tail)
     for res in rl:
         if not isinstance(res, dict):
             return None
@@ -205,11 +209,18 @@ def _otlp_records(obj: dict[str, Any], share: bool = False) -> list[tuple[dict[s
                     rec["body"] = body if isinstance(body, str) else _dumps(body)
                 if attributes:
                     if share and attributes == last_raw:
+                        if tail is not None and "resource" not in rec and "scope" not in rec:
+                            if joined is None or joined[0] is not tail:
+                                if last_text is None:
+                                    last_text = _dumps(last_kv)  # text only: it cannot fail
+                                joined = tail, '"attributes":' + last_text + ("," + tail if tail else "")
+                            out.append((rec, joined[1]))
+                            continue
                         rec["attributes"] = last_kv
                     else:
                         kv = rec["attributes"] = _kv(attributes)
                         if share and _strings_only(attributes):
-                            last_raw, last_kv = attributes, kv
+                            last_raw, last_kv, last_text, joined = attributes, kv, None, None
                 if tail is not None and "resource" not in rec and "scope" not in rec:
                     out.append((rec, tail or None))
                     continue

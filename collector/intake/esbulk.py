@@ -86,7 +86,6 @@ class _Item:
         self.line: bytes | None = None  # its line once rendered (render_bulk)
         self.bad_line: str | None = None  # why its source has no line (rendered: answered after the id check)
 
-
     def fail(self, status: int, kind: str, reason: str) -> None:
         self.status, self.error = status, {"type": kind, "reason": reason}
 
@@ -113,9 +112,9 @@ _READ: dict[str, Any] = {}  # a rendered item's source: read in the worker, its 
 
 class Rendered(list):  # type: ignore[type-arg]
     """render_bulk's items. From a parse worker they travel as columns, without their
-    sources (read there, written into each `line`): an item pickled as an object
-    costs more than reading its source (measured: 2.7 us an item to pickle, 1.8 to
-    unpickle, against 0.5 and 0.9 as columns)."""
+    sources (read there, written into each `line`): pickled as objects, items cost
+    ~2.7 us each to pickle and ~1.8 to unpickle (a third of rendering them); as
+    columns about half that (measured on a loaded machine: rough)."""
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _unpack, ([it.op for it in self], [it.index for it in self], [it.id for it in self],

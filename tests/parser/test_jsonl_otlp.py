@@ -83,6 +83,11 @@ LINES = [
         _rec(9, attributes=[_kv("k", {"stringValue": "x"}), _kv("k", {"stringValue": "y"})]),
         _rec(10, attributes=[_kv("k", {"stringValue": "x"}), _kv("k", {"stringValue": "y"})]),
     ])])]),
+    # shared attributes across scopes and resources, next to records that cannot share the tail
+    _export([(RES, [({"name": "s"}, [_rec(0, attributes=CODE), _rec(1, attributes=CODE, resource="own"),
+                                     _rec(2, attributes=CODE), {"attributes": CODE}]),
+                    (None, [_rec(3, attributes=CODE), _rec(4, attributes=CODE, scope={"x": 1})])]),
+             (None, [(None, [_rec(5, attributes=CODE), {"attributes": CODE, "timeUnixNano": "0"}])])]),
     # a resource JSON text cannot hold: every record a reject, as before
     '{"resourceLogs":[{"resource":{"attributes":[{"key":"x","value":{"doubleValue":NaN}}]},'
     '"scopeLogs":[{"scope":{"name":"s"},"logRecords":[{"body":{"stringValue":"a"}}]}]}]}',
