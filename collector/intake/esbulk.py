@@ -41,7 +41,6 @@ from aiohttp import web
 
 from ..state import CollectorState
 from .http import BadRequest, client_of, count, read_body
-from .offload import render
 from .sink import Appended, Busy, append, ndjson_line
 
 __all__ = ["handle_bulk", "handle_root", "parse_bulk", "render_bulk", "add_bulk_routes"]
@@ -105,33 +104,6 @@ class _Item:
             out.update({"_version": 1, "result": "created",
                         "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": 0, "_primary_term": 1})
         return {self.op: out}
-
-
-_READ: dict[str, Any] = {}  # a rendered item's source: read in the worker, its line kept
-
-
-class Rendered(list):  # type: ignore[type-arg]
-    """render_bulk's items. From a parse worker they travel as columns, without their
-    sources (read there, written into each `line`): pickled as objects, items cost
-    ~2.7 us each to pickle and ~1.8 to unpickle (a third of rendering them); as
-    columns about half that (measured on a loaded machine: rough)."""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _unpack, ([it.op for it in self], [it.index for it in self], [it.id for it in self],
-                         [it.given for it in self], [it.source is not None for it in self],
-                         [it.status for it in self], [it.error for it in self], [it.line for it in self],
-                         [it.bad_line for it in self])
-
-
-def _unpack(*cols: Any) -> Rendered:
-    out = Rendered()
-    new = _Item.__new__
-    for op, index, id_, given, has_source, status, error, line, bad_line in zip(*cols):
-        it = new(_Item)
-        it.op, it.index, it.id, it.given, it.source, it.text = op, index, id_, given, _READ if has_source else None, None
-        it.status, it.error, it.line, it.bad_line = status, error, line, bad_line
-        out.append(it)
-    return out
 
 
 _CREATED = (',"status":201,"_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},'
@@ -236,12 +208,17 @@ def parse_bulk(body: bytes, default_index: str | None) -> list[_Item]:
     return items
 
 
-def render_bulk(body: bytes, default_index: str | None) -> Rendered:
+def render_bulk(body: bytes, default_index: str | None) -> list[_Item]:
     """parse_bulk, and each item that has a source gets its line (`_line`; an `_id`
     generated where it has none) or the reason it has none (`bad_line`): all the CPU of
-    a bulk body but the `_id` check against the store, so that a parse worker can do
-    it (collector/intake/offload.py). A `create` whose `_id` was stored before is still
-    answered 409 rather than for its bad source, as before: the check comes first."""
+    a bulk body but the `_id` check against the store. A `create` whose `_id` was
+    stored before is still answered 409 rather than for its bad source: the check
+    comes first (_store).
+
+    It runs on the event loop, not in a parse worker as OTLP's render does
+    (collector/intake/offload.py): measured, the items' trip back from a worker (about
+    4 us a record of pickling, unpickling and objects on the collector's side) cost
+    more than the render it took off the loop (bench/RESULTS.md)."""
     items = parse_bulk(body, default_index)
     todo = [it for it in items if it.source is not None]
     fresh_ids = _new_ids(sum(1 for it in todo if it.id is None))
@@ -252,7 +229,7 @@ def render_bulk(body: bytes, default_index: str | None) -> Rendered:
             it.line = _line(it)
         except ValueError as exc:
             it.bad_line = f"failed to parse: {exc}"
-    return Rendered(items)
+    return items
 
 
 class _Ids:
@@ -297,7 +274,7 @@ async def handle_bulk(request: web.Request) -> web.StreamResponse:
     try:
         client_id = client_of(state, request, INTAKE, api_key=True)
         body = await read_body(state, request)
-        items = await render(state, len(body), render_bulk, body, request.match_info.get("index"))
+        items = render_bulk(body, request.match_info.get("index"))
     except BadRequest as exc:
         count(state, INTAKE, exc.status)
         if exc.status == 401:

@@ -1,13 +1,14 @@
 """Rendering a payload off the event loop: in the collector's parse workers.
 
-An intake's render (protobuf decoded and written as export lines, a bulk body's
-actions read and its sources written as lines) is pure CPU on one payload: on the
-event loop it takes the core that answers every other request, and with two cores the
-loop rendering while the writer waits for the workers left most of one core idle. A
-big payload is rendered in one of the parse workers the collector forked at start
-(store/pool.py; no second pool): the loop only reads bodies and answers. Small
-payloads, a collector without workers (`parse_workers = 0`), and a pool that broke
-(a worker died) render on the loop, as before: the same function, the same result.
+An OTLP export's render (protobuf decoded and written as export lines) is pure CPU on
+one payload: on the event loop it takes the core that answers every other request,
+and with two cores the loop rendering while the writer waits for the workers left
+most of one core idle. A big payload is rendered in one of the parse workers the
+collector forked at start (store/pool.py; no second pool): the loop only reads bodies
+and answers. Small payloads, a collector without workers (`parse_workers = 0`), and a
+pool that broke (a worker died) render on the loop, as before: the same function, the
+same result. (Bulk bodies are not sent here: their rendered items cost more to bring
+back than to make, collector/intake/esbulk.py render_bulk.)
 
 A render function given here must be module-level (it is pickled by name), and so
 must its arguments, its result and its exceptions (BadRequest pickles: one message).
