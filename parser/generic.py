@@ -42,6 +42,8 @@ _EPOCH_TEXT = re.compile(r"\d{9,19}(?:\.\d+)?")
 def timestamp_from_value(value: Any, tz: tzinfo) -> int:
     """A timestamp held in a key=value or JSON field: ISO text, or epoch s/ms/us (number
     or digits). Raises TimestampError."""
+    if type(value) is str:  # the common kind first (the same answer as the checks below)
+        return _timestamp_text(value, tz)
     if isinstance(value, bool) or value is None:
         raise TimestampError(f"{value!r} is not a timestamp")
     if isinstance(value, (int, float)):
@@ -54,6 +56,10 @@ def timestamp_from_value(value: Any, tz: tzinfo) -> int:
         return epoch_to_us(text)
     if not isinstance(value, str):
         raise TimestampError(f"{type(value).__name__} is not a timestamp")
+    return _timestamp_text(value, tz)
+
+
+def _timestamp_text(value: str, tz: tzinfo) -> int:
     s = value.strip()
     if 9 <= len(s) <= 19 and s.isascii() and s.isdigit():  # OTLP's `timeUnixNano`: no regex
         return epoch_to_us(s)
@@ -93,6 +99,8 @@ class FieldReader:
         self.units = {k[5:]: v for k, v in opts.items() if k.startswith("unit ")}
         # per set of top-level keys: the `key` directives' keys that can match in it
         self._candidates: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {}
+        # a level field's text value read (by its key): a source writes a handful
+        self.levels: dict[tuple[str, str], str | None] = {}
 
     def candidates(self, attrs: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
         """For each of take_keyed's fields, its keys (in directive order) that can be
@@ -340,6 +348,18 @@ def _pop_key(attrs: dict[str, Any], key: str) -> Any:
 
 def _level_value(f: FieldReader, key: str, value: Any) -> str | None:
     """A level field's value: a word, or a number by its key's convention (levels.py)."""
+    if type(value) is str:
+        got = f.levels.get((key, value), _MISSING)
+        if got is _MISSING:
+            got = _level_uncached(f, key, value)
+            if len(f.levels) >= 1024:  # a source whose every record has a level of its own
+                f.levels.clear()
+            f.levels[(key, value)] = got
+        return got  # type: ignore[no-any-return]
+    return _level_uncached(f, key, value)
+
+
+def _level_uncached(f: FieldReader, key: str, value: Any) -> str | None:
     if value is None:
         return None
     n: int | None = None

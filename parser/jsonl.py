@@ -48,6 +48,11 @@ class JsonHandler:
     def __init__(self, spec: GrammarSpec, lark: Any, tz: tzinfo, mtime: float | None,
                  context: dict[str, Any] | None, path: str | None = None) -> None:
         self.fields = FieldReader(spec, tz, mtime, context, path)
+        # An OTLP record's resource, scope and attributes are shared between records
+        # (see _otlp_records) unless a `key` directive may take something out of them
+        # (`key name: resource.service.name`): take_keyed would then change them.
+        heads = {k.partition(".")[0] for keys in self.fields.keys.values() for k in keys}
+        self.share = not heads & {"resource", "scope", "attributes"}
 
     def context(self) -> dict[str, Any]:
         return self.fields.context()
@@ -62,13 +67,13 @@ class JsonHandler:
             return "bad_json", f"column {col}, field json: {msg}"
         if not isinstance(obj, dict):
             return "bad_json", f"column 1, field json: expected an object, got {type(obj).__name__}"
-        objs = _otlp_records(obj) if "resourceLogs" in obj else [obj]
+        objs = _otlp_records(obj, self.share) if "resourceLogs" in obj else [(obj, None)]
         if objs is None:
             return "bad_json", "column 1, field resourceLogs: not an OTLP/JSON logs export"
         rows = []
         escaped = "\\ud" in head or "\\uD" in head  # a \uD800-\uDFFF escape: maybe a lone surrogate
-        for o in objs:  # all records checked before any is appended: one line, one outcome
-            row = self._row(o, cont)
+        for o, tail in objs:  # all records checked before any is appended: one line, one outcome
+            row = self._row(o, cont, tail)
             if isinstance(row[0], str):
                 return row  # type: ignore[return-value]
             if escaped and (bad := _lone_surrogate(row)) is not None:
@@ -86,8 +91,11 @@ class JsonHandler:
             ev.byte_offset.append(offset)
         return None
 
-    def _row(self, obj: dict[str, Any], cont: list[str] | None) -> tuple[Any, ...]:
-        """One object -> (ts, session, level, name, message, attrs), or (code, error)."""
+    def _row(self, obj: dict[str, Any], cont: list[str] | None, tail: str | None = None) -> tuple[Any, ...]:
+        """One object -> (ts, session, level, name, message, attrs), or (code, error).
+        `tail`: the text of the keys that end the object's attrs (an OTLP record's
+        resource and scope, `"resource":{..},"scope":".."`), encoded once for all the
+        records that share them; `obj` holds the others."""
         try:
             ts, level, message, name, session = take_keyed(self.fields, obj)
         except TimestampError as exc:
@@ -96,7 +104,10 @@ class JsonHandler:
             tail = "\n".join(cont)
             message = tail if message is None else message + "\n" + tail
         try:
-            attrs = _dumps(obj) if obj else None
+            if tail is None:
+                attrs = _dumps(obj) if obj else None
+            else:  # the text of {**obj, "resource": .., "scope": ..}: the encoder's own concatenation
+                attrs = _dumps(obj)[:-1] + "," + tail + "}" if obj else "{" + tail + "}"
         except ValueError as exc:  # NaN/Infinity, which JSON text cannot hold
             return "bad_value", f"field attrs: {exc}"
         return ts, session, level, name, message, attrs
@@ -152,12 +163,25 @@ def _kv(items: Any) -> dict[str, Any]:
     return out
 
 
-def _otlp_records(obj: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The log records of an OTLP/JSON export, flattened; None when it is not one."""
+def _otlp_records(obj: dict[str, Any], share: bool = False) -> list[tuple[dict[str, Any], str | None]] | None:
+    """The log records of an OTLP/JSON export, flattened, each with the text that ends
+    its attrs or None (see JsonHandler._row); None when it is not an export.
+
+    `share` (no `key` directive reads into resource, scope or attributes): a scope's
+    resource and scope are encoded once (`_tail`) for all its records, and a record's
+    attributes equal to the previous record's (`_strings_only`) are neither converted
+    nor encoded again: their text joins the tail (attributes come last in a record's
+    attrs, before resource and scope). Without it, or where a shortcut does not hold
+    (a record with keys `resource` or `scope` of its own, a value JSON text cannot
+    hold), each record is built whole."""
     rl = obj.get("resourceLogs")
     if not isinstance(rl, list):
         return None
-    out = []
+    out: list[tuple[dict[str, Any], str | None]] = []
+    last_raw: Any = None  # the last attributes converted by _kv when they may be reused, and their conversion
+    last_kv: dict[str, Any] = {}
+    last_text: str | None = None  # last_kv encoded, once a record shares it
+    joined: tuple[str, str] | None = None  # (a tail, `"attributes":<last_text>` and that tail)
     for res in rl:
         if not isinstance(res, dict):
             return None
@@ -166,6 +190,7 @@ def _otlp_records(obj: dict[str, Any]) -> list[dict[str, Any]] | None:
             if not isinstance(sl, dict):
                 return None
             scope = (sl.get("scope") or {}).get("name")
+            tail = _tail(resource, scope) if share else None
             for lr in sl.get("logRecords") or ():
                 if not isinstance(lr, dict):
                     return None
@@ -183,13 +208,60 @@ def _otlp_records(obj: dict[str, Any]) -> list[dict[str, Any]] | None:
                     body = _any_value(body)
                     rec["body"] = body if isinstance(body, str) else _dumps(body)
                 if attributes:
-                    rec["attributes"] = _kv(attributes)
+                    if share and attributes == last_raw:
+                        if tail is not None and "resource" not in rec and "scope" not in rec:
+                            if joined is None or joined[0] is not tail:
+                                if last_text is None:
+                                    last_text = _dumps(last_kv)  # text only: it cannot fail
+                                joined = tail, '"attributes":' + last_text + ("," + tail if tail else "")
+                            out.append((rec, joined[1]))
+                            continue
+                        rec["attributes"] = last_kv
+                    else:
+                        kv = rec["attributes"] = _kv(attributes)
+                        if share and _strings_only(attributes):
+                            last_raw, last_kv, last_text, joined = attributes, kv, None, None
+                if tail is not None and "resource" not in rec and "scope" not in rec:
+                    out.append((rec, tail or None))
+                    continue
                 if resource:
                     rec["resource"] = resource
                 if scope:
                     rec["scope"] = scope
-                out.append(rec)
+                out.append((rec, None))
     return out
+
+
+def _tail(resource: dict[str, Any], scope: Any) -> str | None:
+    """`"resource":<resource>,"scope":<scope>` as the encoder writes them at the end of
+    an object (either left out when it would not be set: empty text, no tail), or None
+    when one cannot be encoded (each record then fails on its own, as before)."""
+    try:
+        parts = []
+        if resource:
+            parts.append('"resource":' + _dumps(resource))
+        if scope:
+            parts.append('"scope":' + _dumps(scope))
+    except ValueError:
+        return None
+    return ",".join(parts)
+
+
+def _strings_only(items: list[Any]) -> bool:
+    """Attributes whose every value is one kind holding text (`{"stringValue": ".."}`,
+    proto3 JSON's `{"intValue": "3"}`): a list equal to them (==) is then the same JSON
+    value, so its conversion is the same. (With numbers it might not be: 1 == 1.0 ==
+    True, but they convert and encode differently.)"""
+    for it in items:
+        if type(it) is not dict or len(it) != 2 or type(it.get("key")) is not str:
+            return False
+        v = it.get("value")
+        if type(v) is not dict or len(v) != 1:
+            return False
+        for inner in v.values():
+            if type(inner) is not str:
+                return False
+    return True
 
 
 _NONE = object()

@@ -27,7 +27,7 @@ from typing import Any
 
 from logship.store.parsing import ParsedPiece, ParseSpec, gc_paused, make_parser, parse_piece
 
-__all__ = ["ParsePool", "parse_in_worker", "parse_many_in_worker"]
+__all__ = ["ParsePool", "parse_in_worker", "parse_many_in_worker", "call_in_worker"]
 
 # a worker keeps a parser per (format, zone, mtime, path, limit, context); the collector
 # sees many sources, so the cache is emptied when it grows past this
@@ -103,6 +103,14 @@ def parse_many_in_worker(jobs: list[tuple[Any, ...]]) -> list[ParsedPiece]:
         return [parse_in_worker(*job, arrow=False) for job in jobs]
 
 
+def call_in_worker(fn: Any, args: tuple[Any, ...]) -> Any:
+    """``fn(*args)`` in a worker with the cyclic GC paused, as parsing is: the
+    collector's intakes render a payload into lines here (collector/intake/offload.py),
+    off the event loop's core."""
+    with gc_paused():
+        return fn(*args)
+
+
 class ParsePool:
     """A process pool of ``workers`` parsers; always use it as a context manager (or
     ``close`` it) so the workers are shut down (tests fail on leaked child processes).
@@ -131,6 +139,11 @@ class ParsePool:
     def submit_many(self, jobs: list[tuple[Any, ...]]) -> Future[list[ParsedPiece]]:
         """Small pieces in one worker call (``parse_many_in_worker``)."""
         return self.executor.submit(parse_many_in_worker, jobs)
+
+    def submit_call(self, fn: Any, *args: Any) -> Future[Any]:
+        """``fn(*args)`` in a worker (``call_in_worker``): ``fn`` is a module-level
+        function (pickled by name), its arguments, result and exceptions must pickle."""
+        return self.executor.submit(call_in_worker, fn, args)
 
     def pids(self) -> list[int]:
         """The worker processes' ids (tests, /metrics)."""

@@ -43,7 +43,7 @@ from ..state import CollectorState
 from .http import BadRequest, client_of, count, read_body
 from .sink import Appended, Busy, append, ndjson_line
 
-__all__ = ["handle_bulk", "handle_root", "parse_bulk", "add_bulk_routes"]
+__all__ = ["handle_bulk", "handle_root", "parse_bulk", "render_bulk", "add_bulk_routes"]
 
 INTAKE = "esbulk"
 PRODUCT = {"X-Elastic-Product": "Elasticsearch"}
@@ -73,14 +73,17 @@ async def handle_root(request: web.Request) -> web.StreamResponse:
 class _Item:
     """One action of a bulk body and its answer."""
 
-    __slots__ = ("op", "index", "id", "source", "text", "status", "error")
+    __slots__ = ("op", "index", "id", "source", "text", "status", "error", "line", "bad_line", "given")
 
     def __init__(self, op: str, index: str | None, id_: str | None) -> None:
         self.op, self.index, self.id = op, index, id_
+        self.given = id_ is not None  # the action named its _id (not one generated here)
         self.source: dict[str, Any] | None = None
         self.text: str | None = None  # the source line as sent, when it may be written as is (_as_sent)
         self.status = 0
         self.error: dict[str, str] | None = None
+        self.line: bytes | None = None  # its line once rendered (render_bulk)
+        self.bad_line: str | None = None  # why its source has no line (rendered: answered after the id check)
 
     def fail(self, status: int, kind: str, reason: str) -> None:
         self.status, self.error = status, {"type": kind, "reason": reason}
@@ -205,6 +208,30 @@ def parse_bulk(body: bytes, default_index: str | None) -> list[_Item]:
     return items
 
 
+def render_bulk(body: bytes, default_index: str | None) -> list[_Item]:
+    """parse_bulk, and each item that has a source gets its line (`_line`; an `_id`
+    generated where it has none) or the reason it has none (`bad_line`): all the CPU of
+    a bulk body but the `_id` check against the store. A `create` whose `_id` was
+    stored before is still answered 409 rather than for its bad source: the check
+    comes first (_store).
+
+    It runs on the event loop, not in a parse worker as OTLP's render does
+    (collector/intake/offload.py): measured, the items' trip back from a worker (about
+    4 us a record of pickling, unpickling and objects on the collector's side) cost
+    more than the render it took off the loop (bench/RESULTS.md)."""
+    items = parse_bulk(body, default_index)
+    todo = [it for it in items if it.source is not None]
+    fresh_ids = _new_ids(sum(1 for it in todo if it.id is None))
+    for it in todo:
+        if it.id is None:
+            it.id = next(fresh_ids)
+        try:
+            it.line = _line(it)
+        except ValueError as exc:
+            it.bad_line = f"failed to parse: {exc}"
+    return items
+
+
 class _Ids:
     """The `_id`s each client stored through bulk (read from the store once per client)."""
 
@@ -246,7 +273,8 @@ async def handle_bulk(request: web.Request) -> web.StreamResponse:
     t0 = time.monotonic()
     try:
         client_id = client_of(state, request, INTAKE, api_key=True)
-        items = parse_bulk(await read_body(state, request), request.match_info.get("index"))
+        body = await read_body(state, request)
+        items = render_bulk(body, request.match_info.get("index"))
     except BadRequest as exc:
         count(state, INTAKE, exc.status)
         if exc.status == 401:
@@ -277,28 +305,25 @@ async def _store(state: CollectorState, app: web.Application, client_id: str, it
     todo = [it for it in items if it.source is not None]
     if not todo:
         return
-    stored = await _ids(app).of(state, client_id) if any(it.op == "create" and it.id for it in todo) else set()
+    stored = await _ids(app).of(state, client_id) if any(it.op == "create" and it.given and it.id
+                                                         for it in todo) else set()
     fresh: set[tuple[str, str]] = set()
     lines: list[bytes] = []
     kept: list[_Item] = []
-    fresh_ids = _new_ids(sum(1 for it in todo if it.id is None))
-    for it in todo:
-        assert it.source is not None and it.index is not None
-        if it.op == "create" and it.id is not None:
+    for it in todo:  # rendered (render_bulk): each has its id and its line, or bad_line
+        assert it.source is not None and it.index is not None and it.id is not None
+        if it.op == "create" and it.given:
             key = (it.index, it.id)
             if key in stored or key in fresh:
                 it.fail(409, "version_conflict_engine_exception",
                         f"[{it.id}]: version conflict, document already exists (current version [1])")
                 continue
-            fresh.add(key)
-        if it.id is None:
-            it.id = next(fresh_ids)
-        try:
-            lines.append(_line(it))
-        except ValueError as exc:
-            it.fail(400, "mapper_parsing_exception", f"failed to parse: {exc}")
-            fresh.discard((it.index, it.id))
+            if it.bad_line is None:
+                fresh.add(key)
+        if it.bad_line is not None or it.line is None:
+            it.fail(400, "mapper_parsing_exception", it.bad_line or "failed to parse")
             continue
+        lines.append(it.line)
         kept.append(it)
     if not lines:
         return

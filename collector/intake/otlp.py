@@ -26,11 +26,16 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from aiohttp import web
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (ExportLogsServiceRequest,
                                                                     ExportLogsServiceResponse)
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.logs.v1 import logs_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
 
 from ..state import CollectorState
+from .offload import render
 from .http import BadRequest, Unsupported, client_of, count, load_json, media_type, read_body
 from .sink import Busy, append, canonical_json, ndjson_line
 
@@ -85,51 +90,79 @@ def _any_text(v: Any) -> str:
 # function, line) in record after record; equal bytes are an equal message
 _KV_TEXT: dict[bytes, str] = {}
 _KV_TEXT_MAX = 8192
+_CACHED_TEXT_MAX = 4096  # longer texts (and their bytes, the key) are not kept: at most ~64 MiB a cache
 
 
 def _kvs_text(items: Any) -> str:
-    """Repeated KeyValue as OTLP/JSON text (`[{"key":..,"value":{..}},..]`)."""
+    """Repeated KeyValue as OTLP/JSON text (`[{"key":..,"value":{..}},..]`): messages,
+    or their bytes as sent (a LogRecord's attributes read by _RAW_LOGS; DecodeError
+    when they are not a KeyValue)."""
     cache = _KV_TEXT
     parts = []
     for kv in items:
-        raw = kv.SerializeToString()
+        raw = kv if type(kv) is bytes else kv.SerializeToString()
         text = cache.get(raw)
         if text is None:
+            if type(kv) is bytes:
+                kv = common_pb2.KeyValue.FromString(raw)
             text = '{"key":' + _str(kv.key) + ',"value":' + _any_text(kv.value) + "}"
-            if len(cache) >= _KV_TEXT_MAX:
-                cache.clear()
-            cache[raw] = text
+            if len(text) <= _CACHED_TEXT_MAX:
+                if len(cache) >= _KV_TEXT_MAX:
+                    cache.clear()
+                cache[raw] = text
         parts.append(text)
     return "[" + ",".join(parts) + "]"
 
 
 def _record_text(lr: Any) -> str:
     """A protobuf LogRecord as OTLP/JSON text (proto3 JSON: zero values left out), in
-    the key order of the OTLP/JSON field list."""
+    the key order of the OTLP/JSON field list. Each field is read once (a read of a
+    protobuf field costs about what writing its text does)."""
     out = []
-    if lr.time_unix_nano:
-        out.append('"timeUnixNano":"' + str(lr.time_unix_nano) + '"')
-    if lr.observed_time_unix_nano:
-        out.append('"observedTimeUnixNano":"' + str(lr.observed_time_unix_nano) + '"')
-    if lr.severity_number:
-        out.append('"severityNumber":' + str(int(lr.severity_number)))
-    if lr.severity_text:
-        out.append('"severityText":' + _str(lr.severity_text))
+    if v := lr.time_unix_nano:
+        out.append('"timeUnixNano":"' + str(v) + '"')
+    if v := lr.observed_time_unix_nano:
+        out.append('"observedTimeUnixNano":"' + str(v) + '"')
+    if v := lr.severity_number:
+        out.append('"severityNumber":' + str(int(v)))
+    if v := lr.severity_text:
+        out.append('"severityText":' + _str(v))
     if lr.HasField("body"):
         out.append('"body":' + _any_text(lr.body))
-    if lr.attributes:
-        out.append('"attributes":' + _kvs_text(lr.attributes))
-    if lr.dropped_attributes_count:
-        out.append('"droppedAttributesCount":' + str(int(lr.dropped_attributes_count)))
-    if lr.flags:
-        out.append('"flags":' + str(int(lr.flags)))
-    if lr.trace_id:
-        out.append('"traceId":"' + lr.trace_id.hex() + '"')
-    if lr.span_id:
-        out.append('"spanId":"' + lr.span_id.hex() + '"')
-    if lr.event_name:
-        out.append('"eventName":' + _str(lr.event_name))
+    if v := lr.attributes:
+        out.append('"attributes":' + _attributes_text(v))
+    if v := lr.dropped_attributes_count:
+        out.append('"droppedAttributesCount":' + str(int(v)))
+    if v := lr.flags:
+        out.append('"flags":' + str(int(v)))
+    if v := lr.trace_id:
+        out.append('"traceId":"' + v.hex() + '"')
+    if v := lr.span_id:
+        out.append('"spanId":"' + v.hex() + '"')
+    if v := lr.event_name:
+        out.append('"eventName":' + _str(v))
     return "{" + ",".join(out) + "}"
+
+
+# a record's whole attributes text by their KeyValues' bytes as sent (_RAW_LOGS): an
+# SDK's records from one call site carry the same ones
+_ATTRS_TEXT: dict[tuple[bytes, ...], str] = {}
+
+
+def _attributes_text(items: Any) -> str:
+    """A LogRecord's attributes as text: `_kvs_text`, found at once by all their bytes
+    when read as bytes (the same text: it is made of each one's text, in order)."""
+    if type(items[0]) is not bytes:
+        return _kvs_text(items)
+    key = tuple(items)
+    text = _ATTRS_TEXT.get(key)
+    if text is None:
+        text = _kvs_text(key)
+        if len(text) <= _CACHED_TEXT_MAX:
+            if len(_ATTRS_TEXT) >= _KV_TEXT_MAX:
+                _ATTRS_TEXT.clear()
+            _ATTRS_TEXT[key] = text
+    return text
 
 
 def _scope(s: Any) -> dict[str, Any]:
@@ -155,6 +188,51 @@ def _lines(resource: dict[str, Any], scope: dict[str, Any], records: list[dict[s
             for a in range(0, len(records), chunk)]
 
 
+def _raw_logs() -> Any:
+    """A message class reading an export as `LogsData` (the same wire format: field 1,
+    repeated ResourceLogs) whose LogRecord.attributes are left as bytes, each element
+    one KeyValue as sent: its text is then found by those bytes (_KV_TEXT) without
+    building a message per attribute and serialising it again (the SDK repeats its
+    attributes in every record). Parsing the bytes gives the message the full parse
+    gives (a repeated message's elements are each one length-delimited field), so
+    the text is the same; a KeyValue that does not parse is found when its text is
+    first written, and the request is refused as the full parse refuses it. None
+    where this protobuf cannot build the class: the full parse is used."""
+    try:
+        pool = descriptor_pool.DescriptorPool()
+        for mod in (common_pb2, resource_pb2):
+            fdp = descriptor_pb2.FileDescriptorProto()
+            mod.DESCRIPTOR.CopyToProto(fdp)
+            pool.Add(fdp)
+        fdp = descriptor_pb2.FileDescriptorProto()
+        logs_pb2.DESCRIPTOR.CopyToProto(fdp)
+        old, new = fdp.package, "logship.otlp_raw.logs.v1"
+        fdp.name, fdp.package = "logship/otlp_raw/logs.proto", new
+        for m in fdp.message_type:
+            for f in m.field:
+                if f.type_name.startswith(f".{old}."):
+                    f.type_name = f".{new}.{f.type_name[len(old) + 2:]}"
+                if m.name == "LogRecord" and f.name == "attributes":
+                    f.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+                    f.ClearField("type_name")
+        pool.Add(fdp)
+        return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{new}.LogsData"))
+    except Exception:  # noqa: BLE001 - another protobuf: the full parse, as before
+        return None
+
+
+_RAW_LOGS = _raw_logs()
+
+
+def _refuse(body: bytes) -> BadRequest:
+    """The answer to a body the full parse refuses, in its words."""
+    try:
+        ExportLogsServiceRequest().ParseFromString(body)
+    except (DecodeError, ValueError) as exc:
+        return BadRequest(f"body is not an OTLP ExportLogsServiceRequest: {exc}")
+    return BadRequest("body is not an OTLP ExportLogsServiceRequest: a log record's attribute does not parse")
+
+
 def render_protobuf(body: bytes) -> tuple[bytes, int]:
     """An ExportLogsServiceRequest as export lines, and its record count.
 
@@ -166,11 +244,18 @@ def render_protobuf(body: bytes) -> tuple[bytes, int]:
 
     The lines are written as text (the records' JSON put together from their fields),
     not built as objects and encoded: the same canonical text, a third of the CPU."""
-    req = ExportLogsServiceRequest()
+    req = (_RAW_LOGS or ExportLogsServiceRequest)()
     try:
         req.ParseFromString(body)
-    except (DecodeError, ValueError) as exc:
-        raise BadRequest(f"body is not an OTLP ExportLogsServiceRequest: {exc}") from None
+    except (DecodeError, ValueError):
+        raise _refuse(body) from None
+    try:
+        return _render(req)
+    except DecodeError:  # an attribute read as bytes (_RAW_LOGS) is not a KeyValue
+        raise _refuse(body) from None
+
+
+def _render(req: Any) -> tuple[bytes, int]:
     out: list[str] = []
     n = 0
     for rl in req.resource_logs:
@@ -239,7 +324,7 @@ async def handle_otlp_logs(request: web.Request) -> web.StreamResponse:
             raise Unsupported(f"Content-Type {ctype!r}: expected {PROTOBUF} or application/json")
         client_id = client_of(state, request, INTAKE)
         body = await read_body(state, request)
-        data, n = render_protobuf(body) if proto else render_json(body)
+        data, n = await render(state, len(body), render_protobuf if proto else render_json, body)
         done = await append(state, client_id, INTAKE, data) if n else None
     except BadRequest as exc:
         count(state, INTAKE, exc.status)
