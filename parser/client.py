@@ -125,14 +125,7 @@ class ClientHandler:
                 k = len(names)
                 if k:
                     lab = self._json(labels) if labels is not None else None
-                    m = batch.metrics
-                    m.ts_us.extend([ts] * k)
-                    m.session_id.extend([texts[2][5:]] * k)
-                    m.name.extend(names)
-                    m.value.extend(values)
-                    m.unit.extend(units)
-                    m.labels.extend([lab] * k)
-                    m.byte_offset.extend([offset] * k)
+                    _metric_rows(batch, ts, texts[2][5:], names, values, units, lab, offset)
                     return None
         hits: list[Hit] = []
         for t, w in toks:
@@ -167,14 +160,7 @@ class ClientHandler:
         if not k:
             return "no_metrics", f"field {group}: a metric entry needs at least one numeric field"
         lab = self._json([h for h in hits if not h[5]]) if k < len(hits) else None
-        m = batch.metrics
-        m.ts_us.extend([ts] * k)
-        m.session_id.extend([texts[2][5:]] * k)
-        m.name.extend(names)
-        m.value.extend(values)
-        m.unit.extend(units)
-        m.labels.extend([lab] * k)
-        m.byte_offset.extend([offset] * k)
+        _metric_rows(batch, ts, texts[2][5:], names, values, units, lab, offset)
         return None
 
     def _handle_tokens(self, head: str, cont: list[str] | None, batch: ParsedBatch,
@@ -302,13 +288,21 @@ def _append_samples(batch: ParsedBatch, ts: int, session: str, group: str, sampl
     """A metric entry's samples (conversion hits), whole columns at once. float() may
     raise (an int too large): it runs before any append, so a failed entry adds nothing."""
     values = [float(h[3]) for h in samples]
-    k = len(samples)
-    m = batch.metrics
     prefix = group + "."
+    _metric_rows(batch, ts, session, [prefix + h[2] for h in samples], values, [h[4] for h in samples], labels,
+                 offset)
+
+
+def _metric_rows(batch: ParsedBatch, ts: int | None, session: str, names: list[str], values: list[float],
+                 units: list[str | None], labels: str | None, offset: int) -> None:
+    """One metric entry's samples (one row each, sharing its time, session, labels and
+    offset) appended to the batch's metric columns (every way the handler adds them)."""
+    k = len(names)
+    m = batch.metrics
     m.ts_us.extend([ts] * k)
     m.session_id.extend([session] * k)
-    m.name.extend([prefix + h[2] for h in samples])
+    m.name.extend(names)
     m.value.extend(values)
-    m.unit.extend([h[4] for h in samples])
+    m.unit.extend(units)
     m.labels.extend([labels] * k)
     m.byte_offset.extend([offset] * k)

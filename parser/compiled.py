@@ -847,17 +847,10 @@ class CompiledLine:
         tokens after it). None when `parse` must decide: no match, a keyword, a
         repetition of several tokens per iteration or two repetitions, markers among
         the tokens, a token of the repetition that is not a whole space-delimited word."""
-        seg = self._root
-        m = seg.match(text, 0)
-        if m is None:
+        got = self._match_plan(self._root, text, 0, True)
+        if got is None:
             return None
-        li = m.lastindex
-        plan = seg.split_plans.get(li, _UNPLANNED)
-        if plan is _UNPLANNED:
-            plan = self._plan(seg, li, True)
-        if plan is None:
-            return None
-        gis, head_types, body, after, lead, many = plan
+        m, (gis, head_types, body, after, lead, many) = got
         head = m.group(*gis) if many else _group_texts(m, gis)
         pairs: list[tuple[str, str]] = []
         if body is None:
@@ -866,17 +859,22 @@ class CompiledLine:
         end, done = self._words(body, text, start, pairs)
         if not done or end == start:
             return None
-        m = after.match(text, end)
+        got = self._match_plan(after, text, end, False)
+        if got is None:
+            return None
+        m, (gis, tail_types, _, _, lead, many) = got
+        return lead, head_types, head, pairs, tail_types, m.group(*gis) if many else () if not gis else (m.group(gis[0]),)
+
+    def _match_plan(self, seg: _Segment, text: str, pos: int, first: bool) -> tuple[Any, tuple[Any, ...]] | None:
+        """The segment's match at `pos` and its `_plan` (worked out on its lastindex's
+        first use), or None (`parse` must decide)."""
+        m = seg.match(text, pos)
         if m is None:
             return None
-        li = m.lastindex
-        plan = after.split_plans.get(li, _UNPLANNED)
+        plan = seg.split_plans.get(m.lastindex, _UNPLANNED)
         if plan is _UNPLANNED:
-            plan = self._plan(after, li, False)
-        if plan is None:
-            return None
-        gis, tail_types, _, _, lead, many = plan
-        return lead, head_types, head, pairs, tail_types, m.group(*gis) if many else () if not gis else (m.group(gis[0]),)
+            plan = self._plan(seg, m.lastindex, first)
+        return None if plan is None else (m, plan)
 
     def _plan(self, seg: _Segment, li: int, first: bool) -> tuple[Any, ...] | None:
         """What `split` does after `seg` matched with this lastindex, worked out once:
