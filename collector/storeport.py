@@ -111,12 +111,11 @@ class StoreAdapter:
         if len(self.parsers) > 20_000:
             self.parsers.clear()
         try:
-            return self.store.ingest_items(items, self.parsers, pool=self.pool)
+            with self._failing():
+                return self.store.ingest_items(items, self.parsers, pool=self.pool)
+        except StoreUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - isolate the failing item below
-            self.parsers.clear()  # their contexts may be ahead of what was rolled back
-            down = unavailable(exc)
-            if down is not None:
-                raise down from exc
             log.warning("group commit of %d items rolled back (%s); retrying one by one", len(items), exc)
         out: list[Any] = []
         for item in items:

@@ -524,35 +524,44 @@ class Writer:
         not staged (careful, or after a failure) is committed here the careful way
         (StorePort.ingest_many: isolated item by item if the group fails) and answered."""
         calls = staged.calls
-        results: list[Any] = []
-        written = True
-        if staged.unavailable is not None:
-            results = [staged.unavailable] * len(calls)
-        elif staged.commit is not None:
+        if staged.commit is not None:
             try:
                 results = self.store.finish(staged.commit)
-                written = False
-            except StoreUnavailable as exc:
-                self._unavailable = exc
-                results = [exc] * len(calls)
-            except Exception as exc:  # noqa: BLE001 - nothing was written: commit it the careful way
-                log.warning("a staged commit of %d items failed (%s); committing them one by one", len(calls), exc)
-        if written and calls and not results:
-            try:
-                results = self.store.ingest_many(calls)
             except StoreUnavailable as exc:
                 self._unavailable = exc  # _run marks the store as failing
-                results = [exc] * len(calls)
-            if self._careful:
-                self._careful -= 1
-        if calls and written and self._unavailable is None:
-            self.health.recovered()
-        self._answer(staged, results)
-        if written:
-            self._count(staged)
-            self._out.extend(staged.dones)
+                self._answered(staged, [exc] * len(calls))
+                return
+            except Exception as exc:  # noqa: BLE001 - nothing was written: commit it the careful way
+                log.warning("a staged commit of %d items failed (%s); committing them one by one", len(calls), exc)
+            else:
+                self._answer(staged, results)
+                self._ready = staged
+                return
+        if staged.unavailable is not None:
+            self._answered(staged, [staged.unavailable] * len(calls))
         else:
-            self._ready = staged
+            self._answered(staged, self._commit_carefully(calls))
+
+    def _commit_carefully(self, calls: list[Item]) -> list[Any]:
+        """The items committed now, in one group or item by item (StorePort.ingest_many)."""
+        if not calls:
+            return []
+        if self._careful:
+            self._careful -= 1
+        try:
+            results = self.store.ingest_many(calls)
+        except StoreUnavailable as exc:
+            self._unavailable = exc  # _run marks the store as failing
+            return [exc] * len(calls)
+        if self._unavailable is None:
+            self.health.recovered()
+        return results
+
+    def _answered(self, staged: _Staged, results: list[Any]) -> None:
+        """A batch committed (or refused) without waiting in ``_ready``: its dones go out."""
+        self._answer(staged, results)
+        self._count(staged)
+        self._out.extend(staged.dones)
 
     def _answer(self, staged: _Staged, results: list[Any]) -> None:
         """Move the pending segments on by the results and build every work's Done."""
