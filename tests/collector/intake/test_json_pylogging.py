@@ -11,6 +11,7 @@ import pickle
 import struct
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from tests.collectorkit import TOKENS
 
@@ -50,6 +51,28 @@ def test_json_object_and_array_on_lines_and_json_endpoint(collector):
     assert (status, body["records"]) == (200, 1)
     assert collector.query("SELECT ts_source, ts IS NOT NULL FROM events WHERE message = 'no time here'") == \
         [["received", True]]
+
+
+def test_json_appends_follow_each_other_across_a_job(collector):
+    """Each append to an intake source starts where the one before ended (the sink
+    remembers that end instead of reading the store), also after a job ran on the
+    store between two appends: one range from 0, every record once at its own offset."""
+    auth = basic(TOKENS["beta"])
+    for r in range(4):
+        batch = [{"ts": 1795996800 + i, "msg": f"follow {r}-{i}"} for i in range(40)]
+        assert post(collector.url + "/v1/json", json.dumps(batch).encode(), "application/json", auth)[:1] == (200,)
+        if r == 1:  # a job (nothing to prune) between two appends
+            status, out = post(collector.url + "/v1/admin/job", json.dumps(
+                {"job": "prune", "cutoff": "2000-01-01T00:00:00+00:00"}).encode(), "application/json",
+                "Bearer " + json.loads(Path(f"{collector.proc.db}.collector.json").read_text())["token"])
+            assert status == 200, out
+    ranges = collector.query("SELECT r.start_offset, r.end_offset FROM source_ranges r JOIN sources s "
+                             "USING (source_id) WHERE s.client_id = 'beta' AND s.path LIKE 'logship:intake/json?%'")
+    events = collector.query("SELECT count(*), count(DISTINCT message), count(DISTINCT byte_offset), "
+                             "max(byte_offset) FROM events WHERE message LIKE 'follow %'")
+    assert len(ranges) == 1 and ranges[0][0] == 0
+    assert events[0][:3] == [160, 160, 160]
+    assert events[0][3] < ranges[0][1]
 
 
 def test_json_refusals(collector):
