@@ -9,7 +9,6 @@ column lists directly.
 
 from __future__ import annotations
 
-import json
 from itertools import count
 from datetime import tzinfo
 from typing import Any
@@ -20,6 +19,7 @@ from lark.exceptions import UnexpectedInput
 from .batch import ParsedBatch
 from .diagnose import describe
 from .grammar import GrammarSpec
+from .jsontext import compact_encoder
 from .compiled import compiled_for, fast_parser, is_built
 from .lalr import FlatTransformer
 from .timestamps import IsoSeconds, TimestampError
@@ -41,7 +41,7 @@ _PAIRS: dict[str, "Hit"] = {}  # pair text -> its conversion (the hit carries it
 _OBJECTS: dict[tuple[int, ...], str] = {}  # hits' serial numbers -> their JSON object
 _SERIAL = count()  # never reused, so a serial names one hit for the life of the process
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_dumps = compact_encoder(ensure_ascii=False)  # the stdlib encoder's text, its C encoder built once
 
 
 class ClientHandler:

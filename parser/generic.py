@@ -23,6 +23,7 @@ from lark.exceptions import UnexpectedInput
 from .batch import ParsedBatch
 from .diagnose import describe
 from .grammar import GrammarSpec
+from .jsontext import compact_encoder
 from .compiled import fast_parser
 from .lalr import RULE, FlatTransformer
 from .levels import normalize_level, numeric_level, syslog_severity_level
@@ -32,7 +33,7 @@ from .values import DURATION_FACTORS, SIZE_FACTORS, base_type, convert, convert_
 
 __all__ = ["GenericHandler", "FieldReader", "take_keyed", "timestamp_from_value"]
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_dumps = compact_encoder(ensure_ascii=False)  # the stdlib encoder's text, its C encoder built once
 _TAG = re.compile(r"(?P<app>.*?)(?:\[(?P<pid>\d+)\])?:?")
 _REQUEST = re.compile(r"(?P<method>\S+) (?P<path>.*?)(?: (?P<protocol>[A-Z]+/[0-9.]+))?")
 _NUMBER_UNIT = re.compile(r"(-?\d+(?:\.\d+)?)([A-Za-z%]*)")
