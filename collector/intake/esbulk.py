@@ -39,6 +39,8 @@ from typing import Any
 
 from aiohttp import web
 
+from logship.store.parsing import gc_paused
+
 from ..state import CollectorState
 from .http import BadRequest, client_of, count, read_body
 from .sink import Appended, Busy, append, ndjson_line
@@ -274,7 +276,8 @@ async def handle_bulk(request: web.Request) -> web.StreamResponse:
     try:
         client_id = client_of(state, request, INTAKE, api_key=True)
         body = await read_body(state, request)
-        items = render_bulk(body, request.match_info.get("index"))
+        with gc_paused():  # thousands of items built at once: the cyclic GC would rescan them all
+            items = render_bulk(body, request.match_info.get("index"))
     except BadRequest as exc:
         count(state, INTAKE, exc.status)
         if exc.status == 401:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from logship.store.parsing import gc_paused
+
 from ..state import CollectorState
 
 __all__ = ["render", "AWAY_BYTES"]
@@ -56,4 +58,5 @@ async def render(state: CollectorState, size: int, fn: Callable[..., T], *args: 
             return await asyncio.wrap_future(fut)  # type: ignore[no-any-return]
         except BrokenProcessPool:  # the worker died with the job: render here
             pass
-    return fn(*args)
+    with gc_paused():  # as in a worker (store/pool.py call_in_worker)
+        return fn(*args)
