@@ -99,23 +99,25 @@ class FieldReader:
                      if f"key {f}" in opts}
         self.units = {k[5:]: v for k, v in opts.items() if k.startswith("unit ")}
         # per set of top-level keys: the `key` directives' keys that can match in it
-        self._candidates: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {}
+        self._candidates: dict[tuple[str, ...], tuple[tuple[tuple[str, ...], ...], tuple[str | None, ...] | None]] = {}
         # a level field's text value read (by its key): a source writes a handful
         self.levels: dict[tuple[str, str], str | None] = {}
 
-    def candidates(self, attrs: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
+    def keyed(self, attrs: dict[str, Any]) -> tuple[tuple[tuple[str, ...], ...], tuple[str | None, ...] | None]:
         """For each of take_keyed's fields, its keys (in directive order) that can be
         present in `attrs`: a plain key that is one of its keys, a dotted key that is
         one or whose first part is. take_keyed only removes keys, so no other key can
         match: the same answer as trying them all, computed once per set of keys (JSON
-        lines of one source mostly share theirs) instead of ~30 lookups per record."""
+        lines of one source mostly share theirs) instead of ~30 lookups per record.
+        And the plan (`_plan`): the key each field takes, when the keys alone say it."""
         sig = tuple(attrs)
         got = self._candidates.get(sig)
         if got is None:
             present = set(sig)
-            got = tuple(tuple(k for k in self.keys.get(field, ())
-                              if k in present or ("." in k and k.partition(".")[0] in present))
-                        for field in _KEYED)
+            cands = tuple(tuple(k for k in self.keys.get(field, ())
+                                if k in present or ("." in k and k.partition(".")[0] in present))
+                          for field in _KEYED)
+            got = cands, _plan(cands, present)
             if len(self._candidates) >= 4096:  # sources whose every record has other keys
                 self._candidates.clear()
             self._candidates[sig] = got
@@ -391,34 +393,71 @@ def _take(attrs: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | Non
     return None
 
 
+def _plan(cands: tuple[tuple[str, ...], ...], present: set[str]) -> tuple[str | None, ...] | None:
+    """The key each field takes (None: no key of its), when the keys present say it
+    without looking: each field's first candidate is present as it is (not a dotted key
+    that may or may not be found nested) and no key is a candidate of two fields (one
+    field's take, or a message's bytes put back, cannot change what another finds).
+    None: take_keyed looks key by key."""
+    seen: set[str] = set()
+    plan: list[str | None] = []
+    for keys in cands:
+        if seen.intersection(keys):
+            return None
+        seen.update(keys)
+        if keys and keys[0] not in present:
+            return None
+        plan.append(keys[0] if keys else None)
+    return tuple(plan)
+
+
 def take_keyed(f: FieldReader, attrs: dict[str, Any]) -> tuple[Any, ...]:
     """(ts, level, message, name, session) taken out of `attrs` by the `key` directives
     (`key timestamp: time ts`: the first key present wins; a dotted key also finds a
-    nested value). Raises TimestampError."""
+    nested value). Raises TimestampError. Keys shaped as in most lines of a source
+    (`FieldReader.keyed` plans them) are taken without a search, with the same result."""
+    cands, plan = f.keyed(attrs)
+    if plan is not None:
+        k_ts, k_level, k_message, k_name, k_session = plan
+        return (None if k_ts is None else _ts_of(f, k_ts, attrs.pop(k_ts)),
+                None if k_level is None else _level_value(f, k_level, attrs.pop(k_level)),
+                None if k_message is None else _message_of(attrs, k_message, attrs.pop(k_message)),
+                None if k_name is None else _text(attrs.pop(k_name)),
+                None if k_session is None else _text(attrs.pop(k_session)))
     ts = level = message = name = session = None
-    c_ts, c_level, c_message, c_name, c_session = f.candidates(attrs)
+    c_ts, c_level, c_message, c_name, c_session = cands
     if c_ts and (got := _take(attrs, c_ts)) is not None:
-        try:
-            ts = timestamp_from_value(got[1], f.tz)
-        except TimestampError as exc:
-            raise TimestampError(f"field {got[0]}: {exc}") from None
+        ts = _ts_of(f, *got)
     if c_level and (got := _take(attrs, c_level)) is not None:
-        level = _level_value(f, got[0], got[1])
+        level = _level_value(f, *got)
     if c_message and (got := _take(attrs, c_message)) is not None:
-        k, value = got
-        if _is_byte_array(value):
-            # journald's JSON writes a message that is not valid UTF-8 as its bytes
-            raw = bytes(value)
-            message = raw.decode("utf-8", "replace")
-            if message.encode("utf-8") != raw:
-                attrs[k] = value  # lossy as text: the bytes stay as they were
-        else:
-            message = _text(value)
+        message = _message_of(attrs, *got)
     if c_name and (got := _take(attrs, c_name)) is not None:
         name = _text(got[1])
     if c_session and (got := _take(attrs, c_session)) is not None:
         session = _text(got[1])
     return ts, level, message, name, session
+
+
+def _ts_of(f: FieldReader, key: str, value: Any) -> int:
+    try:
+        return timestamp_from_value(value, f.tz)
+    except TimestampError as exc:
+        raise TimestampError(f"field {key}: {exc}") from None
+
+
+def _message_of(attrs: dict[str, Any], key: str, value: Any) -> Any:
+    """A message field's value as text."""
+    if type(value) is str:
+        return value
+    if _is_byte_array(value):
+        # journald's JSON writes a message that is not valid UTF-8 as its bytes
+        raw = bytes(value)
+        message = raw.decode("utf-8", "replace")
+        if message.encode("utf-8") != raw:
+            attrs[key] = value  # lossy as text: the bytes stay as they were
+        return message
+    return _text(value)
 
 
 def _text(value: Any) -> Any:

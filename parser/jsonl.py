@@ -71,7 +71,8 @@ class JsonHandler:
         if objs is None:
             return "bad_json", "column 1, field resourceLogs: not an OTLP/JSON logs export"
         rows = []
-        escaped = "\\ud" in head or "\\uD" in head  # a \uD800-\uDFFF escape: maybe a lone surrogate
+        # a \uD800-\uDFFF escape: maybe a lone surrogate (most lines hold no escape: one search)
+        escaped = "\\u" in head and ("\\ud" in head or "\\uD" in head)
         for o, tail in objs:  # all records checked before any is appended: one line, one outcome
             row = self._row(o, cont, tail)
             if isinstance(row[0], str):
