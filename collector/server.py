@@ -255,7 +255,7 @@ async def _serve(cfg: CollectorConfig, on_ready: Callable[[str], None], stop: as
 # thousands of connections, frames waiting for their commit and the commits' columns at
 # once; with the default (700, 10, 10) the GC rescanned them over and over: a fleet of
 # 1,500 shippers spent 8.9 s of a 30 s run in it (a third of the main process), commits
-# took 0.5 s and the p99 first ack was 2.3 s; with these, 0.7 s, 0.2 s and 0.87 s
+# took 0.5 s and the p99 first ack was 2.3 s; with these, 0.1 s, 0.2 s and 0.9 s
 # (bench/RESULTS.md). Nearly everything it allocates is freed by reference counting;
 # reference cycles wait longer for a collection (up to ~the first threshold's objects).
 GC_THRESHOLDS = (100_000, 20, 100)
