@@ -209,9 +209,6 @@ class Writer:
         self._out: deque[tuple[DoneCallback | None, Done]] = deque()
         self._task: asyncio.Task[None] | None = None
         self.space_listeners: list[Callable[[], None]] = []
-        # how many jobs (``run_in_thread`` with ``flush``) have started: what a caller
-        # remembers of the store (an intake source's end) stands while this is unchanged
-        self.jobs = 0
 
     # --- producers (event loop) -------------------------------------------------
 
@@ -259,10 +256,8 @@ class Writer:
             raise StoreUnavailable(self._refusal())
 
         def after_the_batch_waiting() -> Any:
-            if flush:
-                self.jobs += 1
-                if not self._flush_ready():
-                    raise self._flush_error or RuntimeError("the commit before this one failed; try again")
+            if flush and not self._flush_ready():
+                raise self._flush_error or RuntimeError("the commit before this one failed; try again")
             return fn(*args)
 
         try:

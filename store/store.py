@@ -236,6 +236,14 @@ class Store:
         """Drop a cached source (its row was deleted: a file offline ingest refused)."""
         self._sources.pop(source_id, None)
 
+    def known_end(self, source_id: str) -> int | None:
+        """The end of a source's committed ranges as this Store last wrote or read them,
+        without a query; None when it does not have the source at hand. Safe from a
+        thread other than the one that writes: one read of a SourceInfo, which is never
+        changed, only replaced whole (`remember`) or dropped (a rollback)."""
+        info = self._sources.get(source_id)
+        return None if info is None else max((e for _, e in info.ranges), default=0)
+
     def remember(self, source_id: str, ranges: list[Range], context: dict | None) -> None:
         """Update the cached source after a commit wrote its ranges and context."""
         self._sources[source_id] = replace(self.source(source_id), ranges=ranges, context=context)

@@ -98,16 +98,18 @@ async def append(state: CollectorState, client_id: str, intake: str, data: bytes
     source_id = await _resolve(state, client_id, head, log_format, tz)
     lock = state.lines_locks.setdefault(source_id, asyncio.Lock())
     loop = asyncio.get_running_loop()
-    ends = _ends(state)
     async with lock:
-        start = _remembered_end(state, ends.pop(source_id, None))
+        # the source's end as the store last wrote it, at hand without a query: after
+        # this source's last append (acked once written) or another's commit to it. Read
+        # on the writer's thread only when the store does not have it (the first append,
+        # after a reopen or a rollback): that read waits for the batch being written
+        # (~0.1 s a request under load, measured), while the request is nowhere in the
+        # pipeline
+        start = state.store.known_end(source_id)
         if start is None:
             start = await _stored_end(state, source_id, (client_id, head, log_format, tz))
         if span is not None:
-            done = await _append_long(state, source_id, start, data, span, now)
-            if done.end == start + span:
-                ends[source_id] = (done.end, state.writer.jobs)
-            return done
+            return await _append_long(state, source_id, start, data, span, now)
         try:
             # the body path: cut at line boundaries, over-long lines as line_too_long
             # rejects, pieces committed in order; kind live: the receive time stands in
@@ -115,35 +117,11 @@ async def append(state: CollectorState, client_id: str, intake: str, data: bytes
                                              start, io.BytesIO(data), False, "live", True, True, None)
         except BodyError as exc:
             raise Busy(f"not committed: {exc}", 5.0, store=True) from None
-        if res.committed_end == start + len(data):
-            ends[source_id] = (res.committed_end, state.writer.jobs)
     m = state.metrics
     m.lines_received += data.count(b"\n")
     m.bytes_received += len(data)
     m.acks += 1
     return Appended(source_id, start, res.committed_end, res.lines, res.records, res.rejects)
-
-
-# an intake source's end as this collector's last append to it left it, and the writer's
-# job count then (see _remembered_end)
-_ENDS: "weakref.WeakKeyDictionary[CollectorState, dict[str, tuple[int, int]]]" = weakref.WeakKeyDictionary()
-
-
-def _ends(state: CollectorState) -> dict[str, tuple[int, int]]:
-    return _ENDS.setdefault(state, {})
-
-
-def _remembered_end(state: CollectorState, got: tuple[int, int] | None) -> int | None:
-    """Where the next append to an intake source starts, known without the store: the
-    sink alone appends to its sources (under the source's lock), so after an append
-    committed whole its end is the source's end, until a job (prune, reparse, ingest
-    --replace: ``Writer.jobs``) may have changed the store. Reading the ranges instead
-    runs on the writer's thread, after the batch it is writing: measured ~0.1 s a
-    request under load, during which the request is nowhere in the pipeline. None:
-    read the store (the first append, after a failed one, after a job)."""
-    if got is None or got[1] != state.writer.jobs:
-        return None
-    return got[0]
 
 
 async def _stored_end(state: CollectorState, source_id: str, key: tuple[str, bytes, str, str]) -> int:

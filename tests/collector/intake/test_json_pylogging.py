@@ -54,9 +54,9 @@ def test_json_object_and_array_on_lines_and_json_endpoint(collector):
 
 
 def test_json_appends_follow_each_other_across_a_job(collector):
-    """Each append to an intake source starts where the one before ended (the sink
-    remembers that end instead of reading the store), also after a job ran on the
-    store between two appends: one range from 0, every record once at its own offset."""
+    """Each append to an intake source starts where the one before ended (the store's
+    end at hand, not a read on the writer's thread), also after a job ran on the store
+    between two appends: one range from 0, every record once at its own offset."""
     auth = basic(TOKENS["beta"])
     for r in range(4):
         batch = [{"ts": 1795996800 + i, "msg": f"follow {r}-{i}"} for i in range(40)]
