@@ -479,10 +479,9 @@ async def handle_lines(request: web.Request) -> web.StreamResponse:
             else:
                 # at-least-once: append after everything committed (requests of a source are serialised)
                 try:
-                    ranges = await state.on_writer(lambda: state.store.source(info.source_id).ranges, flush=False)
+                    start = await state.on_writer(lambda: state.store.source(info.source_id).end, flush=False)
                 except StoreUnavailable as exc:
                     raise _unavailable(exc) from None
-                start = max((e for _, e in ranges), default=0)
             # a client that tracks offsets resends a cut line from committed_end: the body's
             # end ends its last line only with final=1. Without an offset each body is a
             # batch of whole lines (syslog-ng's http() ends one without a newline): its end

@@ -58,6 +58,11 @@ class SourceInfo:
     format_hit_rate: float | None = None
     head: bytes = b""
 
+    @property
+    def end(self) -> int:
+        """The end of its committed bytes: where an append after everything goes."""
+        return max((e for _, e in self.ranges), default=0)
+
     def spec(self, max_line_bytes: int = DEFAULT_LIMITS.max_line_bytes) -> ParseSpec:
         return ParseSpec(log_format=self.log_format or FALLBACK_FORMAT, tz=self.tz, mtime=self.mtime,
                          context=self.context, path=self.path, max_line_bytes=max_line_bytes)
@@ -242,7 +247,7 @@ class Store:
         thread other than the one that writes: one read of a SourceInfo, which is never
         changed, only replaced whole (`remember`) or dropped (a rollback)."""
         info = self._sources.get(source_id)
-        return None if info is None else max((e for _, e in info.ranges), default=0)
+        return None if info is None else info.end
 
     def remember(self, source_id: str, ranges: list[Range], context: dict | None) -> None:
         """Update the cached source after a commit wrote its ranges and context."""

@@ -127,13 +127,13 @@ async def append(state: CollectorState, client_id: str, intake: str, data: bytes
 async def _stored_end(state: CollectorState, source_id: str, key: tuple[str, bytes, str, str]) -> int:
     """The end of a source's committed ranges, read on the writer's thread."""
     try:
-        ranges = await state.on_writer(lambda: state.store.source(source_id).ranges, flush=False)
+        end: int = await state.on_writer(lambda: state.store.source(source_id).end, flush=False)
     except StoreUnavailable as exc:
         raise Busy(str(exc), 5.0, store=True) from None
     except Exception:  # noqa: BLE001 - the source went (pruned, replaced): resolved again next time
         _resolved(state).pop(key, None)
         raise
-    return max((e for _, e in ranges), default=0)
+    return end
 
 
 # an intake source's id by (client, head, format, zone), and when it was resolved
