@@ -17,6 +17,7 @@ from .auth import Authenticator, bearer_token, request_token
 from .config import CollectorConfig
 from .credit import CreditBank
 from .metrics import Metrics
+from .resolver import SourceResolver
 from .storeport import StorePort
 from .writer import Writer
 
@@ -48,6 +49,11 @@ class CollectorState:
                                max_credit=config.max_credit,
                                writer_fill=lambda: self.writer.queued_bytes / max(1, lim.queue_bytes))
         self.writer.space_listeners.append(self.bank.replenish)
+        # flush=False: resolving reads and sets what no commit writes (its head, path,
+        # format, mtime); the ranges it reports may lag the batch waiting to be written,
+        # and a resend of those bytes is subtracted when it is planned
+        self.resolver = SourceResolver(lambda fn: self.writer.run_in_thread(fn, flush=False),
+                                       self.store.resolve_sources)
         self.sessions: set[StreamSession] = set()
         # body readers block on the loop for bytes and on the writer for commits
         self.body_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="logship-body")
@@ -86,17 +92,15 @@ class CollectorState:
             content_type="application/json", headers={"WWW-Authenticate": 'Bearer realm="logship"'})
 
     async def resolve(self, client_id: str, head: bytes, **kw: Any) -> Any:
-        """Store.resolve_source on the writer's thread (it owns the connection).
+        """Store.resolve_source on the writer's thread (it owns the connection), with the
+        asks waiting meanwhile in one transaction (collector/resolver.py).
 
         Every parameter that defines the source (tz, log_format, mtime) is checked here
         first, on the loop: a bad value is the sender's error (StoreError), never stored
         on a source, and never waits for the writer. A store that cannot commit raises
         StoreUnavailable."""
         check_source_params(log_format=kw.get("log_format"), tz=kw.get("tz", "UTC"), mtime=kw.get("mtime"))
-        # flush=False: resolving reads and sets what no commit writes (its head, path,
-        # format, mtime); the ranges it reports may lag the batch waiting to be written,
-        # and a resend of those bytes is subtracted when it is planned
-        return await self.writer.run_in_thread(lambda: self.store.resolve_source(client_id, head, **kw), flush=False)
+        return await self.resolver.resolve(client_id, head, kw)
 
     def kept_zone(self, intake: str, info: Any, sent: str | None, client_id: str) -> bool:
         """An `open` or backlog body that names a zone other than its source's: the

@@ -61,8 +61,21 @@ def unavailable(exc: BaseException) -> StoreUnavailable | None:
     return None
 
 
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    """The store's failures raised as StoreUnavailable; the data's as they are."""
+    try:
+        yield
+    except Exception as exc:
+        down = unavailable(exc)
+        if down is None:
+            raise
+        raise down from exc
+
+
 class StorePort(Protocol):
     def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any: ...
+    def resolve_sources(self, asks: list[tuple[str, bytes, dict[str, Any]]]) -> list[Any]: ...
     def ingest_many(self, items: list[Item]) -> list[Any]: ...
     def stage(self, items: list[Item], base: Any = None) -> Any: ...
     def finish(self, commit: Any) -> list[Any]: ...
@@ -91,13 +104,32 @@ class StoreAdapter:
         self.on_reopen: list[Callable[[duckdb.DuckDBPyConnection], None]] = []
 
     def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any:
-        try:
+        with _unavailable():
             return self.store.resolve_source(client_id, head, **kw)
-        except Exception as exc:
-            down = unavailable(exc)
-            if down is None:
+
+    def resolve_sources(self, asks: list[tuple[str, bytes, dict[str, Any]]]) -> list[Any]:
+        """Store.resolve_sources: all asks in one transaction, one SourceInfo or exception
+        each. If that transaction fails for another reason than the store's, each ask is
+        resolved alone, so that one ask cannot fail the others (as ingest_many)."""
+        try:
+            with _unavailable():
+                return list(self.store.resolve_sources(asks))
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - isolate the failing ask below
+            if len(asks) == 1:
+                return [exc]
+            log.warning("resolving %d sources at once failed (%s); resolving them one by one", len(asks), exc)
+        out: list[Any] = []
+        for ask in asks:
+            try:
+                with _unavailable():
+                    out.extend(self.store.resolve_sources([ask]))
+            except StoreUnavailable:
                 raise
-            raise down from exc
+            except Exception as exc:  # noqa: BLE001 - this ask's own failure
+                out.append(exc)
+        return out
 
     def ingest_many(self, items: list[Item]) -> list[Any]:
         """All items in ONE transaction (Store.ingest_items: a group commit); results in item order.
@@ -162,22 +194,15 @@ class StoreAdapter:
     @contextlib.contextmanager
     def _failing(self) -> Iterator[None]:
         try:
-            yield
-        except Exception as exc:
+            with _unavailable():
+                yield
+        except Exception:
             self.parsers.clear()  # their contexts may be ahead of what was rolled back
-            down = unavailable(exc)
-            if down is not None:
-                raise down from exc
             raise
 
     def source(self, source_id: str) -> Any:
-        try:
+        with _unavailable():
             return self.store.source(source_id)
-        except Exception as exc:
-            down = unavailable(exc)
-            if down is None:
-                raise
-            raise down from exc
 
     def known_end(self, source_id: str) -> int | None:
         """Store.known_end: callable from the event loop (no query, no DuckDB call)."""

@@ -23,13 +23,14 @@ from logship.parser import get_format
 from logship.parser.errors import UnknownFormatError
 from logship.parser.timestamps import TimestampError, zone
 from logship.kernel.errors import one_line
-from logship.kernel.fingerprint import HEAD_BYTES, heads_match, source_id as make_source_id
+from logship.kernel.fingerprint import HEAD_BYTES, source_id as make_source_id
 from logship.kernel.protocol import DEFAULT_LIMITS
 from logship.store.commit import INGEST_KINDS, Commit, IngestResult
 from logship.store.errors import StoreError, UnknownSource
 from logship.store.item import Item
 from logship.store.parsing import FALLBACK_FORMAT, ParseSpec
 from logship.store.ranges import Range, merge
+from logship.store.resolve import SourceAsk, StoredSource, plan
 from logship.store.schema import SCHEMA_VERSION, migrate, schema_version
 
 __all__ = ["Store", "SourceInfo", "IngestResult", "INGEST_KINDS", "Item", "check_source_params",
@@ -131,73 +132,107 @@ class Store:
     def resolve_source(self, client_id: str, head: bytes, path: str | None = None, log_format: str | None = None,
                        tz: str = "UTC", mtime: float | None = None,
                        format_hit_rate: float | None = None) -> SourceInfo:
-        """The source this head belongs to, created when first seen.
+        """The source this head belongs to, created when first seen (resolve_sources of one).
 
         A stored head that is a prefix of this one (or the other way round) of the same
         client is the same source (a short file that grew); its head is extended.
         Every parameter that defines the source is checked first (check_source_params):
         a bad value stored on a new source would make each later ingest of it fail.
         """
-        check_source_params(log_format=log_format, tz=tz, mtime=mtime)
-        head = bytes(head[:HEAD_BYTES])
-        if not head:
-            raise StoreError(f"source {path or '?'} has no bytes yet: no identity to resolve")
-        sid = make_source_id(client_id, head)
+        found = self.resolve_sources([(client_id, head, dict(path=path, log_format=log_format, tz=tz, mtime=mtime,
+                                                              format_hit_rate=format_hit_rate))])[0]
+        if isinstance(found, StoreError):
+            raise found
+        return found
+
+    def resolve_sources(self, asks: list[tuple[str, bytes, dict[str, Any]]]) -> list[SourceInfo | StoreError]:
+        """Many heads at once, each ``(client_id, head, resolve_source's keywords)``, in
+        ONE transaction: the same sources resolving them one after the other would give
+        (store/resolve.py). An ask that is not usable (a bad parameter, no head) gets its
+        StoreError in its place, the others go on; a failing statement rolls all back
+        and raises."""
+        out: list[SourceInfo | StoreError | None] = [None] * len(asks)
+        valid: list[tuple[int, SourceAsk]] = []
+        for i, (client_id, head, kw) in enumerate(asks):
+            try:
+                check_source_params(log_format=kw.get("log_format"), tz=kw.get("tz", "UTC"), mtime=kw.get("mtime"))
+                head = bytes(head[:HEAD_BYTES])
+                if not head:
+                    raise StoreError(f"source {kw.get('path') or '?'} has no bytes yet: no identity to resolve")
+            except StoreError as exc:
+                out[i] = exc
+                continue
+            valid.append((i, SourceAsk(client_id, head, **kw)))
+        if valid:
+            resolved = self._resolve_asks([ask for _, ask in valid])
+            for (i, _), info in zip(valid, resolved):
+                out[i] = info
+        return out  # type: ignore[return-value]
+
+    def _resolve_asks(self, asks: list[SourceAsk]) -> list[SourceInfo]:
+        clients = sorted({a.client_id for a in asks})
+        short = sorted({a.client_id for a in asks if len(a.head) < HEAD_BYTES})
+        sids = sorted({make_source_id(a.client_id, a.head) for a in asks})
         rows = self.con.execute(
-            "SELECT source_id, head FROM sources WHERE client_id = $c "
-            "AND (source_id = $s OR octet_length(head) < $n OR $len < $n)",
-            {"c": client_id, "s": sid, "n": HEAD_BYTES, "len": len(head)},
+            "SELECT source_id, client_id, head, path, log_format, format_hit_rate FROM sources "
+            f"WHERE {_member('client_id', 'c', clients)} AND ({_member('source_id', 's', sids)} "
+            f"OR octet_length(head) < $n OR {_member('client_id', 'short', short)})",
+            {"c": clients, "s": sids, "n": HEAD_BYTES, "short": short},
         ).fetchall()
-        match = next((r for r in rows if r[0] == sid), None)
-        if match is None:
-            candidates = [r for r in rows if heads_match(bytes(r[1]), head)]
-            match = max(candidates, key=lambda r: len(r[1]), default=None)
+        stored = [StoredSource(r[0], r[1], bytes(r[2] or b""), r[3], r[4], r[5]) for r in rows]
+        todo = plan(asks, stored)
         with self.transaction():
-            if match is None:
-                self.con.execute(
-                    "INSERT INTO sources (source_id, client_id, head, path, log_format, tz, mtime, first_seen, last_seen, "
-                    "context, format_hit_rate) VALUES ($s, $c, $h, $p, $f, $tz, to_timestamp($m), now(), now(), NULL, $r)",
-                    {"s": sid, "c": client_id, "h": head, "p": path, "f": log_format, "tz": tz,
-                     "m": mtime, "r": format_hit_rate},
-                )
-            else:
-                sid = match[0]
-                self.con.execute(
-                    """UPDATE sources SET
-                        head = CASE WHEN octet_length($h) > octet_length(head) THEN $h ELSE head END,
-                        path = coalesce($p, path),
-                        log_format = coalesce(log_format, $f),
-                        format_hit_rate = CASE WHEN log_format IS NULL THEN $r ELSE format_hit_rate END,
-                        mtime = greatest(mtime, to_timestamp($m)),
-                        last_seen = now()
-                    WHERE source_id = $s""",
-                    {"s": sid, "h": head, "p": path, "f": log_format, "m": mtime, "r": format_hit_rate},
-                )
-        self._sources.pop(sid, None)
-        return self.source(sid)
+            _write_rows(self.con, _INSERT_SOURCES, [
+                {"s": x.source_id, "c": x.client_id, "h": x.head, "p": x.path, "f": x.log_format, "tz": x.tz,
+                 "m": x.mtime, "r": x.format_hit_rate} for x in todo.inserts])
+            _write_rows(self.con, _UPDATE_SOURCES, [
+                {"s": x.source_id, "h": x.head, "p": x.path, "f": x.log_format, "r": x.format_hit_rate, "m": x.mtime}
+                for x in todo.updates])
+        for sid in todo.touched:
+            self._sources.pop(sid, None)
+        infos = self.sources(list(todo.touched))
+        return [infos[sid] for sid in todo.source_ids]
 
     def source(self, source_id: str) -> SourceInfo:
         """The stored source (cached; the cache is dropped on rollback)."""
         cached = self._sources.get(source_id)
         if cached is not None:
             return cached
-        rows = self.con.execute(
-            "SELECT client_id, log_format, tz, epoch_us(mtime), context, path, format_hit_rate, head "
-            "FROM sources WHERE source_id = ?",
-            [source_id],
-        ).fetchall()  # never fetchone: DuckDB 2.0 would keep the result pending
-        if not rows:
+        found = self.sources([source_id]).get(source_id)
+        if found is None:
             raise UnknownSource(f"unknown source {source_id}")
-        row = rows[0]
-        info = SourceInfo(
-            source_id=source_id, client_id=row[0], log_format=row[1], tz=row[2] or "UTC",
-            mtime=None if row[3] is None else row[3] / 1e6,
-            context=json.loads(row[4]) if row[4] else None,
-            ranges=self.committed_ranges(source_id), path=row[5], format_hit_rate=row[6],
-            head=bytes(row[7] or b""),
-        )
-        self._sources[source_id] = info
-        return info
+        return found
+
+    def sources(self, source_ids: list[str]) -> dict[str, SourceInfo]:
+        """The stored sources of ``source_ids`` that exist, by id: the cached ones, the
+        others read in two queries however many they are (and cached)."""
+        out = {sid: info for sid in source_ids if (info := self._sources.get(sid)) is not None}
+        missing = sorted(set(source_ids) - out.keys())
+        if not missing:
+            return out
+        rows = self.con.execute(
+            "SELECT source_id, client_id, log_format, tz, epoch_us(mtime), context, path, format_hit_rate, head "
+            f"FROM sources WHERE {_member('source_id', 's', missing)}",
+            {"s": missing},
+        ).fetchall()  # never fetchone: DuckDB 2.0 would keep the result pending
+        ranges: dict[str, list[tuple[int, int]]] = {}
+        if rows:
+            for sid, start, end in self.con.execute(
+                    "SELECT source_id, start_offset, end_offset FROM source_ranges "
+                    f"WHERE {_member('source_id', 's', rows)} ORDER BY source_id, start_offset",
+                    {"s": [r[0] for r in rows]}).fetchall():
+                ranges.setdefault(sid, []).append((int(start), int(end)))
+        for row in rows:
+            sid = row[0]
+            info = SourceInfo(
+                source_id=sid, client_id=row[1], log_format=row[2], tz=row[3] or "UTC",
+                mtime=None if row[4] is None else row[4] / 1e6,
+                context=json.loads(row[5]) if row[5] else None,
+                ranges=merge(ranges.get(sid, ())), path=row[6], format_hit_rate=row[7],
+                head=bytes(row[8] or b""),
+            )
+            self._sources[sid] = out[sid] = info
+        return out
 
     def committed_ranges(self, source_id: str) -> list[Range]:
         rows = self.con.execute(
@@ -270,6 +305,50 @@ class Store:
             self.con.execute(f"DELETE FROM {table} WHERE source_id = ?", [source_id])
         self.con.execute("UPDATE sources SET context = NULL WHERE source_id = ?", [source_id])
         self._sources[source_id] = replace(self.source(source_id), ranges=[], context=None)
+
+
+# Statements over many rows take their values as lists (one statement, however many
+# rows); a statement over a few rows is cheaper as it was for one: a list is planned as a
+# join (~1-2 ms more than a row's statement), searching it is per row (bench/RESULTS.md,
+# "resolving a fleet's sources").
+_FEW = 2
+
+
+def _member(column: str, param: str, values: list[Any]) -> str:
+    """SQL: ``column`` is one of the VARCHAR list parameter ``$param`` (``values``)."""
+    if len(values) > _FEW:
+        return f"{column} IN (SELECT unnest(${param}::VARCHAR[]))"
+    return f"list_contains(${param}::VARCHAR[], {column})"
+
+
+def _write_rows(con: duckdb.DuckDBPyConnection, sql: tuple[str, str, dict[str, str]], rows: list[dict[str, Any]]) -> None:
+    """Run ``sql`` = (one row's statement, the statement over ``u``, the rows of lists
+    ``u`` is made of) for ``rows``: a few one by one, more as one statement."""
+    one, many, columns = sql
+    if len(rows) <= _FEW:
+        for row in rows:
+            con.execute(one, row)
+    elif rows:
+        lists = ", ".join(f"unnest(${k}::{t}[]) AS {k}" for k, t in columns.items())
+        con.execute(many.replace("{u}", f"(SELECT {lists}) AS u"), {k: [r[k] for r in rows] for k in columns})
+
+
+_INSERT_SOURCES = (
+    "INSERT INTO sources (source_id, client_id, head, path, log_format, tz, mtime, first_seen, last_seen, context, "
+    "format_hit_rate) VALUES ($s, $c, $h, $p, $f, $tz, to_timestamp($m), now(), now(), NULL, $r)",
+    "INSERT INTO sources (source_id, client_id, head, path, log_format, tz, mtime, first_seen, last_seen, context, "
+    "format_hit_rate) SELECT u.s, u.c, u.h, u.p, u.f, u.tz, to_timestamp(u.m), now(), now(), NULL, u.r FROM {u}",
+    {"s": "VARCHAR", "c": "VARCHAR", "h": "BLOB", "p": "VARCHAR", "f": "VARCHAR", "tz": "VARCHAR", "m": "DOUBLE",
+     "r": "DOUBLE"},
+)
+# the values store/resolve.py planned; the stored mtime is only ever raised
+_UPDATE_SOURCES = (
+    "UPDATE sources SET head = $h, path = $p, log_format = $f, format_hit_rate = $r, "
+    "mtime = greatest(mtime, to_timestamp($m)), last_seen = now() WHERE source_id = $s",
+    "UPDATE sources SET head = u.h, path = u.p, log_format = u.f, format_hit_rate = u.r, "
+    "mtime = greatest(sources.mtime, to_timestamp(u.m)), last_seen = now() FROM {u} WHERE sources.source_id = u.s",
+    {"s": "VARCHAR", "h": "BLOB", "p": "VARCHAR", "f": "VARCHAR", "r": "DOUBLE", "m": "DOUBLE"},
+)
 
 
 # mtime bounds: year 1 .. year 9999 in epoch seconds (what to_timestamp can hold)
