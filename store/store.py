@@ -215,31 +215,32 @@ class Store:
             f"FROM sources WHERE {_member('source_id', 's', missing)}",
             {"s": missing},
         ).fetchall()  # never fetchone: DuckDB 2.0 would keep the result pending
-        ranges: dict[str, list[tuple[int, int]]] = {}
-        if rows:
-            for sid, start, end in self.con.execute(
-                    "SELECT source_id, start_offset, end_offset FROM source_ranges "
-                    f"WHERE {_member('source_id', 's', rows)} ORDER BY source_id, start_offset",
-                    {"s": [r[0] for r in rows]}).fetchall():
-                ranges.setdefault(sid, []).append((int(start), int(end)))
+        ranges = self._ranges([r[0] for r in rows]) if rows else {}
         for row in rows:
             sid = row[0]
             info = SourceInfo(
                 source_id=sid, client_id=row[1], log_format=row[2], tz=row[3] or "UTC",
                 mtime=None if row[4] is None else row[4] / 1e6,
                 context=json.loads(row[5]) if row[5] else None,
-                ranges=merge(ranges.get(sid, ())), path=row[6], format_hit_rate=row[7],
+                ranges=ranges.get(sid, []), path=row[6], format_hit_rate=row[7],
                 head=bytes(row[8] or b""),
             )
             self._sources[sid] = out[sid] = info
         return out
 
     def committed_ranges(self, source_id: str) -> list[Range]:
-        rows = self.con.execute(
-            "SELECT start_offset, end_offset FROM source_ranges WHERE source_id = ? ORDER BY start_offset",
-            [source_id],
-        ).fetchall()
-        return merge((int(s), int(e)) for s, e in rows)
+        """A source's committed ranges as stored (read now, not the cached ones)."""
+        return self._ranges([source_id]).get(source_id, [])
+
+    def _ranges(self, source_ids: list[str]) -> dict[str, list[Range]]:
+        """The stored ranges of these sources (merged), by id; a source without any is left out."""
+        rows: dict[str, list[tuple[int, int]]] = {}
+        for sid, start, end in self.con.execute(
+                "SELECT source_id, start_offset, end_offset FROM source_ranges "
+                f"WHERE {_member('source_id', 's', source_ids)} ORDER BY source_id, start_offset",
+                {"s": source_ids}).fetchall():
+            rows.setdefault(sid, []).append((int(start), int(end)))
+        return {sid: merge(r) for sid, r in rows.items()}
 
     def set_format(self, source_id: str, log_format: str, hit_rate: float | None) -> SourceInfo:
         """Fix a source's log format (detection on first data, or --replace with --log-format)."""
