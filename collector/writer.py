@@ -23,6 +23,7 @@ them, so they are refused too until the sender resends from where it failed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import re
@@ -208,6 +209,7 @@ class Writer:
         self._flush_error: StoreUnavailable | None = None  # why the last _flush_ready failed (a store outage)
         self._out: deque[tuple[DoneCallback | None, Done]] = deque()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self.space_listeners: list[Callable[[], None]] = []
 
     # --- producers (event loop) -------------------------------------------------
@@ -282,7 +284,8 @@ class Writer:
     # --- the writer loop -------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="logship-writer")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="logship-writer")
 
     @property
     def closed(self) -> bool:
@@ -671,6 +674,7 @@ class Writer:
         self.health.recovered()
         self._count(staged)
         self._out.extend(staged.dones)
+        self._hand_over()
         return True
 
     def _fail(self, staged: _Staged, error: str) -> None:
@@ -692,6 +696,16 @@ class Writer:
             if id(seg) not in in_batch and seg.on_flush is not None:
                 dones.append((seg.on_flush, Done(src, start, start, start, 0, error=error)))
         self._out.extend(dones)
+
+    def _hand_over(self) -> None:
+        """(writer thread) A written batch's dones go to the loop now, not when the step
+        ends: the step that writes one batch goes on to add the next (its parse: ~0.1 s
+        for a few MiB), and the first batch's senders would wait for that too. (A failed
+        batch's dones wait for the step's end: the loop marks the store as failing first,
+        so that no sender hears of the failure before the writer refuses work.)"""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: nobody left to tell
+                self._loop.call_soon_threadsafe(self._deliver_out)
 
     def _drop(self, src: str, seg: _Segment) -> None:
         segs = self._pending.get(src)

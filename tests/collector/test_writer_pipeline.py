@@ -182,3 +182,39 @@ def test_a_failed_write_of_a_pipelined_batch_acks_nothing_of_it_or_of_the_next_a
             assert adapter.writes >= 3  # the careful commits after it write too
     finally:
         store.close()
+
+
+def test_a_written_batch_is_acked_before_the_next_batch_is_added(tmp_path: Path) -> None:
+    """The step that writes batch A goes on to add batch B (its parse) and write it: A's
+    senders hear of A as soon as it is written, not when B is done. With a commit delay
+    of 0.5 s before each write, A's ack arrives while B is not written yet (the records
+    stored then are A's alone); both are stored once."""
+    store = Store(tmp_path / "w.duckdb")
+    sids = _sources(store)[:2]
+    lines = [client_lines(0, 400), client_lines(1000, 1400)]
+    limits = replace(DEFAULT_LIMITS, max_batch_bytes=len(lines[0]))  # one work a batch
+
+    async def go() -> list[tuple[str, int]]:
+        writer = Writer(StoreAdapter(store), limits, Metrics(), commit_delay_s=0.5)
+        writer.start()
+        loop = asyncio.get_running_loop()
+        seen: list[tuple[str, int]] = []  # (source, records stored when its ack came)
+        futures = []
+        for sid, data in zip(sids, lines):
+            fut: asyncio.Future[Done] = loop.create_future()
+            futures.append(fut)
+            writer.submit_nowait(Work(sid, 0, data, final=True, keep_tail=False, on_done=lambda d, fut=fut: (
+                seen.append((d.source_id, writer.metrics.records_stored)), fut.set_result(d))))
+        dones = await asyncio.gather(*futures)
+        assert [d.error for d in dones] == [None, None]
+        assert writer.metrics.commits_pipelined == 1  # B was staged while A waited for its write
+        await writer.close()
+        return seen
+
+    try:
+        seen = asyncio.run(go())
+        assert seen == [(sids[0], 400), (sids[1], 800)]
+        for sid, data in zip(sids, lines):
+            assert _stored(store, sid) == (400, 400, [(0, len(data))])
+    finally:
+        store.close()
