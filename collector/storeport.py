@@ -73,6 +73,22 @@ def _unavailable() -> Iterator[None]:
         raise down from exc
 
 
+def _each_alone(call: Callable[[list[Any]], list[Any]], items: list[Any]) -> list[Any]:
+    """``call([item])[0]`` for each item, after a call with all of them failed: an item's
+    own failure is its result and the others go on; the store's (StoreUnavailable) stops
+    them all (trying the rest could not help)."""
+    out: list[Any] = []
+    for item in items:
+        try:
+            with _unavailable():
+                out.append(call([item])[0])
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this item's own failure
+            out.append(exc)
+    return out
+
+
 class StorePort(Protocol):
     def resolve_source(self, client_id: str, head: bytes, **kw: Any) -> Any: ...
     def resolve_sources(self, asks: list[tuple[str, bytes, dict[str, Any]]]) -> list[Any]: ...
@@ -120,16 +136,7 @@ class StoreAdapter:
             if len(asks) == 1:
                 return [exc]
             log.warning("resolving %d sources at once failed (%s); resolving them one by one", len(asks), exc)
-        out: list[Any] = []
-        for ask in asks:
-            try:
-                with _unavailable():
-                    out.extend(self.store.resolve_sources([ask]))
-            except StoreUnavailable:
-                raise
-            except Exception as exc:  # noqa: BLE001 - this ask's own failure
-                out.append(exc)
-        return out
+        return _each_alone(self.store.resolve_sources, asks)
 
     def ingest_many(self, items: list[Item]) -> list[Any]:
         """All items in ONE transaction (Store.ingest_items: a group commit); results in item order.
@@ -150,16 +157,7 @@ class StoreAdapter:
             raise
         except Exception as exc:  # noqa: BLE001 - isolate the failing item below
             log.warning("group commit of %d items rolled back (%s); retrying one by one", len(items), exc)
-        out: list[Any] = []
-        for item in items:
-            try:
-                out.append(self.store.ingest_items([item])[0])
-            except Exception as exc:  # noqa: BLE001 - one source's failure is reported, others go on
-                down = unavailable(exc)
-                if down is not None:
-                    raise down from exc
-                out.append(exc)
-        return out
+        return _each_alone(self.store.ingest_items, items)
 
     # --- a commit in three steps (the writer pipelines them: collector/writer.py) -----
 
