@@ -39,7 +39,7 @@ class Publisher:
         self._doc: dict[str, object] = {}
 
     def start(self, url: str, token: str) -> None:
-        self._doc = {"url": url, "pid": os.getpid(), "started": process_started(os.getpid()),
+        self._doc = {"url": url, "pid": os.getpid(), **(process_started(os.getpid()) or {}),
                      "token": token, "db": str(self.db.resolve())}
         if not self._try_write(first=True):
             self._task = asyncio.get_running_loop().create_task(self._retry(), name="publish-collector-file")

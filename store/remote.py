@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from logship.kernel.procstart import same_start, start_mark
 from logship.store.errors import QueryError, RemoteError
 
 __all__ = ["RunningCollector", "held_by_collector", "process_started", "ARROW_STREAM"]
@@ -28,26 +29,28 @@ __all__ = ["RunningCollector", "held_by_collector", "process_started", "ARROW_ST
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
-def process_started(pid: int) -> float | None:
-    """When process ``pid`` started (psutil's create_time), or None when it is gone."""
+def process_started(pid: int) -> dict[str, float] | None:
+    """When process ``pid`` started, as kernel/procstart.py records it (psutil's
+    create_time, and the time since boot), or None when it is gone."""
     try:
-        return psutil.Process(pid).create_time()
+        return start_mark(psutil.Process(pid).create_time(), psutil.boot_time())
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return None
 
 
-def _is_the_collector(pid: int, started: Any) -> bool:
+def _is_the_collector(pid: int, recorded: dict[str, Any]) -> bool:
     """The pid runs, is not a zombie, and is the process that wrote the file.
 
     ``os.kill(pid, 0)`` also succeeds for a zombie (a collector killed with -9 that its
     parent has not reaped yet) and for a pid the system has handed to another process;
-    the start time recorded in the file tells the collector from an impostor.
+    the start time recorded in the file tells the collector from an impostor (also after
+    the wall clock was stepped: kernel/procstart.py).
     """
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        return isinstance(started, (int, float)) and abs(proc.create_time() - float(started)) < 1.0
+        return same_start(recorded, proc.create_time(), psutil.boot_time(), 1.0)
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return False
 
@@ -163,7 +166,7 @@ def held_by_collector(db: str | Path) -> RunningCollector | None:
         return None
     if pid == os.getpid():
         return None
-    if not _is_the_collector(pid, info.get("started")):
+    if not _is_the_collector(pid, info):
         _remove_stale(cfile, text, pid)
         return None
     return RunningCollector(url=url, token=token, pid=pid)

@@ -177,15 +177,15 @@ class Watchdog:
             self._start(events.address)
             assert self.proc is not None
             pidfd = self._pidfd(self.proc.pid)
-            create_time = self.proc.create_time()
-            resumed = load_session(cfg.log_dir, self.proc.pid, create_time) if self.popen is None else None
+            create_time, boot_time = self.proc.create_time(), psutil.boot_time()
+            resumed = load_session(cfg.log_dir, self.proc.pid, create_time, boot_time) if self.popen is None else None
             self.session_id = resumed or new_session_id()
             if resumed:
                 self.event("watch.resumed", pid=self.proc.pid, interval=Duration.of(cfg.interval))
             else:
                 self._write("INFO", "session", "start", self._start_fields())
             try:
-                save_session(cfg.log_dir, self.proc.pid, create_time, self.session_id)
+                save_session(cfg.log_dir, self.proc.pid, create_time, boot_time, self.session_id)
             except OSError as exc:   # a full disk: the session is watched all the same, not resumable
                 print(f"logship watch: cannot record the session in {cfg.log_dir}: {exc.strerror or exc}",
                       file=sys.stderr, flush=True)

@@ -21,11 +21,13 @@ from logship.store import Store
 from tests.run import logship, wait_for
 
 
-def _lockfile(db: Path, pid: int, started: float | None) -> Path:
+def _lockfile(db: Path, pid: int, started: float | None, since_boot: float | None = None) -> Path:
     cfile = db.with_name(db.name + ".collector.json")
     doc = {"url": "http://127.0.0.1:9", "pid": pid, "token": "t", "db": str(db)}
     if started is not None:
         doc["started"] = started
+    if since_boot is not None:
+        doc["started_since_boot"] = since_boot
     cfile.write_text(json.dumps(doc))
     return cfile
 
@@ -91,6 +93,26 @@ def test_a_live_collector_that_does_not_answer_gets_one_line_saying_what_to_do(d
                                      "database but does not answer (")
         assert out.stderr.endswith(f"): wait until it answers, or stop it (kill {other.pid}) and run this again\n")
         assert cfile.exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_clock_step_keeps_the_running_collectors_file(db: Path):
+    """The wall clock stepped an hour since the collector wrote its file (NTP, a VM
+    resumed): its wall-clock start no longer matches, its time since boot does. It is
+    the running collector: the file is kept (a step used to get it removed as stale,
+    and `logship query` then met the collector's lock)."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = psutil.Process(other.pid).create_time()
+        since_boot = started - psutil.boot_time()
+        cfile = _lockfile(db, other.pid, started + 3600.0, since_boot)
+        running = held_by_collector(db)
+        assert running is not None and running.pid == other.pid and cfile.exists()
+        cfile = _lockfile(db, other.pid, started + 3600.0, since_boot - 3600.0)  # another process's start
+        assert held_by_collector(db) is None
+        assert not cfile.exists()
     finally:
         other.kill()
         other.wait()

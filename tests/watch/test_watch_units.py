@@ -70,3 +70,16 @@ def test_pace_takes_the_largest_factor_within_the_cap(tmp_path: Path):
     _status(tmp_path, slow_down=1.0, files=[{"lag_bytes": 400, "lag_seconds": 9000.0}])  # a live file's tail
     assert (p.decide().interval, p.current.reason) == (1.0, "normal")
     assert Pace(1.0, 60.0, None, busy_load=0).decide().reason == "normal"
+
+
+def test_a_session_resumes_across_a_clock_step(tmp_path: Path):
+    """The session file names the app's process by pid and start; after the wall clock
+    stepped (every wall-clock time moved by an hour, the time since boot did not) a
+    restarted watchdog still finds its session; another process's start does not."""
+    from logship.watch.session import load_session, save_session
+
+    save_session(tmp_path, 4242, 1_764_500_000.25, 1_764_400_000.0, "0123456789abcdef")
+    assert load_session(tmp_path, 4242, 1_764_500_000.25, 1_764_400_000.0) == "0123456789abcdef"
+    assert load_session(tmp_path, 4242, 1_764_503_600.25, 1_764_403_600.0) == "0123456789abcdef"
+    assert load_session(tmp_path, 4242, 1_764_503_600.25, 1_764_400_000.0) is None
+    assert load_session(tmp_path, 4243, 1_764_500_000.25, 1_764_400_000.0) is None
