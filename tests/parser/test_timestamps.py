@@ -224,3 +224,92 @@ def test_iso_seconds_cache_equals_iso_to_us(dt, offset, frac, sep, tz):
             assert str(got.value) == str(exc)
         else:
             assert cache(text) == want, text
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+       st.sampled_from(["{S}", "60", "99", "5", "5x", "١٢", "-1", "07"]),
+       st.sampled_from(["+0000", "-0530", "+1400", "+2400", "+0060", "0000", "+00:0"]),
+       st.sampled_from(["{Mon}", "Foo", "nov", "Nov"]),
+       st.sampled_from(["[{}]", "{}", "[{}", "{}]", "[{} ]"]))
+def test_clf_minute_cache_equals_the_full_path(dt, second, offset, month, frame):
+    """clf_to_us's per-minute cache gives exactly the uncached path's instant or its
+    error: after a good text of the same minute has filled it, for seconds that are
+    not two ASCII digits below 60, other offsets, months and brackets."""
+    from logship.parser import timestamps as T
+
+    def clf(sec: str) -> str:
+        body = (f"{dt.day:02d}/{month.replace('{Mon}', dt.strftime('%b'))}/{dt.year:04d}:"
+                f"{dt.hour:02d}:{dt.minute:02d}:{sec} {offset}")
+        return frame.replace("{}", body)
+
+    warm = clf(f"{dt.second:02d}")
+    text = clf(second.replace("{S}", f"{dt.second:02d}"))
+    T._CLF_MINUTES.clear()
+    for _ in range(2):  # cold, then with the minute of `warm` cached (when it is good)
+        try:
+            want = T._clf_to_us(text)
+        except TimestampError as exc:
+            with pytest.raises(TimestampError) as got:
+                T.clf_to_us(text)
+            assert str(got.value) == str(exc)
+        else:
+            assert T.clf_to_us(text) == want, text
+        try:
+            T.clf_to_us(warm)
+        except TimestampError:
+            pass
+
+
+def test_clf_minute_cache_known_answers():
+    """Known instants through the cache: the minute cached, then its other seconds."""
+    from logship.parser.timestamps import clf_to_us
+
+    assert clf_to_us("[27/Nov/2026:21:09:05 +0100]") == us("2026-11-27T21:09:05+01:00")
+    assert clf_to_us("[27/Nov/2026:21:09:59 +0100]") == us("2026-11-27T21:09:59+01:00")
+    assert clf_to_us("[27/Nov/2026:21:09:00 +0100]") == us("2026-11-27T21:09:00+01:00")
+    assert clf_to_us("[27/Nov/2026:21:09:00 -0100]") == us("2026-11-27T21:09:00-01:00")
+    with pytest.raises(TimestampError, match="bad date/time"):
+        clf_to_us("[27/Nov/2026:21:09:60 +0100]")
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.datetimes(min_value=datetime(1800, 1, 1), max_value=datetime(2100, 1, 1)),
+       st.sampled_from(["UTC", "Europe/Berlin", "Europe/Amsterdam", "Australia/Lord_Howe", "America/St_Johns",
+                        "Pacific/Chatham", "Asia/Kolkata", "Africa/Monrovia", "Europe/Dublin"]),
+       st.integers(0, 59), st.integers(0, 999_999), st.booleans())
+def test_wall_minute_cache_equals_the_full_path(dt, tz, second, micro, near_transition):
+    """wall_to_us's per-minute cache gives exactly the uncached instant, cold and warm,
+    in zones with DST, half-hour and 45-minute offsets, and mean solar times whose
+    changes fall inside a minute (Amsterdam 1937: +0:19:32 -> +0:20, Monrovia, Dublin)."""
+    from logship.parser import timestamps as T
+
+    z = zone(tz)
+    if near_transition:  # a minute around one of the zone's changes of offset
+        probe = dt.replace(tzinfo=timezone.utc)
+        utc_offsets = {(probe + k * (datetime(2000, 1, 1, 0, 30) - datetime(2000, 1, 1))).astimezone(z).utcoffset()
+                       for k in range(3)}
+        if len(utc_offsets) == 1:
+            dt = datetime(1937, 6, 30, 23, 40) if tz == "Europe/Amsterdam" else dt
+    args = (dt.year, dt.month, dt.day, dt.hour, dt.minute)
+    T._WALL_MINUTES.clear()
+    want = T._wall_to_us(*args, second, micro, z)
+    assert T.wall_to_us(*args, second, micro, z) == want  # cold: fills the minute when it may
+    assert T.wall_to_us(*args, second, micro, z) == want  # warm
+    for s in (0, 59, (second + 31) % 60):  # other seconds of the same minute, warm
+        assert T.wall_to_us(*args, s, 0, z) == T._wall_to_us(*args, s, 0, z), (args, s)
+
+
+def test_wall_minute_cache_over_a_change_inside_a_minute():
+    """Amsterdam, 1937-07-01: local mean time +0:19:32 became +0:20 at 00:00 local;
+    each second of the minutes around it (where wall times are missing or repeat) is
+    the instant the uncached path gives."""
+    from logship.parser import timestamps as T
+
+    z = zone("Europe/Amsterdam")
+    T._WALL_MINUTES.clear()
+    for day, hour, minute in ((30, 23, 59), (1, 0, 0), (1, 0, 19), (1, 0, 20)):
+        month = 6 if day == 30 else 7
+        for s in list(range(60)) * 2:
+            assert T.wall_to_us(1937, month, day, hour, minute, s, 0, z) == \
+                T._wall_to_us(1937, month, day, hour, minute, s, 0, z), (day, hour, minute, s)
