@@ -136,8 +136,28 @@ def base_type(terminal: str) -> str:
     return b
 
 
+# convert_pair's answers by terminal, then by text: a source repeats most of its pairs
+# (`level=info`, `method=GET`, `status=200`), and the answer is a function of the two
+# alone, made of immutable values (str, int, float, bool, None), so it can be shared
+_PAIRS: dict[str, dict[str, tuple[str, Any, str | None, bool]]] = {}
+PAIRS_MAX = 32_768  # answers kept per terminal; when full, it starts again empty
+
+
 def convert_pair(terminal: str, text: str) -> tuple[str, Any, str | None, bool]:
     """A PAIR_<TYPE> token (`rss=210.3MiB`) -> (key, value, unit, is_numeric)."""
+    seen = _PAIRS.get(terminal)
+    if seen is None:
+        seen = _PAIRS[terminal] = {}
+    got = seen.get(text)
+    if got is None:
+        got = _convert_pair(terminal, text)  # raises for a bad value: nothing kept
+        if len(seen) >= PAIRS_MAX:
+            seen.clear()
+        seen[text] = got
+    return got
+
+
+def _convert_pair(terminal: str, text: str) -> tuple[str, Any, str | None, bool]:
     t = _BASE.get(terminal) or base_type(terminal)
     key, _, raw = text.partition("=")
     vt = t[5:]

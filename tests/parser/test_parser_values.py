@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logship.parser.levels import normalize_level, syslog_severity_level
 from logship.parser.values import base_type, convert, convert_pair, loose_unquote, unquote
+from tests.hypothesis_profiles import examples
 
 
 @pytest.mark.parametrize("type_, text, want", [
@@ -75,3 +78,25 @@ def test_level_map_and_syslog_severity():
     assert syslog_severity_level(13) == ("INFO", "user", 5)
     assert syslog_severity_level(34) == ("FATAL", "auth", 2)
     assert syslog_severity_level(191) == ("DEBUG", "local7", 7)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.sampled_from(["PAIR_SIZE", "common__PAIR_DURATION", "PAIR_PERCENT", "PAIR_FLOAT", "PAIR_INT",
+                        "PAIR_BOOL", "PAIR_QUOTED", "PAIR_BARE", "PAIR_SD", "PAIR_MYOWN"]),
+       st.text(alphabet="ab=0123456789.-eE%MiBKms\"\\u ", max_size=12))
+def test_convert_pair_answers_are_kept_only_when_they_are_the_same(terminal, text):
+    """convert_pair keeps its answers by terminal and text: warm or cold, the answer
+    (or the error, never kept) is the uncached one's, with the same types (1 is not 1.0 nor True)."""
+    from logship.parser import values as V
+
+    V._PAIRS.clear()
+    for _ in range(2):
+        try:
+            want = V._convert_pair(terminal, text)
+        except Exception as exc:  # noqa: BLE001 - texts a grammar would not give fail in their own ways
+            with pytest.raises(type(exc)) as got:
+                convert_pair(terminal, text)
+            assert str(got.value) == str(exc)
+        else:
+            got = convert_pair(terminal, text)
+            assert got == want and [type(x) for x in got] == [type(x) for x in want]
