@@ -140,7 +140,7 @@ def base_type(terminal: str) -> str:
 # (`level=info`, `method=GET`, `status=200`), and the answer is a function of the two
 # alone, made of immutable values (str, int, float, bool, None), so it can be shared
 _PAIRS: dict[str, dict[str, tuple[str, Any, str | None, bool]]] = {}
-PAIRS_MAX = 32_768  # answers kept per terminal; when full, it starts again empty
+PAIRS_MAX = 4096  # answers kept per terminal (~1 MiB at most); when full, it starts again empty
 
 
 def convert_pair(terminal: str, text: str) -> tuple[str, Any, str | None, bool]:
