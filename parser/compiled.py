@@ -44,6 +44,8 @@ How the regex follows Lark's lexer exactly:
   lookup a tenth of it. A word's outcome is cached only where it cannot depend on
   anything but the word (`_Segment.make_words`); every other word is matched by the
   regex in its place, and a token that is not a whole word sends the line to `parse`.
+  Where most words miss (their outcome depends on more than the word), `parse` stops
+  looking them up and reads the repetition with the regex alone (`WORDS_TRIAL`).
 """
 
 from __future__ import annotations
@@ -537,6 +539,12 @@ class _Segment:
         text = em.node(node, [], body)
         self._emitted = (node, em, lexers)
         self.words: tuple[list[str], list[frozenset[str] | None], dict[str, Any]] | None = None
+        # the word cache's record in `parse` (words looked up, words the regex had to
+        # read): where most words miss (logfmt: its quoted pairs outrank its bare ones,
+        # so a bare pair is never cached), `parse` reads the iterations with the regex
+        # alone, which is what the misses cost anyway without the lookups around them
+        self.looked = self.missed = 0
+        self.regex_only = False
         try:
             pattern = re.compile(text)
         except (re.error, RecursionError, OverflowError) as exc:
@@ -604,6 +612,7 @@ _SPACES = "(?:(?: +))*+"  # the ignore loop of `%ignore SP` (SP: / +/) with no g
 _ANY = frozenset()  # marks an alternative no first character rules out
 _FAIL = "\0fail"  # the word cache's "no iteration starts at this word" (never a terminal's name)
 MAX_WORDS = 50_000  # entries of one repetition's word cache; when full, it starts again empty
+WORDS_TRIAL = 4096  # words `parse` looks up before it may give the word cache up (more than half missed)
 
 
 _DIGITS = frozenset("0123456789")
@@ -910,6 +919,7 @@ class CompiledLine:
         right, and the regex goes on from there."""
         index, rules, cache, uniform, limits = body.words  # type: ignore[misc]
         cur = pos
+        looked = missed = 0
         rest = text[pos:]
         words = rest.split(" ")
         # the cache keys: the words, or their UTF-8 with ASCII digits turned to 0
@@ -919,7 +929,9 @@ class CompiledLine:
                 cur += 1  # one of the spaces between words
                 continue
             t = cache.get(key)
+            looked += 1
             if t is None:
+                missed += 1
                 # the real regex at the real place decides; cached only when it is
                 # known to decide the same wherever the word (or its key) stands
                 m = body.match(text, cur)
@@ -932,6 +944,8 @@ class CompiledLine:
                 else:
                     t, gi = body.single[m.lastindex]  # type: ignore[index]
                     if m.start(gi) != cur or m.end(gi) != cur + len(w):
+                        body.looked += looked
+                        body.missed += missed
                         return cur, False
                     keep = index[t] < lim
                 if keep:
@@ -942,6 +956,8 @@ class CompiledLine:
                 break
             out.append((t, w, cur + 1) if columns else (t, w))
             cur += len(w) + 1
+        body.looked += looked
+        body.missed += missed
         return min(cur, len(text)), True
 
     def _run(self, seg: _Segment, text: str, pos: int, markers: list[_Markers]) -> tuple[int, list[Any]] | None:
@@ -973,8 +989,10 @@ class CompiledLine:
     def _repeat(self, body: _Segment, key: Item, text: str, pos: int, out: list[Any]) -> int:
         """Scan iterations of a repetition from `pos`; the position after them."""
         single = body.single
-        if body.words is not None:  # the word cache, with the tokens' columns
+        if body.words is not None and not body.regex_only:  # the word cache, with the tokens' columns
             end, done = self._words(body, text, pos, out, True)
+            if body.looked >= WORDS_TRIAL and body.missed * 2 > body.looked:
+                body.regex_only = True  # most words miss: the regex alone from now on (in `parse`)
             if done:
                 return end
             pos = end  # a token that is not its whole word: the scanner goes on from there

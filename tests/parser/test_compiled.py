@@ -288,3 +288,26 @@ def test_no_whitespace_above_the_last_space_the_word_cache_knows():
 
     assert not [c for c in range(compiled_mod.LAST_SPACE + 1, sys.maxunicode + 1) if chr(c).isspace()]
     assert compiled_mod._whitespace() == frozenset(ch for ch in map(chr, range(sys.maxunicode + 1)) if ch.isspace())
+
+
+def test_a_repetition_whose_words_mostly_miss_reads_them_with_the_regex_alone():
+    """logfmt's bare pairs are never cached (its quoted pairs, which may run past a word,
+    outrank them): after WORDS_TRIAL words looked up, more than half missed, `parse`
+    reads its iterations with the regex alone, and its tokens are still Lark's."""
+    from bench.formats import logfmt_lines
+
+    fmt = next(f for f in lark_formats() if f.name == "logfmt")
+    lark, compiled, why = compiled_of(fmt)
+    assert compiled is not None, why
+    lines = logfmt_lines(1200).decode().splitlines()
+    bodies = [b for _, _, p in compiled._root.leaves.values() if p for b, _, after in p]
+    bodies += [b for _, _, p in compiled._root.leaves.values() if p for _, _, after in p
+               for _, _, q in after.leaves.values() if q for b, _, _ in q]
+    words = [b for b in bodies if b.words is not None]
+    assert words and not any(b.regex_only for b in words)
+    for line in lines:
+        assert check(compiled, lark, line)
+    assert any(b.regex_only for b in words)
+    assert all(b.looked < 2 * compiled_mod.WORDS_TRIAL for b in words if b.regex_only)  # it stopped looking
+    for line in lines[:300] + [mutate(line, random.Random(i)) for i, line in enumerate(lines[:300])]:
+        check(compiled, lark, line)
