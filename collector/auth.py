@@ -25,7 +25,7 @@ from .errors import AuthFileError
 
 __all__ = ["Authenticator", "hmac_token", "bearer_token", "request_token"]
 
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.@+-]{1,128}$")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_.@+-]{1,128}")  # fullmatch: `$` would allow a final newline
 
 
 def hmac_token(secret: bytes, client_id: str) -> str:
@@ -90,7 +90,7 @@ class Authenticator:
         tokens: dict[str, str] = {}
         if token_file is not None:
             for no, parts in _read_lines(token_file):
-                if len(parts) != 2 or not _CLIENT_ID.match(parts[0]):
+                if len(parts) != 2 or not _CLIENT_ID.fullmatch(parts[0]):
                     raise AuthFileError(f"{token_file}:{no}: expected `client_id token` "
                                         "(client id of letters, digits, _.@+-)")
                 if parts[1] in tokens:
@@ -124,7 +124,7 @@ class Authenticator:
             return cid
         if self.secret is not None:
             claimed, sep, _ = token.partition(":")
-            if sep and _CLIENT_ID.match(claimed) and hmac.compare_digest(
+            if sep and _CLIENT_ID.fullmatch(claimed) and hmac.compare_digest(
                     hmac_token(self.secret, claimed), token):
                 return claimed
         return None

@@ -394,7 +394,7 @@ async def _answer(state: CollectorState, request: web.Request, source_id: str, s
     return web.json_response({**res.as_json(), **extra})
 
 
-_SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.:@+-]{1,200}$")
+_SOURCE_NAME = re.compile(r"[A-Za-z0-9_.:@+-]{1,200}")
 
 
 def lines_head(name: str) -> bytes:
@@ -430,7 +430,7 @@ async def handle_lines(request: web.Request) -> web.StreamResponse:
     client_id = state.require_client(request)
     q = request.query
     name = q.get("source") or f"lines-{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
-    if not _SOURCE_NAME.match(name):
+    if not _SOURCE_NAME.fullmatch(name):  # not match: its `$` also matches before a final newline
         raise error_exception(web.HTTPBadRequest, "bad_request",
                           "source= must be 1-200 characters of letters, digits and _.:@+-")
     log_format = q.get("log_format")

@@ -214,3 +214,15 @@ def test_a_half_sent_request_header_is_dropped_after_header_timeout_s(tmp_path):
         assert run(health()) == 200
     finally:
         coll.stop()
+
+
+@pytest.mark.parametrize("name", ["abc%0A", "a%20b", "x" * 201, "%C3%A9", "a%2Fb", "a%00"])
+def test_lines_source_name_outside_its_alphabet_is_400_and_creates_no_source(collector, name):
+    """`source=` is 1-200 characters of letters, digits and _.:@+- and nothing else: a
+    trailing newline (`%0A`) once passed (the check's `$` matches before it), giving a
+    synthetic head that extends source `abc`'s."""
+    status, body = run(post(f"{collector.url}/v1/lines?source={name}", client_lines(0, 3)))
+    assert status == 400 and body["error"]["code"] == "bad_request", body
+    assert "source=" in body["error"]["message"]
+    collector.stop()
+    assert collector.query("SELECT count(*) FROM sources") == [(0,)]
