@@ -33,19 +33,19 @@ import math
 import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _str
 from json.scanner import make_scanner
 from typing import Any
 
 from aiohttp import web
 
-from logship.store.parsing import gc_paused
-
 from ..state import CollectorState
 from .http import BadRequest, client_of, count, read_body
+from .offload import render
 from .sink import Appended, Busy, append, ndjson_line
 
-__all__ = ["handle_bulk", "handle_root", "parse_bulk", "render_bulk", "add_bulk_routes"]
+__all__ = ["handle_bulk", "handle_root", "parse_bulk", "render_bulk", "Rendered", "add_bulk_routes"]
 
 INTAKE = "esbulk"
 PRODUCT = {"X-Elastic-Product": "Elasticsearch"}
@@ -73,9 +73,9 @@ async def handle_root(request: web.Request) -> web.StreamResponse:
 
 
 class _Item:
-    """One action of a bulk body and its answer."""
+    """One action of a bulk body as read (parse_bulk); render_bulk turns them into columns."""
 
-    __slots__ = ("op", "index", "id", "source", "text", "status", "error", "line", "bad_line", "given")
+    __slots__ = ("op", "index", "id", "source", "text", "status", "error", "given")
 
     def __init__(self, op: str, index: str | None, id_: str | None) -> None:
         self.op, self.index, self.id = op, index, id_
@@ -84,28 +84,9 @@ class _Item:
         self.text: str | None = None  # the source line as sent, when it may be written as is (_as_sent)
         self.status = 0
         self.error: dict[str, str] | None = None
-        self.line: bytes | None = None  # its line once rendered (render_bulk)
-        self.bad_line: str | None = None  # why its source has no line (rendered: answered after the id check)
 
     def fail(self, status: int, kind: str, reason: str) -> None:
         self.status, self.error = status, {"type": kind, "reason": reason}
-
-    def answer_text(self) -> str:
-        """answer() as JSON text; a created item's written from a template (a bulk
-        answer holds one per document)."""
-        if self.error is None and self.status == 201:
-            return ('{"' + self.op + '":{"_index":' + _str(self.index or "") + ',"_id":' + _str(self.id or "")
-                    + _CREATED) if self.index is not None and self.id is not None else json.dumps(self.answer())
-        return json.dumps(self.answer())
-
-    def answer(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"_index": self.index, "_id": self.id, "status": self.status}
-        if self.error is not None:
-            out["error"] = {**self.error, "index": self.index}
-        else:
-            out.update({"_version": 1, "result": "created",
-                        "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": 0, "_primary_term": 1})
-        return {self.op: out}
 
 
 _CREATED = (',"status":201,"_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},'
@@ -210,28 +191,78 @@ def parse_bulk(body: bytes, default_index: str | None) -> list[_Item]:
     return items
 
 
-def render_bulk(body: bytes, default_index: str | None) -> list[_Item]:
+def render_bulk(body: bytes, default_index: str | None) -> Rendered:
     """parse_bulk, and each item that has a source gets its line (`_line`; an `_id`
-    generated where it has none) or the reason it has none (`bad_line`): all the CPU of
+    generated where it has none) or the reason it has none (`bad_lines`): all the CPU of
     a bulk body but the `_id` check against the store. A `create` whose `_id` was
     stored before is still answered 409 rather than for its bad source: the check
     comes first (_store).
 
-    It runs on the event loop, not in a parse worker as OTLP's render does
-    (collector/intake/offload.py): measured, the items' trip back from a worker (about
-    4 us a record of pickling, unpickling and objects on the collector's side) cost
-    more than the render it took off the loop (bench/RESULTS.md)."""
+    A big body is rendered in a parse worker (collector/intake/offload.py), so its
+    answer is columns of plain values (Rendered), not an object per item: a worker
+    sends 5,000 documents' columns back in 0.4 us a document, their `_Item`s took
+    5.5 us (pickled and unpickled, measured), more than rendering them here."""
     items = parse_bulk(body, default_index)
     todo = [it for it in items if it.source is not None]
     fresh_ids = _new_ids(sum(1 for it in todo if it.id is None))
-    for it in todo:
-        if it.id is None:
-            it.id = next(fresh_ids)
-        try:
-            it.line = _line(it)
-        except ValueError as exc:
-            it.bad_line = f"failed to parse: {exc}"
-    return items
+    out = Rendered([it.op for it in items], [it.index for it in items], [], [it.given for it in items], [],
+                   [it.status for it in items], {}, {})
+    for n, it in enumerate(items):
+        if it.error is not None:
+            out.errors[n] = (it.error["type"], it.error["reason"])
+            out.lines.append(None)
+        elif it.source is None:
+            out.lines.append(None)
+        else:
+            if it.id is None:
+                it.id = next(fresh_ids)
+            try:
+                out.lines.append(_line(it))
+            except ValueError as exc:
+                out.lines.append(None)
+                out.bad_lines[n] = f"failed to parse: {exc}"
+        out.ids.append(it.id)
+    return out
+
+
+@dataclass(slots=True)
+class Rendered:
+    """A bulk body's actions, rendered (render_bulk), in columns: one entry per action.
+
+    An action is pending (`status` 0) when it has a source to store: its `lines` entry
+    is that line, or None with the reason in `bad_lines` (answered 400 after the id
+    check). Every other action is answered already (`status`, `errors`)."""
+
+    ops: list[str]
+    indexes: list[str | None]
+    ids: list[str | None]
+    given: list[bool]  # the action named its _id (not one generated here)
+    lines: list[bytes | None]
+    status: list[int]
+    errors: dict[int, tuple[str, str]]  # action -> (type, reason)
+    bad_lines: dict[int, str]
+
+    def fail(self, n: int, status: int, kind: str, reason: str) -> None:
+        self.status[n], self.errors[n] = status, (kind, reason)
+
+    def pending(self) -> list[int]:
+        """The actions that have a source to store (answered by _store)."""
+        return [n for n, st in enumerate(self.status) if st == 0]
+
+    def answer_text(self, n: int) -> str:
+        """Action n's answer as JSON text; a created one's written from a template (a
+        bulk answer holds one per document)."""
+        op, index, id_, status = self.ops[n], self.indexes[n], self.ids[n], self.status[n]
+        error = self.errors.get(n)
+        if error is None and status == 201 and index is not None and id_ is not None:
+            return '{"' + op + '":{"_index":' + _str(index) + ',"_id":' + _str(id_) + _CREATED
+        out: dict[str, Any] = {"_index": index, "_id": id_, "status": status}
+        if error is not None:
+            out["error"] = {"type": error[0], "reason": error[1], "index": index}
+        else:
+            out.update({"_version": 1, "result": "created",
+                        "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": 0, "_primary_term": 1})
+        return json.dumps({op: out})
 
 
 class _Ids:
@@ -276,8 +307,9 @@ async def handle_bulk(request: web.Request) -> web.StreamResponse:
     try:
         client_id = client_of(state, request, INTAKE, api_key=True)
         body = await read_body(state, request)
-        with gc_paused():  # thousands of items built at once: the cyclic GC would rescan them all
-            items = render_bulk(body, request.match_info.get("index"))
+        # a big body in a parse worker, else here with the cyclic GC paused (thousands
+        # of items built at once)
+        done = await render(state, len(body), render_bulk, body, request.match_info.get("index"))
     except BadRequest as exc:
         count(state, INTAKE, exc.status)
         if exc.status == 401:
@@ -288,61 +320,62 @@ async def handle_bulk(request: web.Request) -> web.StreamResponse:
     lock = state.lines_locks.setdefault(f"esbulk:{client_id}", asyncio.Lock())
     try:
         async with lock:
-            await _store(state, request.app, client_id, items)
+            await _store(state, request.app, client_id, done)
         status = 200
     except Busy as exc:
-        for it in items:
-            if it.source is not None and it.error is None:
-                it.fail(429, "es_rejected_execution_exception", str(exc))
+        for n in done.pending():
+            done.fail(n, 429, "es_rejected_execution_exception", str(exc))
         status = 429
     count(state, INTAKE, status)
-    state.metrics.intake_records[INTAKE] += sum(1 for it in items if it.status == 201)
-    took, errors = int((time.monotonic() - t0) * 1000), any(it.error for it in items)
+    state.metrics.intake_records[INTAKE] += done.status.count(201)
+    took, errors = int((time.monotonic() - t0) * 1000), bool(done.errors)
     body = ('{"took":' + str(took) + ',"errors":' + ("true" if errors else "false") + ',"items":['
-            + ",".join(it.answer_text() for it in items) + "]}")
+            + ",".join([done.answer_text(n) for n in range(len(done.ops))]) + "]}")
     return web.Response(body=body.encode(), content_type="application/json", headers=PRODUCT)
 
 
-async def _store(state: CollectorState, app: web.Application, client_id: str, items: list[_Item]) -> None:
-    """Commit the items' sources (holding the client's bulk lock); set each answer."""
-    todo = [it for it in items if it.source is not None]
+async def _store(state: CollectorState, app: web.Application, client_id: str, done: Rendered) -> None:
+    """Commit the pending actions' lines (holding the client's bulk lock); set each answer."""
+    todo = done.pending()
     if not todo:
         return
-    stored = await _ids(app).of(state, client_id) if any(it.op == "create" and it.given and it.id
-                                                         for it in todo) else set()
+    ops, indexes, ids, given, bad = done.ops, done.indexes, done.ids, done.given, done.bad_lines
+    stored = await _ids(app).of(state, client_id) if any(ops[n] == "create" and given[n] and ids[n]
+                                                         for n in todo) else set()
     fresh: set[tuple[str, str]] = set()
     lines: list[bytes] = []
-    kept: list[_Item] = []
-    for it in todo:  # rendered (render_bulk): each has its id and its line, or bad_line
-        assert it.source is not None and it.index is not None and it.id is not None
-        if it.op == "create" and it.given:
-            key = (it.index, it.id)
+    kept: list[int] = []
+    for n in todo:  # rendered (render_bulk): each has its id and its line, or a bad_lines entry
+        if ops[n] == "create" and given[n]:
+            key = (indexes[n], ids[n])
             if key in stored or key in fresh:
-                it.fail(409, "version_conflict_engine_exception",
-                        f"[{it.id}]: version conflict, document already exists (current version [1])")
+                done.fail(n, 409, "version_conflict_engine_exception",
+                          f"[{ids[n]}]: version conflict, document already exists (current version [1])")
                 continue
-            if it.bad_line is None:
-                fresh.add(key)
-        if it.bad_line is not None or it.line is None:
-            it.fail(400, "mapper_parsing_exception", it.bad_line or "failed to parse")
+            if n not in bad:
+                fresh.add(key)  # type: ignore[arg-type]
+        line = done.lines[n]
+        if line is None:
+            done.fail(n, 400, "mapper_parsing_exception", bad.get(n, "failed to parse"))
             continue
-        lines.append(it.line)
-        kept.append(it)
+        lines.append(line)
+        kept.append(n)
     if not lines:
         return
     try:
-        done = await append(state, client_id, INTAKE, b"".join(lines))
+        appended = await append(state, client_id, INTAKE, b"".join(lines))
     except Busy:
         # some pieces may be committed: the ids are read from the store again next time
         _ids(app).by_client.pop(client_id, None)
         raise
-    state.metrics.intake_rejects[INTAKE] += done.rejects
-    for it in kept:
-        it.status = 201
-    if done.rejects:
-        await _answer_rejects(state, done, lines, kept)
+    state.metrics.intake_rejects[INTAKE] += appended.rejects
+    for n in kept:
+        done.status[n] = 201
+    if appended.rejects:
+        await _answer_rejects(state, appended, lines, kept, done)
     if client_id in _ids(app).by_client:
-        _ids(app).by_client[client_id] |= {(it.index, it.id) for it in kept if it.id is not None and it.error is None}
+        _ids(app).by_client[client_id] |= {(indexes[n], ids[n]) for n in kept  # type: ignore[misc]
+                                           if n not in done.errors}
 
 
 def _line(it: _Item) -> bytes:
@@ -363,26 +396,28 @@ def _new_ids(n: int) -> Iterator[str]:
     return (raw[k:k + 20] for k in range(0, 20 * n, 20))
 
 
-async def _answer_rejects(state: CollectorState, done: Appended, lines: list[bytes], kept: list[_Item]) -> None:
-    """Items whose line the format stored as a reject are answered 400 with the reject's
-    reason: the commit's own rejects (by byte offset in the range just appended), read
-    back from the store, not a second parse."""
-    at: dict[int, _Item] = {}
-    off = done.start
-    for line, it in zip(lines, kept):
-        at[off] = it
+async def _answer_rejects(state: CollectorState, appended: Appended, lines: list[bytes], kept: list[int],
+                          done: Rendered) -> None:
+    """Actions whose line the format stored as a reject are answered 400 with the
+    reject's reason: the commit's own rejects (by byte offset in the range just
+    appended), read back from the store, not a second parse."""
+    at: dict[int, int] = {}
+    off = appended.start
+    for line, n in zip(lines, kept):
+        at[off] = n
         off += len(line)
 
     def read() -> list[tuple[int, str, str]]:
         return state.store.store.con.execute(  # type: ignore[attr-defined,no-any-return]
             "SELECT byte_offset, error_code, error FROM rejects WHERE source_id = $s AND byte_offset >= $a "
-            "AND byte_offset < $b ORDER BY byte_offset", {"s": done.source_id, "a": done.start, "b": off}).fetchall()
+            "AND byte_offset < $b ORDER BY byte_offset", {"s": appended.source_id, "a": appended.start, "b": off}
+        ).fetchall()
     try:
         rows = await state.on_writer(read, flush=False)
     except Exception as exc:  # noqa: BLE001 - stored all the same: the items stay 201, the log says why
-        log.warning("esbulk: %d rejected documents answered 201: cannot read their rejects: %s", done.rejects, exc)
+        log.warning("esbulk: %d rejected documents answered 201: cannot read their rejects: %s", appended.rejects, exc)
         return
     for offset, code, error in rows:
-        it = at.get(offset)
-        if it is not None and it.error is None:
-            it.fail(400, "mapper_parsing_exception", f"stored as a reject ({code}): {error}")
+        n = at.get(offset)
+        if n is not None and n not in done.errors:
+            done.fail(n, 400, "mapper_parsing_exception", f"stored as a reject ({code}): {error}")

@@ -7,8 +7,8 @@ most of one core idle. A big payload is rendered in one of the parse workers the
 collector forked at start (store/pool.py; no second pool): the loop only reads bodies
 and answers. Small payloads, a collector without workers (`parse_workers = 0`), and a
 pool that broke (a worker died) render on the loop, as before: the same function, the
-same result. (Bulk bodies are not sent here: their rendered items cost more to bring
-back than to make, collector/intake/esbulk.py render_bulk.)
+same result. What comes back must be cheap to bring back: a bulk body's render is
+columns of plain values, not an object per item (collector/intake/esbulk.py Rendered).
 
 A render function given here must be module-level (it is pickled by name), and so
 must its arguments, its result and its exceptions (BadRequest pickles: one message).

@@ -1,8 +1,8 @@
-"""Big OTLP payloads are rendered in the collector's parse workers (collector/intake/
-offload.py): the same rows as the pinned small ones rendered on the event loop (and a
-big bulk body, rendered on the loop in two steps, the pinned rows and answers); a
-render job's result and its BadRequest come back from a worker unchanged, and without
-a usable pool the loop renders. ~3 s (a collector, a one-worker pool)."""
+"""Big OTLP exports and bulk bodies are rendered in the collector's parse workers
+(collector/intake/offload.py): the same rows and answers as the pinned small ones
+rendered on the event loop; a render job's result and its BadRequest come back from a
+worker unchanged, and without a usable pool the loop renders. ~3 s (a collector, a
+one-worker pool)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from logship.collector.intake import offload, otlp
+from logship.collector.intake import esbulk, offload, otlp
 from logship.collector.intake.http import BadRequest
 from logship.store.pool import ParsePool
 from tests.collectorkit import TOKENS
@@ -86,3 +86,24 @@ def test_render_runs_in_a_worker_and_falls_back_on_the_loop():
     pool.broken = False
     assert asyncio.run(offload.render(_state(pool), len(body), otlp.render_protobuf, body)) == want
     assert asyncio.run(offload.render(_state(None), len(body), otlp.render_protobuf, body)) == want
+
+
+def test_bulk_render_comes_back_from_a_worker_unchanged():
+    """A bulk body's columns (ids generated in the worker kept as they were made) and a
+    body refused whole come back from a worker as the loop makes them."""
+    body = _padded_bulk() + b'{"create":{"_index":"c","_id":"7"}}\n{"a":NaN}\n{"delete":{"_index":"c","_id":"7"}}\n'
+    want = esbulk.render_bulk(body, "dflt")
+    with ParsePool(1) as pool:
+        got = asyncio.run(offload.render(_state(pool), len(body), esbulk.render_bulk, body, "dflt"))
+        with pytest.raises(BadRequest, match="line 1: the action is not JSON"):
+            asyncio.run(offload.render(_state(pool), offload.AWAY_BYTES, esbulk.render_bulk, b"nope\n" * 9000, None))
+    assert isinstance(got, esbulk.Rendered) and len(got.ops) == len(want.ops) == 611
+    generated = [n for n, g in enumerate(want.given) if not g and want.lines[n] is not None]
+    assert len(generated) == 600 and all(len(got.ids[n]) == 20 for n in generated)
+    for n in generated:  # the generated ids differ run to run; everything else is equal
+        assert got.lines[n] == want.lines[n].replace(want.ids[n].encode(), got.ids[n].encode())
+        got.ids[n], got.lines[n] = want.ids[n], want.lines[n]
+    assert got == want
+    # the NaN source is pending, its line refused (answered 400 after the id check); the delete answered
+    assert (want.status[-2:], want.lines[-2:], sorted(want.bad_lines)) == ([0, 400], [None, None], [3, 4, 609])
+    assert want.errors[610][0] == "illegal_argument_exception"
