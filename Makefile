@@ -51,7 +51,7 @@ fuzz: $(STAMP) bytecode
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m 'not slow' tests/parser/test_formats_roundtrip.py \
 		tests/parser/test_parser_robust.py tests/parser/test_parser_client.py tests/parser/test_parser_lalr.py \
 		tests/parser/test_parser_stream.py tests/store/test_ingest_segments.py tests/store/test_store.py \
-		tests/shipper/test_tail_model.py
+		tests/shipper/test_tail_model.py tests/collector/intake/test_intake_roundtrip.py
 
 # The corpus of real program logs against its truth (tests/corpus; figures in bench/RESULTS.md).
 fidelity: $(STAMP)
