@@ -259,7 +259,10 @@ def ingest_stream_blocking(state: CollectorState, loop: asyncio.AbstractEventLoo
 
     def commit(seg: Item, final: bool) -> None:
         # pieces of BODY_PIECE_BYTES, up to max_batch_bytes of them in flight: the writer
-        # commits them together (one transaction per max_batch_bytes)
+        # commits them together (one transaction per max_batch_bytes) and stages the next
+        # ones while it writes (its pipeline); the body's end waits for all of them (below).
+        # `final` says the piece's last entry is complete, as nearly every piece's is: it
+        # is no reason to wait (waiting on it made every piece its own transaction)
         nonlocal inflight_bytes
         if seg.end > MAX_OFFSET:
             raise BodyError("bad_request", f"the body runs past the largest offset 2^63-1 (at {seg.end}); "
@@ -268,12 +271,13 @@ def ingest_stream_blocking(state: CollectorState, loop: asyncio.AbstractEventLoo
                     lane=lane, received_at=received_at, eof=final and final_at_end and last, head=head)
         inflight.append(asyncio.run_coroutine_threadsafe(state.writer.submit_wait(work), loop))
         inflight_bytes += len(seg.data)
-        while inflight and (inflight_bytes > lim.max_batch_bytes or final):
+        while inflight and inflight_bytes > lim.max_batch_bytes:
             done = inflight.popleft().result()
             inflight_bytes -= done.nbytes
             settle(done)
 
     prev: Item | None = None
+    first_error: BodyError | None = None
     try:
         for seg in iter_segments(stream, min(BODY_PIECE_BYTES, lim.max_batch_bytes), lim.max_line_bytes,
                                  failure=failure, start=start, source_id=source_id, kind=kind, head=head):
@@ -296,9 +300,18 @@ def ingest_stream_blocking(state: CollectorState, loop: asyncio.AbstractEventLoo
                 commit(prev, prev.final and newline_ends)
             elif (cut := prev.data.rfind(b"\n") + 1) > 0:
                 commit(replace(prev, data=prev.data[:cut]), prev.final and prev.data[cut:cut + 1] not in _CONTINUES)
+    except BodyError as exc:
+        first_error = exc
     finally:
+        # every piece in flight answered (what they committed counts); the first failure is
+        # the body's answer (the pieces after it are refused: a failed piece cuts the body)
         while inflight:
-            settle(inflight.popleft().result())
+            try:
+                settle(inflight.popleft().result())
+            except BodyError as exc:
+                first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
     if failure.error is not None:
         code = "truncated_gzip" if isinstance(failure.error, EOFError) else (
             "bad_gzip" if gz and not str(failure.error).startswith("the body broke off") else "body_incomplete")

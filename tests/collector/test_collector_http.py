@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -429,3 +430,37 @@ def test_overlong_line_in_a_body_is_one_line_too_long_reject(tmp_path):
     assert coll.query("SELECT count(*) FROM events") == [(200,)]
     rej = coll.query("SELECT byte_offset, error_code, octet_length(raw) FROM rejects")
     assert rej == [(len(client_lines(0, 100)), "line_too_long", 4096)]
+
+
+def test_a_big_body_keeps_its_pieces_in_flight_together(tmp_path):
+    """A body is cut into pieces of 1 MiB that go to the writer up to max_batch_bytes at
+    a time and are committed together. Each piece used to wait for its own commit before
+    the next was read (every piece ends at an entry boundary, and that was taken for
+    the body's end): one transaction per MiB, and a backlog's parse workers idle half
+    the time. With a slow store (0.3 s a commit) a 7 MiB body is now written in at most
+    three commits (the first piece alone while the rest arrive), not seven."""
+    coll = CollectorProc(tmp_path, config="commit_delay_s = 0.3\n").start()
+
+    async def commits() -> int:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(coll.url + "/metrics") as r:
+                text = await r.text()
+        return int(re.search(r"^logship_commit_seconds_count (\d+)$", text, re.M).group(1))
+
+    try:
+        data = client_lines(0, 80_000)
+        assert 6 << 20 < len(data) <= 7 << 20  # seven pieces
+
+        async def send():
+            before = await commits()
+            st, body = await post(coll.url + "/v1/backlog?start=0&final=1", TOKENS["alpha"],
+                                  gzip.compress(data, 1), backlog_headers(data))
+            return st, body, await commits() - before
+
+        st, body, n = run(send())
+        assert st == 200 and body["committed_end"] == len(data) and body["lines"] == 80_000, body
+        assert 1 <= n <= 3, n
+    finally:
+        coll.stop()
+    assert coll.query("SELECT count(*), count(DISTINCT attrs) FROM events") == [(80_000, 80_000)]
+    assert coll.query("SELECT start_offset, end_offset FROM source_ranges") == [(0, len(data))]
