@@ -249,13 +249,27 @@ class Rendered:
         """The actions that have a source to store (answered by _store)."""
         return [n for n, st in enumerate(self.status) if st == 0]
 
-    def answer_text(self, n: int) -> str:
-        """Action n's answer as JSON text; a created one's written from a template (a
+    def answers_text(self) -> str:
+        """Every action's answer as JSON text, comma-separated (the response's `items`);
+        a created one's written from a template with its op and index written once (a
         bulk answer holds one per document)."""
+        errors = self.errors
+        heads: dict[tuple[str, str], str] = {}
+        parts = []
+        for n, (op, index, id_, status) in enumerate(zip(self.ops, self.indexes, self.ids, self.status)):
+            if status == 201 and index is not None and id_ is not None and n not in errors:
+                head = heads.get((op, index))
+                if head is None:
+                    head = heads[op, index] = '{"' + op + '":{"_index":' + _str(index) + ',"_id":'
+                parts.append(head + _str(id_) + _CREATED)
+            else:
+                parts.append(self.answer_text(n))
+        return ",".join(parts)
+
+    def answer_text(self, n: int) -> str:
+        """Action n's answer as JSON text."""
         op, index, id_, status = self.ops[n], self.indexes[n], self.ids[n], self.status[n]
         error = self.errors.get(n)
-        if error is None and status == 201 and index is not None and id_ is not None:
-            return '{"' + op + '":{"_index":' + _str(index) + ',"_id":' + _str(id_) + _CREATED
         out: dict[str, Any] = {"_index": index, "_id": id_, "status": status}
         if error is not None:
             out["error"] = {"type": error[0], "reason": error[1], "index": index}
@@ -330,7 +344,7 @@ async def handle_bulk(request: web.Request) -> web.StreamResponse:
     state.metrics.intake_records[INTAKE] += done.status.count(201)
     took, errors = int((time.monotonic() - t0) * 1000), bool(done.errors)
     body = ('{"took":' + str(took) + ',"errors":' + ("true" if errors else "false") + ',"items":['
-            + ",".join([done.answer_text(n) for n in range(len(done.ops))]) + "]}")
+            + done.answers_text() + "]}")
     return web.Response(body=body.encode(), content_type="application/json", headers=PRODUCT)
 
 
@@ -340,11 +354,15 @@ async def _store(state: CollectorState, app: web.Application, client_id: str, do
     if not todo:
         return
     ops, indexes, ids, given, bad = done.ops, done.indexes, done.ids, done.given, done.bad_lines
-    stored = await _ids(app).of(state, client_id) if any(ops[n] == "create" and given[n] and ids[n]
-                                                         for n in todo) else set()
+    creates = "create" in ops
+    stored = await _ids(app).of(state, client_id) if creates and any(ops[n] == "create" and given[n] and ids[n]
+                                                                     for n in todo) else set()
     fresh: set[tuple[str, str]] = set()
     lines: list[bytes] = []
     kept: list[int] = []
+    if not creates and not bad:  # no id to check, every pending action has its line (the common body)
+        lines, kept = [done.lines[n] for n in todo], todo  # type: ignore[misc]
+        todo = []
     for n in todo:  # rendered (render_bulk): each has its id and its line, or a bad_lines entry
         if ops[n] == "create" and given[n]:
             key = (indexes[n], ids[n])
