@@ -188,3 +188,37 @@ def test_a_collector_started_on_a_full_disk_serves_and_publishes_itself_once_spa
             assert running.query("SELECT 42 AS answer").to_pylist() == [{"answer": 42}]
         finally:
             assert coll.stop() == 0
+
+
+def test_a_big_body_that_fills_the_disk_answers_the_store_error_then_commits_the_rest_once(tmp_path: Path):
+    """A 7 MiB body goes to the writer in 1 MiB pieces, several in flight at once; the disk
+    fills under them. The answer is the first failure (the store's own words, not the
+    refusal of the pieces after it), `committed_end` is where the committed pieces end,
+    and the rest sent again from there is stored once."""
+    with tmpfs_or_skip(tmp_path / "dbfs", "64m") as dbdir:
+        filler = Filler(dbdir)
+        coll = CollectorProc(tmp_path, db=dbdir / "coll.duckdb", config=FAST_RETRY).start()
+        first, big = client_lines(0, 1000), client_lines(1000, 81_000)
+        data = first + big
+        try:
+            async def go() -> None:
+                st, res = await post_lines(coll.url, first, 0)
+                assert st == 200 and res["committed_end"] == len(first), (st, res)
+                filler.fill(leave=2 << 20)
+                st, res = await post_lines(coll.url, big, len(first))
+                assert st == 503 and res["error"]["code"] == "store_failed", (st, res)
+                assert "No space left on device" in res["error"]["message"], res
+                committed = res["committed_end"]
+                assert len(first) <= committed < len(data), res
+                filler.release()
+                await wait_health(coll.url, 200)
+                st, res = await post_lines(coll.url, data[committed:], committed)
+                assert st == 200 and res["committed_end"] == len(data), (st, res)
+
+            run(go())
+        finally:
+            filler.release()
+            coll.stop()
+        assert coll.query("SELECT count(*), count(DISTINCT attrs) FROM events") == [(81_000, 81_000)]
+        assert coll.query("SELECT start_offset, end_offset FROM source_ranges") == [(0, len(data))]
+        assert coll.query("SELECT count(*) FROM rejects") == [(0,)]
