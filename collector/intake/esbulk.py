@@ -353,16 +353,38 @@ async def _store(state: CollectorState, app: web.Application, client_id: str, do
     todo = done.pending()
     if not todo:
         return
+    creates = "create" in done.ops
+    if not creates and not done.bad_lines:  # no id to check, every pending action has its line (the common body)
+        lines, kept = [done.lines[n] for n in todo], todo  # type: ignore[misc]
+    else:
+        stored = await _ids(app).of(state, client_id) if creates and any(
+            done.ops[n] == "create" and done.given[n] and done.ids[n] for n in todo) else set()
+        lines, kept = _checked(done, todo, stored)
+    if not lines:
+        return
+    try:
+        appended = await append(state, client_id, INTAKE, b"".join(lines))
+    except Busy:
+        # some pieces may be committed: the ids are read from the store again next time
+        _ids(app).by_client.pop(client_id, None)
+        raise
+    state.metrics.intake_rejects[INTAKE] += appended.rejects
+    for n in kept:
+        done.status[n] = 201
+    if appended.rejects:
+        await _answer_rejects(state, appended, lines, kept, done)
+    if client_id in _ids(app).by_client:
+        _ids(app).by_client[client_id] |= {(done.indexes[n], done.ids[n]) for n in kept  # type: ignore[misc]
+                                           if n not in done.errors}
+
+
+def _checked(done: Rendered, todo: list[int], stored: set[tuple[str, str]]) -> tuple[list[bytes], list[int]]:
+    """The pending actions' lines to store and their actions: a `create` whose `_id` was
+    stored before (or earlier in this body) is answered 409, a source without a line 400."""
     ops, indexes, ids, given, bad = done.ops, done.indexes, done.ids, done.given, done.bad_lines
-    creates = "create" in ops
-    stored = await _ids(app).of(state, client_id) if creates and any(ops[n] == "create" and given[n] and ids[n]
-                                                                     for n in todo) else set()
     fresh: set[tuple[str, str]] = set()
     lines: list[bytes] = []
     kept: list[int] = []
-    if not creates and not bad:  # no id to check, every pending action has its line (the common body)
-        lines, kept = [done.lines[n] for n in todo], todo  # type: ignore[misc]
-        todo = []
     for n in todo:  # rendered (render_bulk): each has its id and its line, or a bad_lines entry
         if ops[n] == "create" and given[n]:
             key = (indexes[n], ids[n])
@@ -378,22 +400,7 @@ async def _store(state: CollectorState, app: web.Application, client_id: str, do
             continue
         lines.append(line)
         kept.append(n)
-    if not lines:
-        return
-    try:
-        appended = await append(state, client_id, INTAKE, b"".join(lines))
-    except Busy:
-        # some pieces may be committed: the ids are read from the store again next time
-        _ids(app).by_client.pop(client_id, None)
-        raise
-    state.metrics.intake_rejects[INTAKE] += appended.rejects
-    for n in kept:
-        done.status[n] = 201
-    if appended.rejects:
-        await _answer_rejects(state, appended, lines, kept, done)
-    if client_id in _ids(app).by_client:
-        _ids(app).by_client[client_id] |= {(indexes[n], ids[n]) for n in kept  # type: ignore[misc]
-                                           if n not in done.errors}
+    return lines, kept
 
 
 def _line(it: _Item) -> bytes:
