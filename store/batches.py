@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from itertools import chain
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,8 @@ import pyarrow as pa
 
 from logship.store.tables import EVENTS, METRICS, REJECTS, FactTable
 
-__all__ = ["ArrowBatch", "to_arrow", "columns_to_arrow", "concat", "insert_arrow", "registered", "EMPTY"]
+__all__ = ["ArrowBatch", "RowsOf", "to_arrow", "to_arrow_joined", "joined_to_arrow", "columns_to_arrow", "concat", "insert_arrow",
+           "registered", "EMPTY"]
 
 _METRICS, _EVENTS, _REJECTS = METRICS.arrow_schema, EVENTS.arrow_schema, REJECTS.arrow_schema
 
@@ -39,6 +41,30 @@ class ArrowBatch:
         return self.rejects.num_rows
 
 
+@dataclass(frozen=True)
+class RowsOf:
+    """One parsed piece's rows inside its group's ArrowBatch.
+
+    A pool worker parses a group of small pieces (a fleet's live frames) and builds ONE
+    Arrow batch for all of them (store/pool.py ``parse_many_in_worker``): per-piece
+    tables, or column lists sent back to be joined, would cost the writer's process
+    more than the parse. Each piece keeps its ``[start, stop)`` in each table; the writer
+    inserts a run of consecutive pieces of a group as one slice (store/commit.py)."""
+
+    group: ArrowBatch
+    metrics: tuple[int, int]
+    events: tuple[int, int]
+    rejects: tuple[int, int]
+
+    @property
+    def records(self) -> int:
+        return self.metrics[1] - self.metrics[0] + self.events[1] - self.events[0]
+
+    @property
+    def n_rejects(self) -> int:
+        return self.rejects[1] - self.rejects[0]
+
+
 def _columns(batch: Any, part: str) -> dict[str, list]:
     cols = getattr(batch, part)
     return cols if isinstance(cols, dict) else vars(cols)
@@ -57,6 +83,21 @@ def to_arrow(batch: Any) -> ArrowBatch:
         events=columns_to_arrow(_columns(batch, "events"), EVENTS),
         rejects=columns_to_arrow(_columns(batch, "rejects"), REJECTS),
     )
+
+
+def joined_to_arrow(batches: list[Any], table: FactTable) -> pa.Table:
+    """The ``table`` part (metrics, events or rejects) of many ParsedBatches joined list by
+    list and converted once (an Arrow build per small batch costs more than its parse)."""
+    parts = [_columns(b, table.name) for b in batches]
+    if len(parts) == 1:
+        return columns_to_arrow(parts[0], table)
+    return columns_to_arrow({name: list(chain.from_iterable(p[name] for p in parts)) for name in parts[0]}, table)
+
+
+def to_arrow_joined(batches: list[Any]) -> ArrowBatch:
+    """Many ParsedBatches as ONE ArrowBatch, their rows in order (``joined_to_arrow``)."""
+    return ArrowBatch(metrics=joined_to_arrow(batches, METRICS), events=joined_to_arrow(batches, EVENTS),
+                      rejects=joined_to_arrow(batches, REJECTS))
 
 
 EMPTY = ArrowBatch(_METRICS.empty_table(), _EVENTS.empty_table(), _REJECTS.empty_table())

@@ -36,13 +36,12 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, fields, replace
-from itertools import chain
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from logship.store.batches import ArrowBatch, columns_to_arrow, insert_arrow, registered
+from logship.store.batches import ArrowBatch, RowsOf, insert_arrow, joined_to_arrow, registered
 from logship.store.errors import StoreError
 from logship.store.item import Item
 from logship.store.parsing import ParsedPiece, detect, make_parser, parse_piece, truncated_piece
@@ -463,30 +462,58 @@ class Commit:
         """metrics, events, rejects of every added piece, with their id columns (``with_ids``).
 
         Pieces parsed here are joined list by list and converted once (per-piece Arrow
-        tables cost more than the parse for the collector's many small items); pieces
-        that come as Arrow (pool workers, over-long lines) get their ids appended."""
+        tables cost more than the parse for the collector's many small items); a group's
+        pieces (a pool worker's group call: ``RowsOf``) go in as slices of the group's
+        tables, one a run of consecutive pieces; pieces that come as Arrow (pool workers,
+        over-long lines) get their ids appended."""
         raw: list[tuple[Any, str, str]] = []
+        grouped: list[tuple[RowsOf, str, str]] = []
         arrow: list[tuple[ArrowBatch, str, str]] = []
         for a in self._added:
             sid = a.plan.source_id
             for p in a.pieces:
-                (arrow if isinstance(p.batch, ArrowBatch) else raw).append((p.batch, a.client_id, sid))
+                b = p.batch
+                (grouped if isinstance(b, RowsOf) else arrow if isinstance(b, ArrowBatch) else raw).append(
+                    (b, a.client_id, sid))
         out = []
         for spec in (METRICS, EVENTS, REJECTS):
             parts = []
             if raw:
-                batches = [getattr(b, spec.name) for b, _, _ in raw]
-                cols = batches[0].columns() if len(batches) == 1 else {
-                    f.name: list(chain.from_iterable(getattr(b, f.name) for b in batches)) for f in fields(batches[0])}
-                table = columns_to_arrow(cols, spec)
-                parts.append(_with_ids(table, spec, [(len(b), c, s) for b, (_, c, s) in zip(batches, raw)])
+                batches = [b for b, _, _ in raw]
+                table = joined_to_arrow(batches, spec)
+                parts.append(_with_ids(table, spec, [(len(getattr(b, spec.name)), c, s) for b, c, s in raw])
                              if with_ids else table)
+            for table, runs in _group_slices(grouped, spec.name):
+                parts.append(_with_ids(table, spec, runs) if with_ids else table)
             for b, c, s in arrow:
                 t = getattr(b, spec.name)
                 parts.append(_with_ids(t, spec, [(t.num_rows, c, s)]) if with_ids else t)
-            out.append(pa.concat_tables(parts) if len(parts) > 1 else parts[0] if parts
-                       else spec.arrow_schema.empty_table())
+            if not parts:  # no rows (a group's pieces without any): the same columns, empty
+                empty = spec.arrow_schema.empty_table()
+                parts.append(_with_ids(empty, spec, []) if with_ids else empty)
+            out.append(pa.concat_tables(parts) if len(parts) > 1 else parts[0])
         return out[0], out[1], out[2]
+
+
+def _group_slices(grouped: list[tuple[RowsOf, str, str]], part: str) -> list[tuple[pa.Table, list[tuple[int, str, str]]]]:
+    """Consecutive pieces of one group whose rows follow each other as ONE slice of the
+    group's ``part`` table, with its runs of (rows, client, source) for ``_with_ids``."""
+    out: list[tuple[pa.Table, list[tuple[int, str, str]]]] = []
+    group: ArrowBatch | None = None
+    first = stop = 0
+    runs: list[tuple[int, str, str]] = []
+    for rows, c, s in grouped:
+        a, b = getattr(rows, part)
+        if rows.group is not group or a != stop:
+            if group is not None and stop > first:
+                out.append((getattr(group, part).slice(first, stop - first), runs))
+            group, first, runs = rows.group, a, []
+        stop = b
+        if b > a:
+            runs.append((b - a, c, s))
+    if group is not None and stop > first:
+        out.append((getattr(group, part).slice(first, stop - first), runs))
+    return out
 
 
 def entry_cuts(data: bytes, size: int, indent: bool, head: Any = None) -> list[int]:

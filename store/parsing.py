@@ -9,16 +9,16 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
 
 from logship.kernel.protocol import DEFAULT_LIMITS
 from logship.parser.entry import too_long_error
-from logship.store.batches import EMPTY, ArrowBatch, to_arrow
+from logship.store.batches import EMPTY, ArrowBatch, RowsOf, to_arrow, to_arrow_joined
 
-__all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "truncated_piece", "detect"]
+__all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "group_rows", "truncated_piece", "detect"]
 
 FALLBACK_FORMAT = "unknown"  # parser.detect.FALLBACK_FORMAT (this module loads the parser lazily)
 
@@ -41,9 +41,10 @@ class ParseSpec:
 class ParsedPiece:
     """One parsed byte range ``[start, end)``; ``end`` stops before an unfinished entry.
 
-    ``batch`` is an ArrowBatch (built in a pool worker, or a truncated line) or the
-    parser's own ParsedBatch (parsed in the writer's process: the writer joins all of
-    a commit's column lists and builds its Arrow tables once)."""
+    ``batch`` is an ArrowBatch (built in a pool worker, or a truncated line), a RowsOf
+    (its rows in the Arrow batch a worker built for a group of small pieces:
+    ``group_rows``) or the parser's own ParsedBatch (parsed in the writer's process: the
+    writer joins all of a commit's column lists and builds its Arrow tables once)."""
 
     start: int
     end: int
@@ -60,7 +61,7 @@ class ParsedPiece:
     @property
     def rejects(self) -> int:
         b = self.batch
-        return b.n_rejects if isinstance(b, ArrowBatch) else len(b.rejects)
+        return b.n_rejects if isinstance(b, (ArrowBatch, RowsOf)) else len(b.rejects)
 
 
 @contextlib.contextmanager
@@ -98,6 +99,22 @@ def parse_piece(parser: Any, data: bytes, start: int, final: bool, arrow: bool =
         batch=to_arrow(res.batch) if arrow else res.batch,
         future=res.future,
     )
+
+
+def group_rows(pieces: list[ParsedPiece]) -> list[ParsedPiece]:
+    """Pieces parsed with ``arrow=False`` as pieces of ONE ArrowBatch built for them all
+    (each a ``RowsOf`` its rows): a pool worker's answer to a group of small pieces."""
+    group = to_arrow_joined([p.batch for p in pieces])
+    out = []
+    at = [0, 0, 0]
+    for p in pieces:
+        spans = []
+        for k, part in enumerate((p.batch.metrics, p.batch.events, p.batch.rejects)):
+            n = len(part)
+            spans.append((at[k], at[k] + n))
+            at[k] += n
+        out.append(replace(p, batch=RowsOf(group, spans[0], spans[1], spans[2])))
+    return out
 
 
 def truncated_piece(start: int, head: bytes, span: int, max_line_bytes: int) -> ParsedPiece:

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from logship.store.parsing import ParsedPiece, ParseSpec, gc_paused, make_parser, parse_piece
+from logship.store.parsing import ParsedPiece, ParseSpec, gc_paused, group_rows, make_parser, parse_piece
 
 __all__ = ["ParsePool", "parse_in_worker", "parse_many_in_worker", "call_in_worker"]
 
@@ -96,11 +96,11 @@ def parse_in_worker(spec: ParseSpec, data: bytes, start: int, final: bool,
 
 def parse_many_in_worker(jobs: list[tuple[Any, ...]]) -> list[ParsedPiece]:
     """Many small pieces (a fleet's live frames) in one call: the arguments of
-    ``parse_in_worker`` each. Their column lists come back as lists, not Arrow: the
-    writer joins all of a commit's lists and builds its tables once (a table per small
-    piece costs more than parsing it)."""
+    ``parse_in_worker`` each. Their rows come back in ONE Arrow batch built here for the
+    whole group (``group_rows``): per-piece tables, or column lists joined and converted
+    in the writer's process, cost that one GIL more than the parse (bench/RESULTS.md)."""
     with gc_paused():
-        return [parse_in_worker(*job, arrow=False) for job in jobs]
+        return group_rows([parse_in_worker(*job, arrow=False) for job in jobs])
 
 
 def call_in_worker(fn: Any, args: tuple[Any, ...]) -> Any:

@@ -177,7 +177,9 @@ def test_logship_ingest_through_the_collector_parses_in_its_workers(tmp_path: Pa
         done = logship("ingest", str(log), "--db", str(coll.db), "--tz", "UTC")
         assert done.returncode == 0, done.stderr
         assert f"{N + N // 1000:,} lines" in done.stdout + done.stderr
-        assert sum(k.cpu_times().user for k in kids) - before > 0.2  # the job's parsing went to the workers
+        # the job's parsing went to the workers: 20,000 lines take them 0.13 s on a quiet
+        # machine, 0.4 s on a busy one; idle workers use next to nothing
+        assert sum(k.cpu_times().user for k in kids) - before > 0.05
     finally:
         assert coll.stop() == 0
     assert coll.query("SELECT count(*) FROM events") == [(N,)]

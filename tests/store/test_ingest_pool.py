@@ -256,6 +256,25 @@ def test_the_worker_gets_the_receive_time_and_the_reference(pool: ParsePool):
     assert (piece.records, piece.rejects, piece.future) == (1, 1, 0)
 
 
+def test_a_group_of_small_pieces_comes_back_as_one_arrow_batch(pool: ParsePool):
+    """A worker builds ONE Arrow batch for a group call; each piece keeps its rows in it,
+    in order (a piece without rows has an empty span)."""
+    from logship.store.batches import RowsOf
+    from logship.store.parsing import ParseSpec
+
+    spec = ParseSpec("jsonl", "UTC", MTIME, None)
+    datas = [b'{"ts":"2026-11-17T21:09:05Z","level":"info","msg":"a"}\n{broken\n',
+             b"",
+             b'{"ts":"2026-11-17T21:09:06Z","level":"info","msg":"b"}\n{"ts":"2026-11-17T21:09:07Z","msg":"c"}\n']
+    pieces = pool.submit_many([(spec, d, 0, True, None, None) for d in datas]).result()
+    assert all(isinstance(p.batch, RowsOf) for p in pieces)
+    assert len({id(p.batch.group) for p in pieces}) == 1  # pickled once, shared
+    assert [(p.batch.events, p.batch.rejects) for p in pieces] == [((0, 1), (0, 1)), ((1, 1), (1, 1)),
+                                                                    ((1, 3), (1, 1))]
+    assert [(p.records, p.rejects) for p in pieces] == [(1, 1), (0, 0), (2, 0)]
+    assert pieces[0].batch.group.events.column("message").to_pylist() == ["a", "b", "c"]
+
+
 @pytest.mark.parametrize("at_submit", [False, True])
 def test_file_ingest_with_a_pool_whose_worker_died_loses_nothing(tmp_path: Path, at_submit: bool):
     """`logship ingest` through a collector (its pool): a dead worker's items parse here."""
