@@ -1100,6 +1100,14 @@ class CompiledLine:
                 t, gi = single[m.lastindex]
                 out.append((t, m.group(gi), m.start(gi) + 1))
                 pos = m.end()
+        if body.plain:  # no markers to put back: the iterations' tokens go straight to `out`
+            while True:
+                n = len(out)
+                end = self._run_plain(body, text, pos, out)
+                if end is None or end <= pos:
+                    del out[n:]  # an iteration that did not match leaves nothing
+                    return pos
+                pos = end
         markers = self._body_markers[key]
         while True:
             done = self._run(body, text, pos, markers)
@@ -1107,6 +1115,30 @@ class CompiledLine:
                 return pos
             pos = done[0]
             out.extend(done[1])
+
+    def _run_plain(self, seg: _Segment, text: str, pos: int, out: list[Any]) -> int | None:
+        """`_run` for an iteration with no rule markers (`_Segment.plain`): its tokens
+        appended to `out` as read, no list of its own to build and put markers in
+        (SD elements of RFC 5424, each an iteration with a repetition inside). The
+        position after it, or None (no match; `out` may hold some of its tokens)."""
+        while True:
+            m = seg.match(text, pos)
+            if m is None:
+                return None
+            read, _, pause = seg.leaves[m.lastindex]
+            if not read(m, out):
+                raise _AskLark
+            pos = m.end()
+            if pause is None:
+                return pos
+            for body, key, after in pause:  # their first tokens exclude each other
+                end = self._repeat(body, key, text, pos, out)
+                if end != pos:
+                    break
+            else:
+                return None
+            pos = end
+            seg = after
 
 
 _UNPLANNED = object()  # CompiledLine.split: a lastindex whose plan is not worked out yet
