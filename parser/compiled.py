@@ -59,6 +59,10 @@ try:  # the parser of Python's own `re` (CPython internals): first-character set
     import re._parser as _sre
 except ImportError:  # pragma: no cover -- then every guard stays: slower, as exact
     _sre = _sre_c = None  # type: ignore[assignment]
+try:  # and its compiler, for the word cache's probes (`_probe`); without it, no probe
+    import re._compiler as _sre_compiler
+except ImportError:  # pragma: no cover
+    _sre_compiler = None  # type: ignore[assignment]
 from dataclasses import dataclass, field
 from itertools import count, product
 from typing import Any, Callable, Iterator
@@ -545,6 +549,9 @@ class _Segment:
         # alone, which is what the misses cost anyway without the lookups around them
         self.looked = self.missed = 0
         self.regex_only = False
+        # per alternative of the word cache: a regex a word must match for that
+        # alternative to match at its start (`_probe`), or None
+        self.probes: list[re.Pattern[str] | None] = []
         try:
             pattern = re.compile(text)
         except (re.error, RecursionError, OverflowError) as exc:
@@ -582,8 +589,12 @@ class _Segment:
         it does there depends only on that word (it never consumes whitespace; its only
         lookaround is `(?=\\s|$)`, the same for the space or the end after the word);
         another one is ruled out by a word whose first character it cannot start with.
-        Where every alternative up to the winner (all of them, for no match) is local or
-        ruled out, the outcome is a function of the word alone and is cached by it."""
+        A third way to rule one out: its probe (`_probe`, a local start of it followed by
+        a character that is not whitespace) does not match the word (logfmt's quoted
+        pair, which may run past its word, is ruled out by `path=/x`: no `="` in it).
+        Where every alternative before the winner (all of them, for no match) is ruled
+        out and the winner is local, the outcome is a function of the word alone and is
+        cached by it."""
         node, em, lexers = self._emitted
         if (self.single is None or node.leaves or not em.alts or any(k[0] != "T" for k in node.children)
                 or any(c.children or c.bodies or not c.leaves for c in node.children.values())
@@ -603,8 +614,11 @@ class _Segment:
         # all or none of them) and so does every first-character rule, two words that
         # differ only in ASCII digits have the same outcome (the regex runs the same
         # way on both): the cache is keyed by the word's digits turned to 0
+        probes = [None if loc else _probe(lexers.patterns[n]) for n, loc in zip(names, local)]
         uniform = (all(_digit_uniform(lexers.patterns[n]) for n, loc in zip(names, local) if loc)
-                   and all(r is None or r is _ANY or len(r & _DIGITS) in (0, 10) for r in rules))
+                   and all(r is None or r is _ANY or len(r & _DIGITS) in (0, 10) for r in rules)
+                   and all(p is None or p[1] for p in probes))
+        self.probes = [None if p is None else p[0] for p in probes]
         self.words = ({n: i for i, n in enumerate(names)}, rules, {}, uniform, {})
 
 
@@ -723,6 +737,8 @@ def _local_item(op: Any, av: Any) -> bool:
     if op is c.LITERAL:
         return chr(av) not in _whitespace()
     if op is c.IN:
+        if av and av[0][0] is c.NEGATE:  # `[^\s"]`: local when it excludes all whitespace
+            return _excludes_whitespace(av[1:])
         for iop, iav in av:
             if iop is c.LITERAL:
                 if chr(iav) in _whitespace():
@@ -731,9 +747,9 @@ def _local_item(op: Any, av: Any) -> bool:
                 if any(iav[0] <= ord(w) <= iav[1] for w in _whitespace()):
                     return False
             elif iop is c.CATEGORY:
-                if iav not in (c.CATEGORY_DIGIT, c.CATEGORY_WORD):
+                if iav not in (c.CATEGORY_DIGIT, c.CATEGORY_WORD, c.CATEGORY_NOT_SPACE):
                     return False
-            else:  # NEGATE and anything else
+            else:
                 return False
         return True
     if op is c.SUBPATTERN:
@@ -751,11 +767,79 @@ def _local_item(op: Any, av: Any) -> bool:
     return False  # ANY, NOT_LITERAL, AT, ASSERT_NOT, lookbehinds, group references...
 
 
+def _excludes_whitespace(items: list[Any]) -> bool:
+    """Do the items of a negated class (`[^...]`) take in every whitespace character?"""
+    c = _sre_c
+    covered: set[str] = set()
+    for iop, iav in items:
+        if iop is c.CATEGORY and iav is c.CATEGORY_SPACE:
+            return True
+        if iop is c.LITERAL:
+            covered.add(chr(iav))
+        elif iop is c.RANGE:
+            covered.update(w for w in _whitespace() if iav[0] <= ord(w) <= iav[1])
+    return _whitespace() <= covered
+
+
 def _first_strict(pattern: str) -> frozenset[str] | None:
     """The characters every match of `pattern` starts with, or None (unknown, or it may
     match the empty string, or flags)."""
     found = _first_and_nullable(pattern)
     return None if found is None or found[1] else found[0]
+
+
+def _probe(pattern: str) -> tuple[re.Pattern[str], bool] | None:
+    """(a regex that matches at the start of a word wherever `pattern` can match at the
+    start of that word, followed by a space or the end; whether that regex treats the
+    ten ASCII digits alike), or None (no such regex found: the alternative is never
+    ruled out by it).
+
+    The regex is the pattern's longest local start L (`_local_item`: it never consumes
+    whitespace, so its matches lie inside the word and do not depend on what follows
+    it): a match of `pattern` starts with a match of L. When the rest R cannot match
+    the empty string nor start with whitespace, a lookahead for the characters R can
+    start with follows L (that character is then inside the word too). A word the
+    regex does not match cannot start a match of `pattern`, whatever follows."""
+    if _sre is None or _sre_compiler is None:
+        return None
+    try:
+        parsed = _sre.parse(pattern)
+        if parsed.state.flags & ~int(re.UNICODE):
+            return None
+        items = list(parsed)
+        k = 0
+        while k < len(items) and _local_item(*items[k]):
+            k += 1
+        if k == 0 or k == len(items):
+            return None  # nothing beyond the first character / a local pattern
+        first, nullable = _first_seq(items[k:])
+        c = _sre_c
+        probe = _sre.SubPattern(parsed.state, items[:k])
+        uniform = _uniform_seq(items[:k])
+        if first is not None and not nullable and not first & _whitespace():
+            look = _sre.SubPattern(parsed.state, [(c.IN, [(c.LITERAL, ord(ch)) for ch in sorted(first)])])
+            probe.append((c.ASSERT, (1, look)))
+            uniform = uniform and len(first & _DIGITS) in (0, 10)
+        return _sre_compiler.compile(probe, parsed.state.flags), uniform
+    except Exception:  # CPython internals that changed: no probe, the same tokens
+        return None
+
+
+def _decided(body: _Segment, rules: list[frozenset[str] | None], word: str, lim: int, upto: int) -> bool:
+    """Is each of the first `upto` alternatives ruled out at this word, whatever
+    follows it (`_Segment.make_words`)? `lim`: how many are by the word's first
+    character (`_limit`)."""
+    if upto <= lim:
+        return True
+    probes = body.probes
+    ch = word[0]
+    for i in range(lim, upto):
+        if _ruled_out(rules[i], ch):
+            continue
+        p = probes[i]
+        if p is None or p.match(word) is not None:
+            return False
+    return True
 
 
 class _Markers:
@@ -911,51 +995,62 @@ class CompiledLine:
         return plan
 
     @staticmethod
-    def _words(body: _Segment, text: str, pos: int, out: list[Any], columns: bool = False) -> tuple[int, bool]:
+    def _words(body: _Segment, text: str, pos: int, out: list[Any], columns: bool = False,
+               resume: bool = False) -> tuple[int, bool]:
         """The iterations of a word-cached repetition (`_Segment.make_words`) from `pos`,
         their (type, text) appended to `out` (`columns`: (type, text, column) tokens, as
         `parse` gives them): (the position after them, True), or (the start of a word
         whose token is not the whole word, False): the iterations up to there are
-        right, and the regex goes on from there."""
+        right, and the regex goes on from there. `resume`: such a token (a quoted value
+        with spaces) is read by the regex, and the words go on after it."""
         index, rules, cache, uniform, limits = body.words  # type: ignore[misc]
         cur = pos
         looked = missed = 0
-        rest = text[pos:]
-        words = rest.split(" ")
-        # the cache keys: the words, or their UTF-8 with ASCII digits turned to 0
-        keys = rest.encode("utf-8", "surrogatepass").translate(_ZEROS).split(b" ") if uniform else words
-        for w, key in zip(words, keys):
-            if not w:
-                cur += 1  # one of the spaces between words
-                continue
-            t = cache.get(key)
-            looked += 1
-            if t is None:
-                missed += 1
-                # the real regex at the real place decides; cached only when it is
-                # known to decide the same wherever the word (or its key) stands
-                m = body.match(text, cur)
-                lim = limits.get(w[0])
-                if lim is None:
-                    lim = limits[w[0]] = _limit(rules, w[0])
-                if m is None:
-                    t = _FAIL
-                    keep = lim == len(rules)
-                else:
-                    t, gi = body.single[m.lastindex]  # type: ignore[index]
-                    if m.start(gi) != cur or m.end(gi) != cur + len(w):
-                        body.looked += looked
-                        body.missed += missed
-                        return cur, False
-                    keep = index[t] < lim
-                if keep:
-                    if len(cache) >= MAX_WORDS:
-                        cache.clear()
-                    cache[key] = t
-            if t is _FAIL:
-                break
-            out.append((t, w, cur + 1) if columns else (t, w))
-            cur += len(w) + 1
+        more = True
+        while more:  # a run of words from `cur`; a token that is not its word ends it
+            more = False
+            rest = text[cur:]
+            words = rest.split(" ")
+            # the cache keys: the words, or their UTF-8 with ASCII digits turned to 0
+            keys = rest.encode("utf-8", "surrogatepass").translate(_ZEROS).split(b" ") if uniform else words
+            for w, key in zip(words, keys):
+                if not w:
+                    cur += 1  # one of the spaces between words
+                    continue
+                t = cache.get(key)
+                looked += 1
+                if t is None:
+                    missed += 1
+                    # the real regex at the real place decides; cached only when it is
+                    # known to decide the same wherever the word (or its key) stands
+                    m = body.match(text, cur)
+                    lim = limits.get(w[0])
+                    if lim is None:
+                        lim = limits[w[0]] = _limit(rules, w[0])
+                    if m is None:
+                        t = _FAIL
+                        keep = _decided(body, rules, w, lim, len(rules))
+                    else:
+                        t, gi = body.single[m.lastindex]  # type: ignore[index]
+                        if m.start(gi) != cur or m.end(gi) != cur + len(w):
+                            if not resume or m.start(gi) != cur:
+                                body.looked += looked
+                                body.missed += missed
+                                return cur, False
+                            out.append((t, m.group(gi), cur + 1) if columns else (t, m.group(gi)))
+                            cur = m.end()  # the spaces after the token too
+                            more = cur < len(text)
+                            break
+                        j = index[t]
+                        keep = rules[j] is None and _decided(body, rules, w, lim, j)
+                    if keep:
+                        if len(cache) >= MAX_WORDS:
+                            cache.clear()
+                        cache[key] = t
+                if t is _FAIL:
+                    break
+                out.append((t, w, cur + 1) if columns else (t, w))
+                cur += len(w) + 1
         body.looked += looked
         body.missed += missed
         return min(cur, len(text)), True
@@ -990,7 +1085,7 @@ class CompiledLine:
         """Scan iterations of a repetition from `pos`; the position after them."""
         single = body.single
         if body.words is not None and not body.regex_only:  # the word cache, with the tokens' columns
-            end, done = self._words(body, text, pos, out, True)
+            end, done = self._words(body, text, pos, out, True, True)
             if body.looked >= WORDS_TRIAL and body.missed * 2 > body.looked:
                 body.regex_only = True  # most words miss: the regex alone from now on (in `parse`)
             if done:
@@ -1005,6 +1100,14 @@ class CompiledLine:
                 t, gi = single[m.lastindex]
                 out.append((t, m.group(gi), m.start(gi) + 1))
                 pos = m.end()
+        if body.plain:  # no markers to put back: the iterations' tokens go straight to `out`
+            while True:
+                n = len(out)
+                end = self._run_plain(body, text, pos, out)
+                if end is None or end <= pos:
+                    del out[n:]  # an iteration that did not match leaves nothing
+                    return pos
+                pos = end
         markers = self._body_markers[key]
         while True:
             done = self._run(body, text, pos, markers)
@@ -1012,6 +1115,30 @@ class CompiledLine:
                 return pos
             pos = done[0]
             out.extend(done[1])
+
+    def _run_plain(self, seg: _Segment, text: str, pos: int, out: list[Any]) -> int | None:
+        """`_run` for an iteration with no rule markers (`_Segment.plain`): its tokens
+        appended to `out` as read, no list of its own to build and put markers in
+        (SD elements of RFC 5424, each an iteration with a repetition inside). The
+        position after it, or None (no match; `out` may hold some of its tokens)."""
+        while True:
+            m = seg.match(text, pos)
+            if m is None:
+                return None
+            read, _, pause = seg.leaves[m.lastindex]
+            if not read(m, out):
+                raise _AskLark
+            pos = m.end()
+            if pause is None:
+                return pos
+            for body, key, after in pause:  # their first tokens exclude each other
+                end = self._repeat(body, key, text, pos, out)
+                if end != pos:
+                    break
+            else:
+                return None
+            pos = end
+            seg = after
 
 
 _UNPLANNED = object()  # CompiledLine.split: a lastindex whose plan is not worked out yet

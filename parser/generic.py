@@ -29,7 +29,7 @@ from .lalr import RULE, FlatTransformer
 from .levels import normalize_level, numeric_level, syslog_severity_level
 from .timestamps import (SyslogClock, TimeOfDayClock, TimestampError, clf_to_us, ctime_to_us,
                          epoch_to_us, iso_to_us, short_to_us, slash_to_us)
-from .values import DURATION_FACTORS, SIZE_FACTORS, base_type, convert, convert_pair, loose_unquote
+from .values import DURATION_FACTORS, SIZE_FACTORS, base_type, convert, convert_pair, loose_unquote, pair_cache
 
 __all__ = ["GenericHandler", "FieldReader", "take_keyed", "timestamp_from_value"]
 
@@ -204,7 +204,7 @@ class GenericHandler:
         self._parse = fast_parser(lark)  # compiled regex first, LALR for the rest
         self._lark = lark
         self.fields = FieldReader(spec, tz, mtime, context, path)
-        self._kinds: dict[str, tuple[int, str]] = {}
+        self._kinds: dict[str, tuple[int, str, dict[str, Any] | None]] = {}
 
     def context(self) -> dict[str, Any]:
         return self.fields.context()
@@ -229,30 +229,43 @@ class GenericHandler:
             kind = kinds.get(tok[0])
             if kind is None:
                 kind = kinds[tok[0]] = _classify(tok[0])
-            code, arg = kind
+            code, arg, known = kind
             v = tok[1]
-            if code in _NAMED and "=" in v:  # `latency=0.25` in a METRIC_LATENCY terminal
-                k, _, rest = v.partition("=")
-                if k.lower() == arg:
-                    v = rest
             try:
+                # the branches in the order of how often a token takes them
                 if code == _PAIR:
-                    key, value, _, _ = convert_pair(arg, v)
-                    attrs[scope + key] = value
+                    got = known.get(v)  # convert_pair's own cache, looked up in place
+                    if got is None:
+                        got = convert_pair(arg, v)
+                    attrs[scope + got[0]] = got[1]
                 elif code == _ATTR:
-                    value = loose_unquote(v)
-                    attrs[arg] = None if value == "-" else value
+                    if "=" in v:
+                        v = _unnamed(v, arg)
+                    if v[:1] == '"' or "\\" in v:  # else loose_unquote gives it back as it is
+                        v = loose_unquote(v)
+                    attrs[arg] = None if v == "-" else v
                 elif code == _TS:
                     ts = f.timestamp(arg, v)
-                elif code == _NUM:
-                    attrs[arg] = None if v == "-" else _number(v)
                 elif code == _MSG:
                     message = v[3:] if arg == "MESSAGE_TAIL" else v
                     if message[:1] == "\ufeff":  # RFC 5424 marks UTF-8 messages with a BOM
                         message = message[1:]
+                elif code == _NUM:
+                    if "=" in v:
+                        v = _unnamed(v, arg)
+                    attrs[arg] = None if v == "-" else _number(v)
                 elif code == _LEVEL:
                     level = f.level(v)
+                elif code == _PRI:
+                    got = known.get(v)
+                    if got is None:
+                        got = _pri(known, v)
+                    level, attrs["facility"], attrs["severity"] = got
+                elif code == _SCOPE:
+                    scope = v + "."
                 elif code == _METRIC:
+                    if "=" in v:
+                        v = _unnamed(v, arg)
                     if v != "-":
                         value, unit = f.metric_value(arg, v)
                         samples.append((arg, value, unit))
@@ -261,8 +274,6 @@ class GenericHandler:
                         f.tod.set_date(v)
                         if ts is None:  # a date banner: its line is dated at the day's start
                             ts = iso_to_us(v + "T00:00:00", f.tz)
-                    elif arg == "PRI":
-                        level, attrs["facility"], attrs["severity"] = syslog_severity_level(int(v.strip("<>")))
                     elif arg == "SYSLOG_TAG":
                         m = _TAG.fullmatch(v)
                         attrs["app"] = m.group("app") if m else v
@@ -279,8 +290,6 @@ class GenericHandler:
                         name = v
                     elif arg == "SESSION_ID":
                         session = v.rpartition("=")[2]
-                    elif arg == "SCOPE":
-                        scope = v + "."
                     elif arg == "FLAG":
                         attrs[scope + v] = True
                 elif code == _OTHER:  # a terminal the convention does not name: keep it
@@ -466,34 +475,57 @@ def _text(value: Any) -> Any:
 
 _KEYED = ("timestamp", "level", "message", "name", "session")
 
-_PAIR, _ATTR, _TS, _NUM, _MSG, _LEVEL, _METRIC, _SPECIAL, _OTHER, _SKIP = range(10)
-_NAMED = frozenset({_ATTR, _NUM, _METRIC})
+_PAIR, _ATTR, _TS, _NUM, _MSG, _LEVEL, _METRIC, _SPECIAL, _OTHER, _SKIP, _PRI, _SCOPE = range(12)
 _SPECIALS = frozenset({"ISO_DATE", "PRI", "SYSLOG_TAG", "HTTP_REQUEST", "NAME", "EVENT", "SESSION_ID",
                        "SCOPE", "FLAG"})
+_PRIS_MAX = 1024  # PRI texts kept (`<0>`..`<191>` in practice; a user's PRI terminal may say more)
 
 
-def _classify(terminal: str) -> tuple[int, str]:
-    """What the convention makes of a terminal (computed once per terminal name)."""
+def _classify(terminal: str) -> tuple[int, str, dict[str, Any] | None]:
+    """What the convention makes of a terminal (computed once per terminal name): its
+    code, its argument, and for PAIR_ and PRI tokens the cache of their conversions by
+    text (a PAIR_'s is convert_pair's own)."""
     t = base_type(terminal)
     if t.startswith("PAIR_"):
-        return _PAIR, t
+        return _PAIR, t, pair_cache(t)
     if t in _TIMESTAMPS:
-        return _TS, t
+        return _TS, t, None
     if t in _MESSAGES:
-        return _MSG, t
+        return _MSG, t, None
     if t == "LEVEL":
-        return _LEVEL, t
+        return _LEVEL, t, None
     if t.startswith("ATTR_"):
-        return _ATTR, t[5:].lower()
+        return _ATTR, t[5:].lower(), None
     if t.startswith("NUM_"):
-        return _NUM, t[4:].lower()
+        return _NUM, t[4:].lower(), None
     if t.startswith("METRIC_"):
-        return _METRIC, t[7:].lower()
+        return _METRIC, t[7:].lower(), None
+    if t == "PRI":
+        return _PRI, t, {}
+    if t == "SCOPE":
+        return _SCOPE, t, None
     if t in _SPECIALS:
-        return _SPECIAL, t
+        return _SPECIAL, t, None
     if t == RULE:
-        return _SKIP, t
-    return _OTHER, t.lower()
+        return _SKIP, t, None
+    return _OTHER, t.lower(), None
+
+
+def _unnamed(v: str, arg: str) -> str:
+    """`latency=0.25` in a METRIC_LATENCY (ATTR_, NUM_) terminal: the value after its
+    own name; any other text as it is."""
+    k, _, rest = v.partition("=")
+    return rest if k.lower() == arg else v
+
+
+def _pri(known: dict[str, Any], v: str) -> tuple[str, str, int]:
+    """A PRI token (`<165>`) -> (level, facility, severity), kept by its text (a source
+    writes a handful). Raises ValueError for one that is not a number (nothing kept)."""
+    got = syslog_severity_level(int(v.strip("<>")))
+    if len(known) >= _PRIS_MAX:
+        known.clear()
+    known[v] = got
+    return got
 
 
 _TIMESTAMPS = frozenset({"ISO_TIMESTAMP", "SYSLOG_TIMESTAMP", "CLF_TIMESTAMP", "TIME_OF_DAY", "EPOCH",

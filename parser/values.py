@@ -18,6 +18,7 @@ __all__ = [
     "NUMERIC_TYPES",
     "convert",
     "convert_pair",
+    "pair_cache",
     "base_type",
     "unquote",
     "loose_unquote",
@@ -143,11 +144,21 @@ _PAIRS: dict[str, dict[str, tuple[str, Any, str | None, bool]]] = {}
 PAIRS_MAX = 4096  # answers kept per terminal (~1 MiB at most); when full, it starts again empty
 
 
+def pair_cache(terminal: str) -> dict[str, tuple[str, Any, str | None, bool]]:
+    """convert_pair's answers for this terminal, by text (one dict for the life of the
+    process, emptied when full): a handler looks a token up in it before it calls
+    convert_pair, which fills it."""
+    seen = _PAIRS.get(terminal)
+    if seen is None:
+        seen = _PAIRS[terminal] = {}
+    return seen
+
+
 def convert_pair(terminal: str, text: str) -> tuple[str, Any, str | None, bool]:
     """A PAIR_<TYPE> token (`rss=210.3MiB`) -> (key, value, unit, is_numeric)."""
     seen = _PAIRS.get(terminal)
     if seen is None:
-        seen = _PAIRS[terminal] = {}
+        seen = pair_cache(terminal)
     got = seen.get(text)
     if got is None:
         got = _convert_pair(terminal, text)  # raises for a bad value: nothing kept

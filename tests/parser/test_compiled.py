@@ -250,8 +250,9 @@ def test_the_word_cache_keeps_only_words_that_decide_alone(tmp_path):
     body = next(b for _, _, p in compiled._root.leaves.values() if p for b, _, _ in p)
     cache = body.words[2]
     # NEAR outranks FAR and is not local, QUOTE may run past its word: only a word no
-    # alternative can start ("--", where the repetition ends) is cached
-    assert cache == {b"--": compiled_mod._FAIL}  # keys: the UTF-8 with digits as 0
+    # alternative can start is cached ("--", where the repetition ends; "\tcd", where
+    # `parse` goes on after FAR's "ab", the token of the word "ab\tcd")
+    assert cache == {b"--": compiled_mod._FAIL, b"\tcd": compiled_mod._FAIL}  # keys: UTF-8, digits as 0
 
 
 DIGITS = """\
@@ -290,20 +291,48 @@ def test_no_whitespace_above_the_last_space_the_word_cache_knows():
     assert compiled_mod._whitespace() == frozenset(ch for ch in map(chr, range(sys.maxunicode + 1)) if ch.isspace())
 
 
-def test_a_repetition_whose_words_mostly_miss_reads_them_with_the_regex_alone():
-    """logfmt's bare pairs are never cached (its quoted pairs, which may run past a word,
-    outrank them): after WORDS_TRIAL words looked up, more than half missed, `parse`
-    reads its iterations with the regex alone, and its tokens are still Lark's."""
+def _word_bodies(compiled):
+    """The word-cached repetitions of a compiled line (after its first segment, and
+    after the segment that follows such a repetition)."""
+    bodies = [b for _, _, p in compiled._root.leaves.values() if p for b, _, after in p]
+    bodies += [b for _, _, p in compiled._root.leaves.values() if p for _, _, after in p
+               for _, _, q in after.leaves.values() if q for b, _, _ in q]
+    return [b for b in bodies if b.words is not None]
+
+
+def test_logfmt_bare_pairs_are_cached_by_their_word():
+    """logfmt's quoted pair outranks its bare one and may run past its word, but its
+    probe (`_probe`: `key="`, the local start of it) rules it out for a word without
+    `="`: bare pairs are cached by their word, a quoted value with spaces is read by the
+    regex and the words go on after it; the tokens are Lark's."""
     from bench.formats import logfmt_lines
 
     fmt = next(f for f in lark_formats() if f.name == "logfmt")
     lark, compiled, why = compiled_of(fmt)
     assert compiled is not None, why
     lines = logfmt_lines(1200).decode().splitlines()
-    bodies = [b for _, _, p in compiled._root.leaves.values() if p for b, _, after in p]
-    bodies += [b for _, _, p in compiled._root.leaves.values() if p for _, _, after in p
-               for _, _, q in after.leaves.values() if q for b, _, _ in q]
-    words = [b for b in bodies if b.words is not None]
+    for line in lines:
+        assert check(compiled, lark, line)
+    words = _word_bodies(compiled)
+    assert words and not any(b.regex_only for b in words)
+    cache = {k: v for b in words for k, v in b.words[2].items()}
+    assert cache[b"method=GET"] == "PAIR_TEXT" and cache[b"status=000"] == "PAIR_INT"
+    assert b'msg="request' not in cache  # not its token's whole text
+    for line in lines[:300] + [mutate(line, random.Random(i)) for i, line in enumerate(lines[:300])]:
+        check(compiled, lark, line)
+
+
+def test_a_repetition_whose_words_mostly_miss_reads_them_with_the_regex_alone(tmp_path):
+    """NEAR outranks FAR and is not local (a space must follow, not the end): a FAR word
+    is never cached. After WORDS_TRIAL words looked up, more than half missed, `parse`
+    reads its iterations with the regex alone, and its tokens are still Lark's."""
+    (tmp_path / "words.lark").write_text(WORDS)
+    lark, compiled, why = compiled_of(FormatRegistry([tmp_path]).get("words"))
+    assert compiled is not None, why
+    rnd = random.Random(7)
+    lines = ["h " + " ".join(rnd.choice(["ab", "cd", "'x y'", "ef"]) for _ in range(rnd.randint(1, 6)))
+             + rnd.choice(["", " -- t"]) for _ in range(2000)]
+    words = _word_bodies(compiled)
     assert words and not any(b.regex_only for b in words)
     for line in lines:
         assert check(compiled, lark, line)
