@@ -520,6 +520,41 @@ def _reader(groups: list[tuple[int, str, Any]]) -> Reader:
     return env["read"]
 
 
+def _fused_reader(head: list[tuple[int, str, Any]], span: int, body: "_Segment",
+                  tail: list[tuple[int, str, Any]]) -> Reader:
+    """`read(match, out)` of a fused pause (`_Segment.fuse`): the tokens before the
+    repetition, the repetition's (read back from its span by the body's regex, one match
+    an iteration), the after segment's; False when a token is a keyword Lark would
+    retype, or (never expected) the span does not read back as whole iterations: either
+    way the line goes to Lark. Straight-line code, as `_reader`."""
+    env: dict[str, Any] = {"_match": body.match, "_single": body.single}
+    lines = ["def read(m, out):", "    g = m.group", "    s = m.start"]
+    for i, (gi, _, c) in enumerate(head):
+        if c is not None:
+            env[f"_h{i}"] = c
+            lines.append(f"    if _h{i}(g({gi})): return False")
+    if head:
+        lines.append("    out += (" + "".join(f"({t!r}, g({gi}), s({gi}) + 1), " for gi, t, _ in head) + ")")
+    lines += [f"    pos, end = m.span({span})",
+              "    text = m.string",
+              "    while pos < end:",
+              "        b = _match(text, pos)",
+              "        if b is None: return False",
+              "        t, i = _single[b.lastindex]",
+              "        out.append((t, b.group(i), b.start(i) + 1))",
+              "        pos = b.end()",
+              "    if pos != end: return False"]
+    for i, (gi, _, c) in enumerate(tail):
+        if c is not None:
+            env[f"_a{i}"] = c
+            lines.append(f"    if _a{i}(g({gi})): return False")
+    if tail:
+        lines.append("    out += (" + "".join(f"({t!r}, g({gi}), s({gi}) + 1), " for gi, t, _ in tail) + ")")
+    lines.append("    return True")
+    exec("\n".join(lines), env)  # noqa: S102 -- terminal names and ints only
+    return env["read"]
+
+
 def _texts(names: list[Any], gi: dict[str, int], checks: dict[str, Any]) -> tuple[tuple[int, ...], tuple[str, ...]] | None:
     if any(n in checks for n, _ in names):
         return None
@@ -542,6 +577,7 @@ class _Segment:
         em = _Emitter(lexers, filtered, counter)
         text = em.node(node, [], body)
         self._emitted = (node, em, lexers)
+        self.text = text
         self.words: tuple[list[str], list[frozenset[str] | None], dict[str, Any]] | None = None
         # the word cache's record in `parse` (words looked up, words the regex had to
         # read): where most words miss (logfmt: its quoted pairs outrank its bare ones,
@@ -556,8 +592,10 @@ class _Segment:
             pattern = re.compile(text)
         except (re.error, RecursionError, OverflowError) as exc:
             raise NotCompilable(f"the pattern does not compile: {exc}") from None
+        self._pattern = pattern
         self.match = pattern.match
         self.scanner = pattern.scanner
+        self.fused = 0  # pauses matched in the segment's regex (`fuse`)
         self.plain = True  # set by CompiledLine: no markers inside a body's iterations
         self.single: dict[int, tuple[str, int]] | None = None  # set by CompiledLine
         gi = pattern.groupindex
@@ -579,6 +617,64 @@ class _Segment:
                          _Segment(after, lexers, filtered, counter, body)) for b, key, after in reps]
             self.leaves[gi[g]] = (_reader([(gi[n], t, em.checks.get(n)) for n, t in names]), None, scanners)
             self.texts[gi[g]] = _texts(names, gi, em.checks)
+
+    def fuse(self) -> None:
+        """Match a repetition of one token per iteration, and the segment after it, in
+        this segment's own regex: `(?>S)(?(P)(?P<span>(?>(?:ITER)+))AFTER)` for each of
+        its pauses P that qualifies. One match then reads what took the segment's match,
+        one match per iteration plus a failing one, and the after segment's match; the
+        iterations' tokens are read back from the span (`_fused_reader`), one match each
+        and none that fails. (RFC 5424's SD element: `[id`, its ` name="value"` params,
+        `]`.) The same tokens, or the same "no match":
+
+        - `(?>S)`: S's first match, as `S.match` gives it; a failure after it cannot make
+          the regex try another way through S (Python's per-pause scan never does);
+        - `(?>(?:ITER)+)`: ITER's first match at each place, as `body.match` there, as
+          many times as it matches and at least once (no iteration: no match, as
+          `_run` answers); ITER cannot match the empty string and has no conditional
+          (a group of an earlier iteration would answer it; the emitter writes them only
+          for a choice of several first tokens, so single-token bodies rarely have one);
+        - AFTER ends the match (it pauses nowhere), so the match's lastindex is one of
+          its leaves.
+
+        Its pauses whose repetition is read otherwise (the word cache, several
+        repetitions at one place, several tokens an iteration) stay as they were."""
+        _, em, _ = self._emitted
+        parts: list[str] = []
+        plans: list[tuple[str, str, _Segment, _Segment]] = []
+        for g, (names, reps) in em.pauses.items():
+            if len(reps) != 1:
+                continue
+            body, _, after = self.leaves[self._pattern.groupindex[g]][2][0]
+            if (body.single is None or body.words is not None or "(?(" in body.text
+                    or any(p is not None for _, _, p in after.leaves.values())):
+                continue
+            found = _first_and_nullable(body.text)
+            if found is None or found[1]:
+                continue  # it may match the empty string, or its parse is unknown
+            span = em.group("_S")
+            parts.append(f"(?({g})(?P<{span}>(?>(?:{body.text})+)){after.text})")
+            plans.append((g, span, body, after))
+        if not plans:
+            return
+        try:
+            pattern = re.compile(f"(?>{self.text})" + "".join(parts))
+        except (re.error, RecursionError, OverflowError):
+            return  # then the pauses are scanned as before
+        gi = pattern.groupindex
+        leaves = dict(self.leaves)  # S's group numbers are the same in the fused regex
+        for g, span, body, after in plans:
+            names, _ = em.pauses[g]
+            _, aem, _ = after._emitted
+            for leaf, (anames, shape) in aem.leaves.items():
+                leaves[gi[leaf]] = (_fused_reader([(gi[n], t, em.checks.get(n)) for n, t in names], gi[span],
+                                                  body, [(gi[n], t, aem.checks.get(n)) for n, t in anames]),
+                                    shape, None)
+        self._pattern = pattern
+        self.match = pattern.match
+        self.scanner = pattern.scanner
+        self.leaves = leaves
+        self.fused = len(plans)
 
 
     def make_words(self) -> None:
@@ -922,6 +1018,22 @@ class CompiledLine:
                     if body.single is not None:
                         body.make_words()
                     segs += [after, body]
+        # fused pauses (`_Segment.fuse`), once every body's way of reading is known: in a
+        # segment read by `_run_plain` (no markers), or by `_run` with markers that do not
+        # need the repetitions' lengths (none, or only leading ones)
+        loose = {k: all(m.none or m.lead is not None for m in v) for k, v in self._body_markers.items()}
+        todo_segs = [(self._root, all(m.none or m.lead is not None for m in self._markers))]
+        done: set[int] = set()
+        while todo_segs:
+            seg, ok = todo_segs.pop()
+            if id(seg) in done:
+                continue
+            done.add(id(seg))
+            for _, _, pause in list(seg.leaves.values()):
+                for body, key, after in pause or ():
+                    todo_segs += [(after, ok), (body, body.plain or loose[key])]
+            if ok:
+                seg.fuse()
         self.shapes = len(shapes)
 
     def parse(self, text: str) -> list[Tok] | None:
@@ -966,6 +1078,8 @@ class CompiledLine:
             return None
         plan = seg.split_plans.get(m.lastindex, _UNPLANNED)
         if plan is _UNPLANNED:
+            if m.lastindex not in seg.texts:
+                return None  # a fused pause's (`_Segment.fuse`): `parse` reads it
             plan = self._plan(seg, m.lastindex, first)
         return None if plan is None else (m, plan)
 

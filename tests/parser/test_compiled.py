@@ -340,3 +340,46 @@ def test_a_repetition_whose_words_mostly_miss_reads_them_with_the_regex_alone(tm
     assert all(b.looked < 2 * compiled_mod.WORDS_TRIAL for b in words if b.regex_only)  # it stopped looking
     for line in lines[:300] + [mutate(line, random.Random(i)) for i, line in enumerate(lines[:300])]:
         check(compiled, lark, line)
+
+
+FUSED = """\
+// format: fused
+// sample: <1> [a x=1 y="2 3"][b] rest
+start: PRI _SP _sd (_SP MSG)?
+_sd: "-" | elem+
+?elem: "[" ID (_SP PAIR)* "]" -> element
+     | "{" ID (_SP PAIR)* "}"
+PRI: /<\\d+>/
+ID: /[a-z]+/
+PAIR: /[a-z]+=(?:\\d+|"[^"]*")/
+MSG: /[^\\[{ ].*/
+_SP: " "
+"""
+
+
+def test_a_repetition_and_the_segment_after_it_are_matched_in_one_regex(tmp_path):
+    """`_Segment.fuse`: an iteration's one-token repetition and what follows it (`]`)
+    in the segment's own regex, its tokens read back from the span: Lark's tokens on
+    lines where the repetition is empty, cut short, followed by something else, holds a
+    keyword (`null`, which Lark reads through ID), and with a rule marker per element."""
+    for text in (FUSED, FUSED.replace("-> element", ""), FUSED.replace("ID (_SP", '(ID | "null") (_SP')):
+        (tmp_path / "fused.lark").write_text(text)
+        fmt = FormatRegistry([tmp_path]).get("fused")
+        lark, compiled, why = compiled_of(fmt)
+        assert compiled is not None, why
+        segs, fused = [compiled._root], 0
+        while segs:
+            seg = segs.pop()
+            fused += seg.fused
+            segs += [s for _, _, p in seg.leaves.values() for b, _, a in p or () for s in (b, a)]
+        assert fused == 2
+        lines = ['<1> [a x=1 y="2 3"][b] rest', "<1> [a x=1 y=2 ][b]", "<1> [a x=1", "<1> [a x=1]] z",
+                 "<1> [null x=1]", "<1> [a null=1]", "<1> -", "<1> - m", "<1> [a][b x=1] m", "<1> {a x=1}[b y=2]",
+                 "<1> [a x=1}", "<1> [a  x=1]", "<1> [a x=]", '<1> [a x="1]"] m', "<1> [a x=1 y=2 z=3 w=4]"]
+        rnd = random.Random(5)
+        decided = 0
+        for line in lines:
+            decided += check(compiled, lark, line)
+            for _ in range(20):
+                check(compiled, lark, mutate(line, rnd))
+        assert decided >= 8
