@@ -1127,7 +1127,11 @@ class CompiledLine:
             words = rest.split(" ")
             # the cache keys: the words, or their UTF-8 with ASCII digits turned to 0
             keys = rest.encode("utf-8", "surrogatepass").translate(_ZEROS).split(b" ") if uniform else words
+            skip = -1  # the end of a token the regex read past its word
             for w, key in zip(words, keys):
+                if cur < skip:  # a word inside that token (`msg="two words"`)
+                    cur += len(w) + 1
+                    continue
                 if not w:
                     cur += 1  # one of the spaces between words
                     continue
@@ -1152,8 +1156,15 @@ class CompiledLine:
                                 body.missed += missed
                                 return cur, False
                             out.append((t, m.group(gi), cur + 1) if columns else (t, m.group(gi)))
-                            cur = m.end()  # the spaces after the token too
-                            more = cur < len(text)
+                            end = m.end()  # the spaces after the token too
+                            if end == len(text) or text[end - 1] == " ":
+                                # it ends where a word starts: the words of this split
+                                # from there are the ones a new split would give
+                                skip = end
+                                cur += len(w) + 1
+                                continue
+                            cur = end  # inside a word: the words again from there
+                            more = True
                             break
                         j = index[t]
                         keep = rules[j] is None and _decided(body, rules, w, lim, j)

@@ -383,3 +383,21 @@ def test_a_repetition_and_the_segment_after_it_are_matched_in_one_regex(tmp_path
             for _ in range(20):
                 check(compiled, lark, mutate(line, rnd))
         assert decided >= 8
+
+
+def test_the_words_after_a_token_read_past_its_word_go_on_from_one_split(tmp_path):
+    """`_words`: a token the regex reads past its word (a quoted value with spaces)
+    that ends where a word starts is followed by the words of the same split; one that
+    ends inside a word, by a new split from there. Lark's tokens either way."""
+    (tmp_path / "words.lark").write_text(WORDS)
+    fmt = FormatRegistry([tmp_path]).get("words")
+    lark, compiled, why = compiled_of(fmt)
+    assert compiled is not None, why
+    lines = ["h 'x y' ab", "h 'x y'ab cd", "h 'x  y'  ab", "h 'x y' ", "h 'x y'", "h ab 'x y' 'z w' cd",
+             "h 'a b c' 'd' e -- t", "h 'x y'  'z'w", "h 'x y' -- t", "h '' ''  ab", "h 'x\ty' ab"]
+    rnd = random.Random(2)
+    for _ in range(2):
+        for line in lines:
+            assert check(compiled, lark, line) == (reference(lark, line) is not None), line
+            for _ in range(20):
+                check(compiled, lark, mutate(line, rnd))
