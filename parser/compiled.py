@@ -596,6 +596,8 @@ class _Segment:
         self.match = pattern.match
         self.scanner = pattern.scanner
         self.fused = 0  # pauses matched in the segment's regex (`fuse`)
+        # every match of it ends the line or the iteration: no pause left unfused
+        self.flat = not em.pauses
         self.plain = True  # set by CompiledLine: no markers inside a body's iterations
         self.single: dict[int, tuple[str, int]] | None = None  # set by CompiledLine
         gi = pattern.groupindex
@@ -670,6 +672,8 @@ class _Segment:
                 leaves[gi[leaf]] = (_fused_reader([(gi[n], t, em.checks.get(n)) for n, t in names], gi[span],
                                                   body, [(gi[n], t, aem.checks.get(n)) for n, t in anames]),
                                     shape, None)
+        fused = {self._pattern.groupindex[g] for g, _, _, _ in plans}
+        self.flat = all(p is None or li in fused for li, (_, _, p) in self.leaves.items())
         self._pattern = pattern
         self.match = pattern.match
         self.scanner = pattern.scanner
@@ -1225,6 +1229,21 @@ class CompiledLine:
                 t, gi = single[m.lastindex]
                 out.append((t, m.group(gi), m.start(gi) + 1))
                 pos = m.end()
+        if body.plain and body.flat:  # `_run_plain` inline: one match an iteration
+            match = body.match
+            leaves = body.leaves
+            while True:
+                m = match(text, pos)
+                if m is None:
+                    return pos
+                n = len(out)
+                if not leaves[m.lastindex][0](m, out):
+                    raise _AskLark
+                end = m.end()
+                if end <= pos:
+                    del out[n:]  # an iteration that did not match leaves nothing
+                    return pos
+                pos = end
         if body.plain:  # no markers to put back: the iterations' tokens go straight to `out`
             while True:
                 n = len(out)
