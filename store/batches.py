@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import duckdb
@@ -18,8 +18,8 @@ import pyarrow as pa
 
 from logship.store.tables import EVENTS, METRICS, REJECTS, FactTable
 
-__all__ = ["ArrowBatch", "RowsOf", "to_arrow", "to_arrow_joined", "joined_to_arrow", "columns_to_arrow", "concat", "insert_arrow",
-           "registered", "EMPTY"]
+__all__ = ["ArrowBatch", "RowsOf", "to_arrow", "to_arrow_joined", "joined_to_arrow", "columns_to_arrow", "concat",
+           "insert_arrow", "registered", "EMPTY"]
 
 _METRICS, _EVENTS, _REJECTS = METRICS.arrow_schema, EVENTS.arrow_schema, REJECTS.arrow_schema
 
@@ -78,11 +78,7 @@ def columns_to_arrow(cols: dict[str, list], table: FactTable) -> pa.Table:
 
 def to_arrow(batch: Any) -> ArrowBatch:
     """Build Arrow tables from a parser.ParsedBatch (its ``ts_us`` become UTC timestamps)."""
-    return ArrowBatch(
-        metrics=columns_to_arrow(_columns(batch, "metrics"), METRICS),
-        events=columns_to_arrow(_columns(batch, "events"), EVENTS),
-        rejects=columns_to_arrow(_columns(batch, "rejects"), REJECTS),
-    )
+    return to_arrow_joined([batch])
 
 
 def joined_to_arrow(batches: list[Any], table: FactTable) -> pa.Table:

@@ -495,7 +495,8 @@ class Commit:
         return out[0], out[1], out[2]
 
 
-def _group_slices(grouped: list[tuple[RowsOf, str, str]], part: str) -> list[tuple[pa.Table, list[tuple[int, str, str]]]]:
+def _group_slices(grouped: list[tuple[RowsOf, str, str]],
+                  part: str) -> list[tuple[pa.Table, list[tuple[int, str, str]]]]:
     """Consecutive pieces of one group whose rows follow each other as ONE slice of the
     group's ``part`` table, with its runs of (rows, client, source) for ``_with_ids``."""
     out: list[tuple[pa.Table, list[tuple[int, str, str]]]] = []

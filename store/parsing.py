@@ -18,7 +18,8 @@ from logship.kernel.protocol import DEFAULT_LIMITS
 from logship.parser.entry import too_long_error
 from logship.store.batches import EMPTY, ArrowBatch, RowsOf, to_arrow, to_arrow_joined
 
-__all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "group_rows", "truncated_piece", "detect"]
+__all__ = ["gc_paused", "ParseSpec", "ParsedPiece", "make_parser", "parse_piece", "group_rows", "truncated_piece",
+           "detect"]
 
 FALLBACK_FORMAT = "unknown"  # parser.detect.FALLBACK_FORMAT (this module loads the parser lazily)
 
