@@ -444,6 +444,7 @@ class Shipper:
         st.ranges = ranges  # the collector wins over the local state
         op.collector_id = str(msg.get("source_id", ""))
         if src.reader is not None:
+            self.tailer.observe(src)   # the size now: appends since the last tick are behind too
             split_backlog(
                 st, src.size(), src.reader.mtime, now=time.time(), policy=self.cfg.backlog,
                 backlog_after=self.cfg.backlog_after, backlog_bytes=self.cfg.backlog_bytes,

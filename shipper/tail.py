@@ -261,9 +261,7 @@ class Tailer:
         for src, r, st in self._plain_readers():
             if st.st_size < r.size:
                 return True
-            if st.st_size > r.size:
-                r.size = st.st_size
-                src.last_growth = now
+            _note_growth(src, r, st, now)
             if st.st_nlink == 0 and not src.rotated:
                 return True
         for real, _ in self._empty.values():
@@ -435,14 +433,26 @@ class Tailer:
                 continue
             yield src, r, st
 
+    def observe(self, src: Source) -> None:
+        """``src``'s appends since the last ``refresh()``, from a fresh fstat.
+
+        For decisions that need the file's size now rather than as of the last
+        ``read_interval`` tick (where a reconnect cuts the backlog). A shrink or an unlink
+        is left to ``scan()``, which knows what to do with it."""
+        r = src.reader
+        if r is None or r.gz:
+            return
+        try:
+            _note_growth(src, r, r.stat(), self.clock())
+        except OSError:
+            pass
+
     def _check_open_readers(self, now: float, notes: list[str]) -> None:
         for src, r, st in self._plain_readers():
             if st.st_size < r.size or (src.ready and r.pread(0, len(src.head)) != src.head):
                 self._truncated(src, notes)  # shrank, or rewritten in place past its old size
                 continue
-            if st.st_size > r.size:
-                r.size = st.st_size
-                src.last_growth = now
+            _note_growth(src, r, st, now)
             src.last_size = max(src.last_size, r.size)
 
     def _truncated(self, src: Source, notes: list[str]) -> None:
@@ -647,3 +657,9 @@ def _read_head(path: str) -> bytes:
     with open_shared(path) as f:
         return f.read(HEAD_BYTES)
 
+
+def _note_growth(src: Source, r: Reader, st: os.stat_result, now: float) -> None:
+    """A plain file grew past its readable end: move the end, note when."""
+    if st.st_size > r.size:
+        r.size = st.st_size
+        src.last_growth = now
